@@ -1,0 +1,1 @@
+"""Admin for prices and budgets."""

@@ -1,0 +1,1 @@
+"""Cost data: prices, budgets, alerts and rollups."""
