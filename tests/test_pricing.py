@@ -70,12 +70,8 @@ def test_fixture_covers_every_required_model():
         "gpt-5-nano",
         "text-embedding-3-large",
     } <= _known("openai")
-    assert {"gpt-4o", "gpt-4o-mini", "gpt-4.1-nano", "gpt-5-mini"} <= _known(
-        "azure_openai"
-    )
-    assert {"claude-sonnet-4-5", "claude-opus-4-5", "claude-3-haiku"} <= _known(
-        "anthropic"
-    )
+    assert {"gpt-4o", "gpt-4o-mini", "gpt-4.1-nano", "gpt-5-mini"} <= _known("azure_openai")
+    assert {"claude-sonnet-4-5", "claude-opus-4-5", "claude-3-haiku"} <= _known("anthropic")
 
 
 def test_unconfirmed_rows_say_so_in_source():
@@ -167,18 +163,14 @@ def test_azure_data_zone_prefix_is_not_priced_as_global():
 
 def test_cost_counts_cached_tokens_inside_prompt_tokens():
     # 1034 uncached x 2.50 + 200 cached x 1.25 + 567 x 10.00 = 8505 micro-USD
-    cost = call_cost(
-        GPT_4O, prompt_tokens=1234, completion_tokens=567, cached_tokens=200
-    )
+    cost = call_cost(GPT_4O, prompt_tokens=1234, completion_tokens=567, cached_tokens=200)
     assert cost == Decimal("0.0085050000")
     assert cost.as_tuple().exponent == -10
 
 
 def test_cached_tokens_cost_input_price_when_no_cached_price():
     price = _price(input_per_m=Decimal("5.00"), output_per_m=Decimal("15.00"))
-    with_cache = call_cost(
-        price, prompt_tokens=1000, completion_tokens=10, cached_tokens=900
-    )
+    with_cache = call_cost(price, prompt_tokens=1000, completion_tokens=10, cached_tokens=900)
     assert with_cache == call_cost(price, prompt_tokens=1000, completion_tokens=10)
     assert with_cache == Decimal("0.0051500000")
 
