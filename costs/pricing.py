@@ -7,15 +7,32 @@ turn 0.075 into 0.07499999… and the error compounds over millions of calls.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass
+import threading
+import time
+import uuid
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
+
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
 
 __all__ = [
     "COST_QUANTUM",
+    "VERSION_CACHE_KEY",
     "Price",
+    "aprice_for",
     "call_cost",
+    "invalidate_price_table",
+    "known_models",
+    "price_for",
+    "priced",
     "resolve_model_name",
 ]
 
@@ -149,3 +166,164 @@ def _check_tokens(prompt: int, completion: int, cached: int, cache_write: int) -
             f"cached_tokens ({cached}) exceeds prompt_tokens ({prompt}); "
             "prompt_tokens must include cached tokens"
         )
+
+
+# --- the in-process price table ----------------------------------------------
+#
+# price_for() runs on every gateway call, so it must not query the database.
+# The table is small (tens of rows), so each process keeps all of it in memory
+# and reloads it when another process announces a change through the shared
+# cache. Reads never take the lock: the table is immutable and swapped in one
+# assignment.
+
+VERSION_CACHE_KEY = "costs:price_table_version"
+# How stale another process's admin edit may look here. Reading the shared
+# cache is a network round trip with Redis; once a second bounds that cost.
+VERSION_CHECK_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class _ProviderPrices:
+    index: Mapping[str, str]  # lower-case name -> spelling in the table
+    history: Mapping[str, tuple[Price, ...]]  # lower-case name -> by effective_from
+
+
+@dataclass(frozen=True)
+class _Table:
+    shared_version: object  # the cache value seen just before loading
+    generation: int  # _state.generation seen just before loading
+    providers: Mapping[str, _ProviderPrices]
+
+
+class _State:
+    table: _Table | None = None
+    generation = 0  # bumped by local writes; forces a reload in this process
+    checked_at = float("-inf")
+    lock = threading.Lock()
+
+
+_state = _State()
+
+
+def price_for(model: str, *, provider: str = "openai", at: datetime | None = None) -> Price | None:
+    """The price in force for ``model`` at ``at`` (default: now).
+
+    Picks the row with the greatest ``effective_from <= at``, so recording a
+    price change as a new row never changes the cost of calls already made.
+    """
+    if _refresh_due():
+        _refresh()
+    return _lookup(_table(), model, provider, at)
+
+
+async def aprice_for(
+    model: str, *, provider: str = "openai", at: datetime | None = None
+) -> Price | None:
+    """price_for for the event loop: only a (re)load leaves the loop, in a
+    thread, because the ORM refuses to run inside it."""
+    if _refresh_due():
+        await sync_to_async(_refresh)()
+    return _lookup(_table(), model, provider, at)
+
+
+def known_models(provider: str = "openai") -> frozenset[str]:
+    """Model names with at least one price row for ``provider``."""
+    if _refresh_due():
+        _refresh()
+    prices = _table().providers.get(provider)
+    return frozenset(prices.index.values()) if prices else frozenset()
+
+
+def priced(model: str, provider: str = "openai") -> bool:
+    """Whether ``model`` resolves to a price row (at any time) for ``provider``."""
+    return resolve_model_name(model, known_models(provider)) is not None
+
+
+def invalidate_price_table() -> None:
+    """Make every process reload the table: this one on its next lookup,
+    the others within VERSION_CHECK_INTERVAL_S after the commit.
+
+    The shared version is announced only on commit; announced earlier, another
+    process could reload, still read the old rows, and keep them.
+    """
+    with _state.lock:
+        _state.generation += 1
+    transaction.on_commit(_announce_new_version)
+
+
+def _announce_new_version() -> None:
+    # A random token rather than an incremented counter: if the cache evicts
+    # the key, a counter restarts at a value some process may already hold.
+    cache.set(VERSION_CACHE_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def _refresh_due() -> bool:
+    table = _state.table
+    return (
+        table is None
+        or table.generation != _state.generation
+        or time.monotonic() - _state.checked_at >= VERSION_CHECK_INTERVAL_S
+    )
+
+
+def _refresh() -> None:
+    with _state.lock:
+        if not _refresh_due():  # another thread refreshed while we waited
+            return
+        generation = _state.generation
+        version = cache.get(VERSION_CACHE_KEY)
+        table = _state.table
+        if table is None or table.generation != generation or table.shared_version != version:
+            _state.table = _Table(version, generation, _group(_load_prices()))
+        _state.checked_at = time.monotonic()
+
+
+def _table() -> _Table:
+    table = _state.table
+    assert table is not None, "_refresh() runs before the first lookup"
+    return table
+
+
+# Price's own field order, so values_list() rows map straight onto it.
+_PRICE_FIELDS = tuple(field.name for field in fields(Price))
+
+
+def _load_prices() -> list[Price]:
+    from costs.models import ModelPrice  # the pure part must import without Django apps
+
+    rows = ModelPrice.objects.order_by("effective_from", "id").values_list(*_PRICE_FIELDS)
+    return [Price(*row) for row in rows]
+
+
+def _group(prices: Iterable[Price]) -> dict[str, _ProviderPrices]:
+    """Index rows by provider and lower-case model; ``prices`` arrive sorted
+    by effective_from, so each history is already in order."""
+    histories: dict[str, dict[str, list[Price]]] = defaultdict(lambda: defaultdict(list))
+    for price in prices:
+        histories[price.provider][price.model.lower()].append(price)
+    return {
+        provider: _ProviderPrices(
+            index={key: rows[-1].model for key, rows in by_model.items()},
+            history={key: tuple(rows) for key, rows in by_model.items()},
+        )
+        for provider, by_model in histories.items()
+    }
+
+
+def _lookup(table: _Table, model: str, provider: str, at: datetime | None) -> Price | None:
+    prices = table.providers.get(provider)
+    name = _resolve(model, prices.index) if prices else None
+    if name is None:
+        return None
+    history = prices.history[name.lower()]
+    position = bisect_right(history, _when(at), key=attrgetter("effective_from"))
+    return history[position - 1] if position else None
+
+
+def _when(at: datetime | None) -> datetime:
+    """A naive datetime is ambiguous by hours; refuse it rather than guess."""
+    if at is None:
+        return timezone.now()
+    if timezone.is_naive(at):
+        raise ValueError("price_for(at=...) needs a timezone-aware datetime")
+    return at
