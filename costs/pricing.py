@@ -311,12 +311,13 @@ def _group(prices: Iterable[Price]) -> dict[str, _ProviderPrices]:
 
 
 def _lookup(table: _Table, model: str, provider: str, at: datetime | None) -> Price | None:
+    when = _when(at)  # first, so a naive time fails even for an unpriced model
     prices = table.providers.get(provider)
     name = _resolve(model, prices.index) if prices else None
     if name is None:
         return None
     history = prices.history[name.lower()]
-    position = bisect_right(history, _when(at), key=attrgetter("effective_from"))
+    position = bisect_right(history, when, key=attrgetter("effective_from"))
     return history[position - 1] if position else None
 
 

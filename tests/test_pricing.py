@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -234,3 +234,213 @@ def test_unpriced_model_costs_zero():
 def test_impossible_usage_is_rejected(usage):
     with pytest.raises(ValueError):
         call_cost(GPT_4O, **usage)
+
+
+# --- database: the price table ----------------------------------------------
+
+T1 = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def price_table(db):
+    """A freshly loaded table per test: the test transaction's rollback sends
+    no signal, so a table from an earlier test would otherwise survive."""
+    from costs import pricing
+
+    pricing.invalidate_price_table()
+    yield pricing
+    pricing.invalidate_price_table()
+
+
+def _add_price(model: str = "gpt-4o", when: datetime = T0, **prices: str):
+    from costs.models import ModelPrice
+
+    values = {"input_per_m": "2.50", "output_per_m": "10.00"} | prices
+    return ModelPrice.objects.create(
+        provider="openai",
+        model=model,
+        effective_from=when,
+        **{field: Decimal(value) for field, value in values.items()},
+    )
+
+
+def _load_prices(*args: str) -> str:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("load_prices", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_load_prices_twice_gives_the_same_rows(price_table):
+    from costs.models import ModelPrice
+
+    rows = len(_fixture_rows())
+    assert _load_prices().startswith(f"{rows} created, 0 updated, 0 unchanged")
+    assert _load_prices().startswith(f"0 created, 0 updated, {rows} unchanged")
+    assert ModelPrice.objects.count() == rows
+    gpt_4o = price_table.price_for("gpt-4o-2024-08-06")
+    assert (gpt_4o.input_per_m, gpt_4o.cached_input_per_m) == (Decimal("2.5"), Decimal("1.25"))
+    sonnet = price_table.price_for("claude-sonnet-4-5-20250929", provider="anthropic")
+    assert sonnet.cache_write_per_m == Decimal("3.75")
+
+
+def test_load_prices_updates_a_changed_row(price_table, tmp_path):
+    row = {"provider": "openai", "model": "gpt-4o", "input": "2.50", "cached_input": None}
+    row |= {"output": "10.00", "effective_from": "2024-01-01T00:00:00Z", "source": "t"}
+    changed = tmp_path / "prices.json"
+    changed.write_text(json.dumps([row | {"output": "12.00"}]))
+    _load_prices()
+    assert _load_prices("--file", str(changed)).startswith("0 created, 1 updated, 0 unchanged")
+    assert price_table.price_for("gpt-4o").output_per_m == Decimal("12")
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"input": 2.5},  # a JSON number: already a float
+        {"input": "-1"},
+        {"effective_from": "2024-01-01T00:00:00"},  # naive
+        {"provider": "vertex"},
+    ],
+)
+def test_load_prices_rejects_bad_rows_and_writes_nothing(price_table, tmp_path, row):
+    from django.core.management.base import CommandError
+
+    from costs.models import ModelPrice
+
+    good = {"provider": "openai", "model": "m", "input": "1", "output": "1"}
+    good["effective_from"] = "2024-01-01T00:00:00Z"
+    bad_file = tmp_path / "prices.json"
+    bad_file.write_text(json.dumps([good | {"model": "first"}, good | row]))
+    with pytest.raises(CommandError):
+        _load_prices("--file", str(bad_file))
+    assert not ModelPrice.objects.exists()
+
+
+def test_a_price_change_does_not_rewrite_history(price_table):
+    _add_price(when=T0, input_per_m="5.00", output_per_m="15.00")
+    _add_price(when=T1, input_per_m="2.50", output_per_m="10.00")
+    before = price_table.price_for("gpt-4o", at=T1 - timedelta(microseconds=1))
+    after = price_table.price_for("gpt-4o", at=T1)
+    assert (before.input_per_m, after.input_per_m) == (Decimal("5"), Decimal("2.5"))
+    assert price_table.price_for("gpt-4o", at=T0 - timedelta(days=1)) is None
+    assert price_table.price_for("gpt-4o").effective_from == T1
+
+
+def test_admin_edit_is_seen_by_the_in_memory_table(price_table, admin_client):
+    from costs.models import ModelPrice
+
+    row = _add_price()
+    assert price_table.price_for("gpt-4o").output_per_m == Decimal("10")
+    form = {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "effective_from_0": "2024-01-01",
+        "effective_from_1": "00:00:00",
+        "input_per_m": "2.50",
+        "cached_input_per_m": "1.25",
+        "cache_write_per_m": "",
+        "output_per_m": "11.00",
+        "source": "admin",
+    }
+    response = admin_client.post(f"/admin/costs/modelprice/{row.pk}/change/", form)
+    assert response.status_code == 302, response.content
+    assert ModelPrice.objects.get().output_per_m == Decimal("11")
+    price = price_table.price_for("gpt-4o")
+    assert (price.output_per_m, price.cached_input_per_m) == (Decimal("11"), Decimal("1.25"))
+
+
+def test_the_table_is_served_from_memory(price_table, django_assert_num_queries):
+    _add_price()
+    price_table.price_for("gpt-4o")
+    with django_assert_num_queries(0):
+        for _ in range(100):
+            assert price_table.price_for("gpt-4o-2024-11-20") is not None
+
+
+def test_another_process_change_is_seen_after_the_version_check(price_table, monkeypatch):
+    from django.core.cache import cache
+
+    from costs.models import ModelPrice
+
+    _add_price()
+    assert price_table.price_for("gpt-4o").output_per_m == Decimal("10")
+    # As another process would: change the row without our signal handler
+    # seeing it, then announce a new version in the shared cache.
+    ModelPrice.objects.update(output_per_m=Decimal("12"))
+    assert price_table.price_for("gpt-4o").output_per_m == Decimal("10")
+    cache.set(price_table.VERSION_CACHE_KEY, "from-another-process")
+    monkeypatch.setattr(price_table, "VERSION_CHECK_INTERVAL_S", 0.0)
+    assert price_table.price_for("gpt-4o").output_per_m == Decimal("12")
+
+
+def test_saving_a_price_announces_a_new_version_on_commit(
+    price_table, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    before = cache.get(price_table.VERSION_CACHE_KEY)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        row = _add_price()
+    assert cache.get(price_table.VERSION_CACHE_KEY) == before  # not before commit
+    for callback in callbacks:
+        callback()
+    after_save = cache.get(price_table.VERSION_CACHE_KEY)
+    assert after_save != before
+    with django_capture_on_commit_callbacks(execute=True):
+        row.delete()
+    assert cache.get(price_table.VERSION_CACHE_KEY) not in (before, after_save)
+
+
+def test_unknown_model_has_no_price(price_table):
+    _add_price()
+    assert price_table.price_for("my-llama") is None
+    assert price_table.price_for("gpt-4o", provider="anthropic") is None
+    assert not price_table.priced("my-llama", "openai")
+    assert price_table.priced("openai/gpt-4o-2024-08-06", "openai")
+    assert price_table.known_models("openai") == {"gpt-4o"}
+    assert price_table.known_models("anthropic") == frozenset()
+
+
+def test_naive_time_is_refused(price_table):
+    with pytest.raises(ValueError):
+        price_table.price_for("gpt-4o", at=datetime(2025, 1, 1))
+
+
+def test_negative_price_fails_validation(db):
+    from django.core.exceptions import ValidationError
+
+    from costs.models import ModelPrice
+
+    price = ModelPrice(
+        provider="openai",
+        model="x",
+        effective_from=T0,
+        input_per_m=Decimal("1"),
+        output_per_m=Decimal("1"),
+        cached_input_per_m=Decimal("-0.1"),
+    )
+    with pytest.raises(ValidationError):
+        price.full_clean()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_aprice_for_reloads_off_the_event_loop():
+    import asyncio
+
+    from costs import pricing
+
+    pricing.invalidate_price_table()
+    _add_price()
+
+    async def lookup():
+        return await pricing.aprice_for("gpt-4o-2024-08-06")
+
+    # The table is stale (a row was just saved), so the first await must load
+    # it in a worker thread; the ORM raises SynchronousOnlyOperation otherwise.
+    price = asyncio.run(lookup())
+    assert price is not None and price.output_per_m == Decimal("10")
+    pricing.invalidate_price_table()
