@@ -431,13 +431,21 @@ def test_negative_price_fails_validation(db):
 def test_aprice_for_reloads_off_the_event_loop():
     import asyncio
 
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
     from costs import pricing
 
     pricing.invalidate_price_table()
     _add_price()
 
     async def lookup():
-        return await pricing.aprice_for("gpt-4o-2024-08-06")
+        try:
+            return await pricing.aprice_for("gpt-4o-2024-08-06")
+        finally:
+            # The reload opened a connection in sync_to_async's thread; close
+            # it there, or the test database cannot be dropped at teardown.
+            await sync_to_async(connections.close_all)()
 
     # The table is stale (a row was just saved), so the first await must load
     # it in a worker thread; the ORM raises SynchronousOnlyOperation otherwise.
