@@ -6,6 +6,7 @@ turn 0.075 into 0.07499999… and the error compounds over millions of calls.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -35,6 +36,8 @@ __all__ = [
     "priced",
     "resolve_model_name",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Matches the LLMCall cost column: DecimalField(max_digits=20, decimal_places=10).
 COST_QUANTUM = Decimal("1E-10")
@@ -236,7 +239,10 @@ def known_models(provider: str = "openai") -> frozenset[str]:
 
 def priced(model: str, provider: str = "openai") -> bool:
     """Whether ``model`` resolves to a price row (at any time) for ``provider``."""
-    return resolve_model_name(model, known_models(provider)) is not None
+    if _refresh_due():
+        _refresh()
+    prices = _table().providers.get(provider)
+    return prices is not None and _resolve(model, prices.index) is not None
 
 
 def invalidate_price_table() -> None:
@@ -248,7 +254,9 @@ def invalidate_price_table() -> None:
     """
     with _state.lock:
         _state.generation += 1
-    transaction.on_commit(_announce_new_version)
+    # robust: the row is committed either way; a cache outage must not turn
+    # the admin's save into an error page (it is logged instead).
+    transaction.on_commit(_announce_new_version, robust=True)
 
 
 def _announce_new_version() -> None:
@@ -271,11 +279,21 @@ def _refresh() -> None:
         if not _refresh_due():  # another thread refreshed while we waited
             return
         generation = _state.generation
-        version = cache.get(VERSION_CACHE_KEY)
         table = _state.table
+        version = _shared_version(table)
         if table is None or table.generation != generation or table.shared_version != version:
             _state.table = _Table(version, generation, _group(_load_prices()))
         _state.checked_at = time.monotonic()
+
+
+def _shared_version(table: _Table | None) -> object:
+    """The announced version; if the cache is down, keep serving the table we
+    have (a price edit elsewhere is missed until it is back, a call is not)."""
+    try:
+        return cache.get(VERSION_CACHE_KEY)
+    except Exception:  # any backend's error: the hot path must go on
+        logger.warning("price table version unavailable", exc_info=True)
+        return table.shared_version if table else None
 
 
 def _table() -> _Table:

@@ -377,6 +377,21 @@ def test_another_process_change_is_seen_after_the_version_check(price_table, mon
     assert price_table.price_for("gpt-4o").output_per_m == Decimal("12")
 
 
+def test_prices_are_served_while_the_cache_is_down(price_table, monkeypatch):
+    from django.core.cache import cache
+
+    def unavailable(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    _add_price()
+    assert price_table.price_for("gpt-4o") is not None
+    monkeypatch.setattr(cache, "get", unavailable)
+    monkeypatch.setattr(price_table, "VERSION_CHECK_INTERVAL_S", 0.0)
+    assert price_table.price_for("gpt-4o").output_per_m == Decimal("10")
+    price_table.invalidate_price_table()  # and a fresh load needs no cache either
+    assert price_table.price_for("gpt-4o").output_per_m == Decimal("10")
+
+
 def test_saving_a_price_announces_a_new_version_on_commit(
     price_table, django_capture_on_commit_callbacks
 ):
