@@ -95,4 +95,5 @@ class ProviderAdmin(admin.ModelAdmin):
         """Whether the variable is set in this process; the value is never read out."""
         if not obj.api_key_env:
             return "no key needed"
-        return "set" if os.environ.get(obj.api_key_env) else f"NOT SET ({obj.api_key_env})"
+        # Not even the name is echoed: on a refused form it may be a pasted key.
+        return "set" if os.environ.get(obj.api_key_env) else "NOT SET"

@@ -98,7 +98,7 @@ class LLMManager:
             for rank, provider in enumerate(serving):
                 kind = "" if index == 0 and rank == 0 else ("provider" if index == 0 else "model")
                 attempts.append(Attempt(provider, model, kind))
-        if self.mock_fallback and not any(isinstance(p, MockProvider) for p in self.providers):
+        if self.mock_fallback and not any(isinstance(a.provider, MockProvider) for a in attempts):
             attempts.append(Attempt(MockProvider(model="mock-fallback"), "mock-fallback", "mock"))
         return _dedupe(attempts)
 
