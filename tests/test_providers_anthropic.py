@@ -241,3 +241,85 @@ def test_health_check_lists_models_and_never_completes(fake_anthropic):
     result = run(provider_for(fake_anthropic).health_check)
     assert result["healthy"] is True
     assert [c.path for c in fake_anthropic.calls] == ["/v1/models"]
+
+
+# --- translation details, without the network -------------------------------------------
+
+
+def test_multi_part_content_images_and_turn_merging_translate():
+    from llm_gateway.providers.anthropic_translate import anthropic_body
+
+    request = LLMRequest(
+        messages=[
+            {"role": "system", "content": "Rule one."},
+            {"role": "developer", "content": [{"type": "text", "text": "Rule two."}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in these?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.jpg"}},
+                ],
+            },
+            {"role": "user", "content": "Be brief."},
+        ],
+        model=MODEL,
+        temperature=1.7,
+        extra={"top_p": 0.9, "seed": 7, "tool_choice": "required", "user": "agent-7"},
+    )
+    body = anthropic_body(request, "unused-default", None)
+
+    assert body["system"] == [
+        {"type": "text", "text": "Rule one."},
+        {"type": "text", "text": "Rule two."},
+    ]
+    assert body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in these?"},
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"},
+                },
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/a.jpg"}},
+                {"type": "text", "text": "Be brief."},  # consecutive user turns merged
+            ],
+        }
+    ]
+    assert body["temperature"] == 1.0  # clamped to Anthropic's range
+    assert body["top_p"] == 0.9 and "seed" not in body  # no Anthropic equivalent: dropped
+    assert body["metadata"] == {"user_id": "agent-7"}
+    assert "tool_choice" not in body  # only sent alongside tools
+    assert body["max_tokens"] > 0  # required by Anthropic, defaulted from LLM_MAX_TOKENS
+
+
+def test_tool_choice_variants_translate():
+    from llm_gateway.providers.anthropic_translate import anthropic_body
+
+    def choice(value, parallel=None):
+        extra = {"tools": TOOLS, "tool_choice": value}
+        if parallel is not None:
+            extra["parallel_tool_calls"] = parallel
+        return anthropic_body(LLMRequest(prompt="x", extra=extra), MODEL, None)["tool_choice"]
+
+    assert choice("auto") == {"type": "auto"}
+    assert choice("required") == {"type": "any"}
+    assert choice("none") == {"type": "none"}
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    assert choice(named, parallel=False) == {
+        "type": "tool",
+        "name": "get_weather",
+        "disable_parallel_tool_use": True,
+    }
+
+
+def test_finish_reasons_map_to_openai_names():
+    from llm_gateway.providers.anthropic_translate import finish_reason
+
+    assert [finish_reason(r) for r in ("end_turn", "stop_sequence", "max_tokens", "tool_use")] == [
+        "stop",
+        "stop",
+        "length",
+        "tool_calls",
+    ]
