@@ -104,16 +104,20 @@ class _Snapshot:
 
 
 _snapshot: _Snapshot | None = None
+_generation = 0  # bumped by every invalidation
 _warned: dict[str, float] = {}
 
 
 def _load() -> tuple[ProviderConfig, ...]:
     """Query every row (disabled ones too: the health page shows them)."""
     global _snapshot
+    generation = _generation
     configs = tuple(
         ProviderConfig.from_row(row) for row in Provider.objects.order_by("priority", "name")
     )
-    _snapshot = _Snapshot(time.monotonic(), configs)
+    # A save that landed while we were reading must not be hidden for the TTL.
+    if generation == _generation:
+        _snapshot = _Snapshot(time.monotonic(), configs)
     return configs
 
 
@@ -152,7 +156,8 @@ async def aprovider_configs() -> tuple[ProviderConfig, ...]:
 
 
 def invalidate_provider_cache() -> None:
-    global _snapshot
+    global _snapshot, _generation
+    _generation += 1
     _snapshot = None
     _warned.clear()
 
