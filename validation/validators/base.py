@@ -65,11 +65,13 @@ class ValidationContext:
     max_tokens: int | None = None
     finish_reason: str | None = None
     stripped: str = field(init=False)
+    lowered: str = field(init=False)
     prose: str = field(init=False)
     parsed_json: tuple[bool, Any, str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.stripped = self.content.strip()
+        self.lowered = self.stripped.lower()
         self.prose = strip_code_blocks(self.stripped)
 
     @property

@@ -39,8 +39,6 @@ def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
 
 def _variants(token: str) -> tuple[str, ...]:
     """The token as written, de-leeted, without surrounding symbols, with ``*`` as vowels."""
-    if token.isalpha():
-        return (token,)
     trimmed = token.strip("*!+$@")
     variants = (token, trimmed, token.translate(_LEET), trimmed.translate(_LEET))
     if "*" in trimmed:  # self-censored vowels: f*ck, sh*t
@@ -49,16 +47,19 @@ def _variants(token: str) -> tuple[str, ...]:
 
 
 def find_profanity(text: str) -> str | None:
-    """The first profane word or phrase in ``text``, or None."""
+    """A profane word or phrase in ``text`` (alphabetically first, for stable reports)."""
     words, phrases = _lexicon()
-    tokens = [t.lower() for t in _WORD.findall(text)]
-    for token in tokens:
-        if token.isdigit():
-            continue
-        for variant in _variants(token):
-            if variant in words:
-                return variant
-    for first, second in pairwise(tokens):
-        if f"{first} {second}" in phrases:
-            return f"{first} {second}"
-    return None
+    tokens = _WORD.findall(text.lower())
+    unique = set(tokens)
+    hits = set(words.intersection(unique))  # plain words: one C-level set operation
+    for token in unique:
+        if not token.isalpha() and not token.isdigit():
+            hits.update(v for v in _variants(token) if v in words)
+    if not hits and unique.intersection(_phrase_starts()):
+        hits = {f"{a} {b}" for a, b in pairwise(tokens) if f"{a} {b}" in phrases}
+    return min(hits) if hits else None
+
+
+@cache
+def _phrase_starts() -> frozenset[str]:
+    return frozenset(phrase.split()[0] for phrase in _lexicon()[1])

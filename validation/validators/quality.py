@@ -68,7 +68,7 @@ def _wants_detail(ctx: ValidationContext) -> bool:
 
 
 def check_adequate_length(ctx: ValidationContext) -> Check:
-    words = len(_WORD.findall(ctx.stripped))
+    words = len(ctx.stripped.split(maxsplit=MIN_WORDS))  # cheap: we only need "fewer than 5"
     if words < MIN_WORDS and _wants_detail(ctx):
         msg = f"response too short for the request ({words} words)"
         return failed("adequate_length", QUALITY, WARNING, msg)
