@@ -1,0 +1,1 @@
+"""Response validation and quality scores."""

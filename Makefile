@@ -1,0 +1,47 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_CALLS ?= 3000
+
+.PHONY: run test setup lint format browser-deps browser-test bench clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(PY) manage.py migrate --noinput
+
+run: setup
+	@$(PY) manage.py ensure_staff
+	@echo "Serving the dashboard at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
+	$(VENV)/bin/uvicorn infra_dashboard.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Debian's Chromium and its driver; the browser is never downloaded by a test tool.
+browser-deps: $(STAMP)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+	$(PY) -m pip install --quiet -r requirements-browser.txt
+
+browser-test: browser-deps
+	$(PY) -m pytest -m browser tests/browser
+
+clean:
+	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache

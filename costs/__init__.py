@@ -1,0 +1,1 @@
+"""Prices, cost tracking, budgets, alerts, rollups and exports."""

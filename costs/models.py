@@ -1,0 +1,89 @@
+"""Cost data: prices, budgets, alerts and rollups."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    AZURE_OPENAI = "azure_openai", "Azure OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+
+
+_PRICE_HELP = "USD per 1M tokens."
+_NOT_NEGATIVE = [MinValueValidator(Decimal("0"))]
+
+
+def _price_field(*, nullable: bool = False, help_text: str = _PRICE_HELP) -> models.DecimalField:
+    return models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        validators=_NOT_NEGATIVE,
+        null=nullable,
+        blank=nullable,
+        help_text=help_text,
+    )
+
+
+class ModelPrice(models.Model):
+    """List price of one model at one provider kind from ``effective_from`` on.
+
+    A price change is a new row with a later ``effective_from``: the cost of a
+    call uses the row in force when it was made, so old rows are history.
+    """
+
+    provider = models.CharField(max_length=32, choices=ProviderKind.choices)
+    model = models.CharField(
+        max_length=200,
+        help_text="API model name, e.g. gpt-4o or claude-sonnet-4-5. Dated snapshots "
+        "(gpt-4o-2024-08-06), provider prefixes (azure/…) and Bedrock/Vertex IDs resolve "
+        "to this name unless they have a row of their own.",
+    )
+    input_per_m = _price_field()
+    output_per_m = _price_field()
+    cached_input_per_m = _price_field(
+        nullable=True,
+        help_text="USD per 1M cached (cache-read) input tokens. Empty: billed at the input price.",
+    )
+    cache_write_per_m = _price_field(
+        nullable=True,
+        help_text="USD per 1M cache-write tokens (Anthropic, 5-minute cache). "
+        "Empty: billed at the input price.",
+    )
+    # Indexed: the price of a call is found by the latest effective_from <= call time.
+    effective_from = models.DateTimeField(
+        db_index=True,
+        help_text="When this price starts to apply (UTC). To change a price, add a new row "
+        "with a later date instead of editing this one, so past calls keep their cost.",
+    )
+    source = models.CharField(
+        max_length=200, blank=True, help_text="Where the price comes from (URL or tags)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model", "effective_from"],
+                name="costs_modelprice_unique_provider_model_from",
+            ),
+            models.CheckConstraint(
+                condition=Q(input_per_m__gte=0)
+                & Q(output_per_m__gte=0)
+                & (Q(cached_input_per_m__isnull=True) | Q(cached_input_per_m__gte=0))
+                & (Q(cache_write_per_m__isnull=True) | Q(cache_write_per_m__gte=0)),
+                name="costs_modelprice_prices_not_negative",
+                violation_error_message="Prices cannot be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model} from {self.effective_from:%Y-%m-%d %H:%M}Z"

@@ -1,0 +1,1 @@
+"""The gateway: providers, routing, retries and the record of every call."""

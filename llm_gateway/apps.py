@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LlmGatewayConfig(AppConfig):
+    name = "llm_gateway"
+    verbose_name = "LLM gateway"

@@ -1,0 +1,113 @@
+"""The call log and the keys agents use to reach the gateway."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class GatewayKey(models.Model):
+    """A key an agent (or team) presents as ``Authorization: Bearer``.
+
+    Only a keyed hash is stored; ``prefix`` is the public, non-secret part used
+    to find the row and to show the key in pages without revealing it.
+    """
+
+    name = models.CharField(max_length=200)
+    agent_name = models.CharField(max_length=200, db_index=True)
+    prefix = models.CharField(max_length=32, unique=True)
+    key_hash = models.CharField(max_length=128)
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute.")
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute.")
+    allowed_models = models.JSONField(
+        default=list, blank=True, help_text="Model names or fnmatch patterns; empty means any."
+    )
+    validate_responses = models.BooleanField(
+        default=False, help_text="Validate every response inline and return x-gateway-validation."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class CallStatus(models.TextChoices):
+    SUCCESS = "success"
+    ERROR = "error"
+    CLIENT_DISCONNECTED = "client_disconnected"
+    BLOCKED = "blocked"
+
+
+class LLMCall(models.Model):
+    """One row per call that reached the gateway, written exactly once.
+
+    The prices the call was charged at are copied onto the row (a ledger), so
+    a later price change never rewrites history unless someone reprices on
+    purpose.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # When the row was written; rollups use it to pick up late rows.
+    recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
+    agent_name = models.CharField(max_length=200, blank=True, db_index=True)
+    gateway_key = models.ForeignKey(
+        GatewayKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    key_prefix = models.CharField(max_length=32, blank=True)
+    source = models.CharField(max_length=16, default="python")  # "api" or "python"
+    provider = models.CharField(max_length=100, blank=True)
+    provider_kind = models.CharField(max_length=32, blank=True)
+    requested_model = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    stream = models.BooleanField(default=False)
+    status = models.CharField(max_length=32, choices=CallStatus.choices, default=CallStatus.SUCCESS)
+    error_type = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=20, decimal_places=10, default=0)
+    priced = models.BooleanField(default=True)
+    input_price_per_m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    output_price_per_m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    cached_price_per_m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    saved_cost = models.DecimalField(max_digits=20, decimal_places=10, default=0)
+    latency_ms = models.FloatField(default=0)
+    ttft_ms = models.FloatField(null=True, blank=True)
+    retries = models.PositiveSmallIntegerField(default=0)
+    fallback = models.CharField(max_length=16, blank=True)  # "", "model", "provider", "mock"
+    cache_hit = models.BooleanField(default=False)
+    downgraded = models.BooleanField(default=False)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    request_body = models.JSONField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Keyset pagination of the request explorer walks (created_at, id).
+            models.Index(fields=["-created_at", "-id"], name="llmcall_keyset"),
+            models.Index(fields=["agent_name", "created_at"], name="llmcall_agent_time"),
+            models.Index(fields=["model", "created_at"], name="llmcall_model_time"),
+            models.Index(fields=["status", "created_at"], name="llmcall_status_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.agent_name or '-'} {self.model}"

@@ -1,0 +1,1 @@
+"""Admin for validation rules and results."""
