@@ -19,7 +19,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, SchemaError
 
 from .base import ERROR, FORMAT, INFO, WARNING, Check, ValidationContext, failed, passed
 
@@ -63,17 +63,27 @@ def _json_path(path: Any) -> str:
     return "".join(parts)
 
 
-def schema_violations(schema: Any, instance: Any) -> list[str]:
-    """Human-readable violations, at most three. Raises ValueError if the schema is broken.
+def compiled_schema(schema: Any) -> Draft202012Validator:
+    """A Draft 2020-12 validator for ``schema``; ValueError says why the schema is unusable.
 
-    Compiled validators are cached by the schema's canonical JSON because check_schema and
-    validator construction cost more than the validation itself.
+    Cached by the schema's canonical JSON because check_schema and validator construction
+    cost more than validating a typical response.
     """
     try:
-        validator = _compiled(json.dumps(schema, sort_keys=True))
-        errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
-    except Exception as exc:  # SchemaError, bad $ref, unserialisable schema: never crash.
-        raise ValueError(getattr(exc, "message", None) or str(exc)) from exc
+        return _compiled(json.dumps(schema, sort_keys=True))
+    except SchemaError as exc:
+        raise ValueError(exc.message) from exc
+    except (TypeError, ValueError) as exc:  # not JSON-serialisable
+        raise ValueError(str(exc)) from exc
+
+
+def schema_violations(schema: Any, instance: Any) -> list[str]:
+    """Human-readable violations, at most three. Raises ValueError if the schema is broken."""
+    validator = compiled_schema(schema)
+    try:
+        errors = sorted(validator.iter_errors(instance), key=lambda e: _json_path(e.absolute_path))
+    except Exception as exc:  # unresolvable $ref and friends surface only while validating
+        raise ValueError(str(exc)) from exc
     return [f"{_json_path(e.absolute_path)}: {e.message}"[:200] for e in errors[:MAX_SCHEMA_ERRORS]]
 
 
