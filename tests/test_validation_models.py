@@ -194,3 +194,40 @@ def test_admin_rule_form_shows_the_config_error(admin_client):
     assert response.status_code == 200
     assert b"Invalid regular expression" in response.content
     assert not ValidationRule.objects.exists()
+
+
+def test_database_outage_skips_rules_with_an_info_check_instead_of_failing(monkeypatch):
+    from django.db import OperationalError
+
+    def broken(agent_name):
+        raise OperationalError("database is down")
+
+    monkeypatch.setattr("validation.selectors.rules_for_agent", broken)
+    report = ResponseValidator().validate("A fine answer.", agent_name="support")
+    assert report.is_valid
+    assert report.issues == [
+        "business rules could not be loaded (OperationalError); rules were skipped"
+    ]
+
+
+def test_async_callers_load_rules_with_arules_for_agent():
+    from asgiref.sync import async_to_sync
+
+    from validation.selectors import arules_for_agent
+
+    make_rule(agent_name="support")
+    rules = async_to_sync(arules_for_agent)("support")
+    assert not ResponseValidator().validate("far too long", rules=rules).is_valid
+
+
+def test_rule_loading_inside_an_event_loop_degrades_to_an_info_check():
+    from asgiref.sync import async_to_sync
+
+    make_rule(agent_name="support")
+
+    async def validate_in_loop():
+        return ResponseValidator().validate("far too long", agent_name="support")
+
+    report = async_to_sync(validate_in_loop)()
+    assert report.is_valid
+    assert "SynchronousOnlyOperation" in report.issues[0]

@@ -7,6 +7,7 @@ literal is committed while the patterns are still exercised.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,6 +189,26 @@ GOOD = [
     case(
         "good_sklearn_mention", "The sk-learn-compatible-estimator-interface is a convention.", True
     ),
+    case(
+        "good_curl_with_env_token",
+        'Call the API:\n\n```bash\ncurl -H "Authorization: Bearer $TOKEN" '
+        "https://api.internal/v1/models\n```\n\nReplace the host with yours.",
+        True,
+        expected_format="markdown",
+    ),
+    case(
+        "good_json_array_of_similar_objects",
+        json.dumps([{"id": i, "status": "ok", "region": "eu"} for i in range(1, 9)]),
+        True,
+        expected_format="json",
+    ),
+    case(
+        "good_ids_and_addresses",
+        "Node 10.0.0.12:8080 (uuid 123e4567-e89b-12d3-a456-426614174000) restarted at "
+        "1700000000 and rejoined the cluster.",
+        True,
+    ),
+    case("good_math_and_diff", "The sum is 3 + 4 = 7; the diff adds +12 lines, removes -3.", True),
     case(
         "good_java_not_javascript",
         "JavaScript runs in the browser.",

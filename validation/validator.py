@@ -10,6 +10,7 @@ tests use. Scoring is documented in :mod:`validation.scoring`.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,9 @@ from .validators import (
     check_not_empty,
     format_checks,
 )
+from .validators.base import BUSINESS, INFO, failed
+
+logger = logging.getLogger(__name__)
 
 EXPECTED_FORMATS = frozenset({"json", "markdown", "text"})
 
@@ -78,23 +82,39 @@ def _expected_format(expected: str | None, schema: Any, info: RequestInfo) -> st
     return None
 
 
-def _load_rules(agent_name: str | None) -> list[Any]:
-    """DB rules for the agent when Django is ready; nothing otherwise (scripts, benchmarks)."""
+def _load_rules(agent_name: str | None) -> tuple[list[Any], list[Check]]:
+    """DB rules for the agent when Django is ready; nothing otherwise (scripts, benchmarks).
+
+    A database outage must not fail the response being validated (this may run inline on
+    the gateway's response path), but silently dropping rules would hide it: the failure
+    becomes an info check instead.
+    """
     try:
         from django.apps import apps
         from django.conf import settings
-
-        if not settings.configured or not apps.ready:
-            return []
     except ImportError:
-        return []
+        return [], []
+    if not settings.configured or not apps.ready:
+        return [], []
+    from django.core.exceptions import SynchronousOnlyOperation
+    from django.db import DatabaseError
+
     from .selectors import rules_for_agent
 
-    return list(rules_for_agent(agent_name))
+    try:
+        return list(rules_for_agent(agent_name)), []
+    except (DatabaseError, SynchronousOnlyOperation) as exc:
+        logger.warning("validation rules unavailable for %r: %s", agent_name, exc)
+        msg = f"business rules could not be loaded ({type(exc).__name__}); rules were skipped"
+        return [], [failed("rules_available", BUSINESS, INFO, msg)]
 
 
 class ResponseValidator:
-    """Stateless; one instance can be shared across threads and calls."""
+    """Stateless; one instance can be shared across threads and calls.
+
+    From async code pass ``rules=await arules_for_agent(agent_name)`` (validation.selectors):
+    loading rules here would be a synchronous query inside the event loop.
+    """
 
     def validate(
         self,
@@ -108,8 +128,8 @@ class ResponseValidator:
         rules: Iterable[Any] | None = None,
     ) -> ValidationReport:
         ctx = self.build_context(content, expected_format, schema, request, finish_reason)
-        rule_list = _load_rules(agent_name) if rules is None else list(rules)
-        checks = self.run_checks(ctx, rule_list)
+        rule_list, load_problems = _load_rules(agent_name) if rules is None else (list(rules), [])
+        checks = self.run_checks(ctx, rule_list) + load_problems
         return ValidationReport(is_valid(checks), quality_score(checks), checks)
 
     @staticmethod

@@ -133,7 +133,8 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
 
 def parse_rule_config(kind: str, config: Any) -> Any:
     """The config in the shape the rule needs; RuleConfigError explains what is wrong."""
-    return _PARSERS[kind](_check_keys(kind, config))
+    checked = _check_keys(kind, config)
+    return _PARSERS[kind](checked)
 
 
 def _required_terms(spec: tuple[list[str], int], ctx: ValidationContext) -> str | None:
