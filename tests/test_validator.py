@@ -372,3 +372,12 @@ def test_validating_4kb_stays_well_under_budget():
 
     assert len(build_response().encode()) == 4096
     assert main(runs=100)["mean_ms"] < 5  # the real budget (2 ms) is tracked by the bench
+
+
+def test_gateway_request_objects_with_prompt_and_json_response_format_expect_json():
+    request = SimpleNamespace(
+        prompt="Give me a user", messages=None, max_tokens=100,
+        response_format={"type": "json_object"},
+    )  # fmt: skip
+    report = validate("not json at all", request=request)
+    assert "json_parse" in failed_names(report)
