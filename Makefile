@@ -17,6 +17,8 @@ $(STAMP): requirements.txt
 
 setup: $(STAMP)
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_prices
+	$(PY) manage.py seed_demo_data --calls $(DEMO_CALLS) --if-empty
 
 run: setup
 	@$(PY) manage.py ensure_staff

@@ -87,3 +87,56 @@ class ModelPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model} from {self.effective_from:%Y-%m-%d %H:%M}Z"
+
+
+class Granularity(models.TextChoices):
+    MINUTE = "minute"
+    HOUR = "hour"
+
+
+class UsageRollup(models.Model):
+    """Calls aggregated per time bucket and (agent, model, provider).
+
+    Dashboards and summaries read these instead of scanning the call log.
+    A bucket row is always recomputed whole from the raw rows, which makes the
+    rollup job idempotent: running it twice, or after late rows, never double
+    counts. Latencies are kept as fixed-bucket histograms (costs.histogram).
+    """
+
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
+    bucket_start = models.DateTimeField()
+    agent_name = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=100, blank=True)
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    saved_cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0)
+    unpriced_calls = models.PositiveIntegerField(default=0)
+    latency_sum_ms = models.FloatField(default=0)
+    latency_hist = models.JSONField(default=list)
+    ttft_count = models.PositiveIntegerField(default=0)
+    ttft_hist = models.JSONField(default=list)
+    error_types = models.JSONField(default=dict)  # {"LLMRateLimitError": 3, ...}
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["granularity", "bucket_start", "agent_name", "model", "provider"],
+                name="usagerollup_unique_bucket",
+            )
+        ]
+        # Every dashboard query is "this granularity, this time range".
+        indexes = [models.Index(fields=["granularity", "bucket_start"], name="usagerollup_time")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.granularity} {self.bucket_start:%Y-%m-%d %H:%M} {self.agent_name}/{self.model}"
+        )

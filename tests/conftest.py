@@ -13,6 +13,9 @@ import shutil
 import pytest
 from django.conf import settings
 
+from tests.fake_anthropic import fake_anthropic  # noqa: F401 - fixture
+from tests.fake_openai import fake_openai  # noqa: F401 - fixture
+
 
 def _services_configured() -> bool:
     return settings.DATABASES["default"]["ENGINE"].endswith("postgresql") and bool(
@@ -76,3 +79,21 @@ def staff_user(django_user_model):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _closed_circuits():
+    """Each test starts with every provider's circuit closed."""
+    from llm_gateway.circuit import breaker
+
+    breaker.reset()
+    yield
+    breaker.reset()
+
+
+@pytest.fixture
+def prices(db):
+    """The shipped price table, loaded into the test database."""
+    from django.core.management import call_command
+
+    call_command("load_prices", verbosity=0)

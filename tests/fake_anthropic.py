@@ -400,16 +400,14 @@ class FakeAnthropic(FakeServer):
         await send_event(send, start, "content_block_start")
         await send_event(send, {"type": "ping"}, "ping")
         reset_after = self.reset_stream_after
-        sent = 0
-        for delta in deltas:
+        for sent, delta in enumerate(deltas):
             if reset_after is not None and sent >= reset_after:
                 raise AbortStream("reset_stream_after")
             if not await self._stream_pause(watch):
                 return
             event = {"type": "content_block_delta", "index": 0, "delta": delta}
             await send_event(send, event, "content_block_delta")
-            sent += 1
-        if reset_after is not None and sent >= reset_after and sent == 0:
+        if reset_after == 0:  # no deltas at all, but a reset was still asked for
             raise AbortStream("reset_stream_after")
         await send_event(send, {"type": "content_block_stop", "index": 0}, "content_block_stop")
         message_delta = {

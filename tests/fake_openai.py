@@ -95,11 +95,11 @@ class AbortStream(Exception):
 
 
 class _HideAbortStream(logging.Filter):
-    """Keep uvicorn from logging our deliberate mid-stream aborts as application crashes."""
+    """Keep uvicorn from logging deliberate aborts (reset, shutdown) as application crashes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, AbortStream)
+        return not isinstance(exc, (AbortStream, asyncio.CancelledError))
 
 
 def _install_abort_filter() -> None:
@@ -269,6 +269,7 @@ class FakeServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._set_defaults()
 
     # -- switches -----------------------------------------------------------------------------
@@ -341,8 +342,8 @@ class FakeServer:
         self._server = uvicorn.Server(config)
         self._socket = sock
         self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
+            target=asyncio.run,
+            args=(self._serve(self._server, sock),),
             name=f"{type(self).__name__}:{self.port}",
             daemon=True,
         )
@@ -354,16 +355,33 @@ class FakeServer:
             time.sleep(0.005)
         return self
 
+    async def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        self._loop = asyncio.get_running_loop()
+        await server.serve(sockets=[sock])
+
     def stop(self) -> None:
-        """Stop serving without waiting for hung or streaming requests to finish."""
+        """Stop serving; in-flight requests see their connection dropped instead of waiting."""
         if self._server is None or self._thread is None:
             return
+        if self._loop is not None and self._thread.is_alive():
+            dropping = asyncio.run_coroutine_threadsafe(self._drop_connections(), self._loop)
+            with contextlib.suppress(Exception):
+                dropping.result(timeout=5)
         self._server.should_exit = True
         self._server.force_exit = True
         self._thread.join(timeout=10)
         if self._socket is not None:
             self._socket.close()
-        self._server = self._thread = self._socket = None
+        self._server = self._thread = self._socket = self._loop = None
+
+    async def _drop_connections(self) -> None:
+        """Close every open connection so hung or streaming handlers end via ``ClientWatch``."""
+        assert self._server is not None
+        for connection in list(self._server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.close()
+        await asyncio.sleep(0.01)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -847,7 +865,7 @@ class FakeOpenAI(FakeServer):
             if not await self._stream_pause(watch):
                 return
             await send_event(send, chunk(delta))
-        if reset_after is not None and reset_after == 0:
+        if reset_after == 0:  # no deltas at all, but a reset was still asked for
             raise AbortStream("reset_stream_after")
         await send_event(send, chunk({}, plan.finish_reason))
         if plan.include_usage:

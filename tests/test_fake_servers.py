@@ -1,4 +1,4 @@
-"""Drive the fake_openai upstreams through the real SDKs.
+"""Drive the fake upstreams through the real SDKs.
 
 Why: the fakes are only useful if the official clients accept every shape they produce (bodies,
 SSE chunks, error JSON, headers); these tests pin that down so gateway tests can trust them.
@@ -10,6 +10,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from tests import fake_openai as fake_openai_module
 from tests.fake_anthropic import FakeAnthropic
 from tests.fake_openai import FakeOpenAI, default_reply
 
-# Re-export the shared fixtures so pytest finds them here, exactly as gateway tests will.
+# Re-export the shared fixtures so pytest finds them here (a conftest.py can do the same).
 fake_openai = fake_openai_module.fake_openai
 fake_anthropic = fake_anthropic_module.fake_anthropic
 
@@ -196,6 +197,28 @@ def test_hang_triggers_client_timeout(fake_openai: FakeOpenAI) -> None:
             model="gpt-4o-mini", messages=MESSAGES
         )
     assert time.monotonic() - started < 2
+
+
+def test_stop_drops_in_flight_requests() -> None:
+    fake = FakeOpenAI().start()
+    fake.hang = 30
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client(fake, timeout=20).chat.completions.create(model="m", messages=MESSAGES)
+        except openai.APIConnectionError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    while not fake.calls:
+        time.sleep(0.01)
+    started = time.monotonic()
+    fake.stop()
+    worker.join(timeout=5)
+    assert time.monotonic() - started < 3
+    assert len(errors) == 1
 
 
 def test_reset_mid_stream_raises_in_sdk(fake_openai: FakeOpenAI) -> None:

@@ -1,0 +1,431 @@
+"""Routing, retries, failover, fallback and the record of every call.
+
+Both entry points (the Python API and the HTTP API) come through
+``LLMManager`` so every call is priced, logged and validated the same way.
+The plan for a request is a list of attempts: the requested model on each
+provider that serves it, then each ``LLM_FALLBACK_MODELS`` model, then the mock
+when ``LLM_MOCK_FALLBACK`` is on. Transient errors are retried within an
+attempt; the caller's own mistakes (400, unknown model) end the call at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from costs.pricing import aprice_for, call_cost
+from llm_gateway.circuit import breaker
+from llm_gateway.interface import (
+    LLMError,
+    LLMInvalidRequestError,
+    LLMProvider,
+    LLMProviderError,
+    LLMRequest,
+    LLMResponse,
+    StreamChunk,
+    TokenUsage,
+)
+from llm_gateway.models import CallStatus
+from llm_gateway.providers import default_providers
+from llm_gateway.providers.mock_provider import MockProvider, estimate_tokens
+from llm_gateway.retry import RetryPolicy, call_with_retries
+from llm_gateway.services import CallRecord, acall_record
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CallContext:
+    """Who is calling and how; the HTTP API fills in the key."""
+
+    agent_name: str = ""
+    gateway_key_id: int | None = None
+    key_prefix: str = ""
+    source: str = "python"
+    request_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    created_at: datetime = field(default_factory=timezone.now)
+    started: float = field(default_factory=time.monotonic)
+    request_body: Any = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    provider: LLMProvider
+    model: str
+    fallback: str = ""  # "", "provider", "model" or "mock"
+
+
+class LLMManager:
+    def __init__(
+        self,
+        providers: list[LLMProvider] | None = None,
+        *,
+        fallback_models: list[str] | None = None,
+        mock_fallback: bool | None = None,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.providers = providers if providers is not None else default_providers()
+        self.fallback_models = (
+            fallback_models if fallback_models is not None else list(settings.LLM_FALLBACK_MODELS)
+        )
+        self.mock_fallback = settings.LLM_MOCK_FALLBACK if mock_fallback is None else mock_fallback
+        self.max_retries = settings.LLM_MAX_RETRIES if max_retries is None else max_retries
+        self.timeout = float(settings.LLM_TIMEOUT if timeout is None else timeout)
+        self.default_model = (
+            self.providers[0].default_model if self.providers else settings.LLM_MODEL
+        )
+
+    # --- planning -------------------------------------------------------------
+
+    def plan(self, request: LLMRequest) -> list[Attempt]:
+        primary = request.model or self.default_model
+        attempts: list[Attempt] = []
+        for index, model in enumerate([primary, *self.fallback_models]):
+            serving = [p for p in self.providers if p.serves(model)]
+            for rank, provider in enumerate(serving):
+                kind = "" if index == 0 and rank == 0 else ("provider" if index == 0 else "model")
+                attempts.append(Attempt(provider, model, kind))
+        if self.mock_fallback and not any(isinstance(p, MockProvider) for p in self.providers):
+            attempts.append(Attempt(MockProvider(model="mock-fallback"), "mock-fallback", "mock"))
+        return _dedupe(attempts)
+
+    def _policy(self, ctx: CallContext) -> RetryPolicy:
+        return RetryPolicy(max_retries=self.max_retries, deadline=ctx.started + self.timeout)
+
+    # --- non-streaming ------------------------------------------------------------
+
+    async def generate_response(
+        self,
+        request: LLMRequest,
+        validate_response: bool = False,
+        agent_name: str | None = None,
+        *,
+        context: CallContext | None = None,
+    ) -> LLMResponse:
+        ctx = self._context(request, agent_name, context)
+        record = self._new_record(ctx, request, stream=False)
+        try:
+            response = await self._run_plan(request, ctx, record)
+        except BaseException as exc:
+            await _record_failure(record, ctx, exc)
+            raise
+        usage = response.token_usage
+        await _price(record, response.provider_kind, response.model, usage, ctx)
+        response.token_usage.estimated_cost = record.cost
+        response.response_time = time.monotonic() - ctx.started
+        _fill_success(record, ctx, response.model, usage, response.finish_reason)
+        record.response_body = response.raw if response.raw is not None else response.content
+        response.metadata.update(_metadata(record))
+        if validate_response:
+            response.metadata["validation"] = await self._validate(request, response, ctx)
+            record.metadata["validation"] = response.metadata["validation"]
+        await _shielded(acall_record(record))
+        if validate_response:
+            await _store_validation(record, response.metadata["validation"])
+        return response
+
+    async def _run_plan(
+        self, request: LLMRequest, ctx: CallContext, record: CallRecord
+    ) -> LLMResponse:
+        last_error: LLMError | None = None
+        for attempt in self.plan(request):
+            if not breaker.allows(attempt.provider.name):
+                record.metadata.setdefault("skipped", []).append(attempt.provider.name)
+                continue
+            _apply_attempt(record, attempt)
+            try:
+                response, retries = await call_with_retries(
+                    lambda a=attempt: a.provider.complete(request.with_model(a.model)),
+                    self._policy(ctx),
+                )
+            except LLMError as error:
+                record.retries += getattr(error, "retries", 0)
+                last_error = self._after_failure(attempt, error)
+                continue
+            record.retries += retries
+            breaker.record_success(attempt.provider.name)
+            response.provider_kind = attempt.provider.kind
+            return response
+        raise last_error or LLMProviderError("No provider is available for this model.")
+
+    def _after_failure(self, attempt: Attempt, error: LLMError) -> LLMError:
+        """Note the failure; re-raise at once when the request itself is at fault."""
+        logger.warning(
+            "provider %s failed for model %s: %s (%s)",
+            attempt.provider.name,
+            attempt.model,
+            type(error).__name__,
+            error.code,
+        )
+        if isinstance(error, LLMInvalidRequestError):
+            raise error
+        breaker.record_failure(attempt.provider.name)
+        return error
+
+    # --- streaming ---------------------------------------------------------------------
+
+    async def stream_response(
+        self,
+        request: LLMRequest,
+        agent_name: str | None = None,
+        *,
+        context: CallContext | None = None,
+    ) -> AsyncIterator[StreamChunk]:
+        """Yield chunks as they arrive; the last one carries the usage.
+
+        Retries and failover happen only before the first chunk: once text has
+        reached the caller, switching providers would splice two answers.
+        """
+        ctx = self._context(request, agent_name, context)
+        record = self._new_record(ctx, request, stream=True)
+        state = _StreamState()
+        try:
+            first, rest, attempt = await self._open_stream(request, ctx, record)
+            async for chunk in _chain(first, rest):
+                state.take(chunk, ctx)
+                yield chunk
+        except BaseException as exc:
+            await _record_stream_end(record, ctx, state, exc)
+            raise
+        await _record_stream_end(record, ctx, state, None, attempt.provider.kind)
+
+    async def _open_stream(self, request: LLMRequest, ctx: CallContext, record: CallRecord):
+        last_error: LLMError | None = None
+        for attempt in self.plan(request):
+            if not breaker.allows(attempt.provider.name):
+                continue
+            _apply_attempt(record, attempt)
+
+            async def open_one(
+                a: Attempt = attempt,
+            ) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+                iterator = a.provider.stream(request.with_model(a.model)).__aiter__()
+                try:
+                    return await iterator.__anext__(), iterator
+                except StopAsyncIteration as exc:
+                    raise LLMProviderError("The provider sent an empty stream.") from exc
+
+            try:
+                (first, rest), retries = await call_with_retries(open_one, self._policy(ctx))
+            except LLMError as error:
+                record.retries += getattr(error, "retries", 0)
+                last_error = self._after_failure(attempt, error)
+                continue
+            record.retries += retries
+            breaker.record_success(attempt.provider.name)
+            return first, rest, attempt
+        raise last_error or LLMProviderError("No provider is available for this model.")
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _context(
+        self, request: LLMRequest, agent_name: str | None, ctx: CallContext | None
+    ) -> CallContext:
+        ctx = ctx or CallContext()
+        ctx.agent_name = agent_name or ctx.agent_name or request.agent_name or ""
+        return ctx
+
+    def _new_record(self, ctx: CallContext, request: LLMRequest, *, stream: bool) -> CallRecord:
+        body = ctx.request_body
+        if body is None:
+            body = {"messages": request.to_messages(), "model": request.model, **request.extra}
+        return CallRecord(
+            id=ctx.request_id,
+            created_at=ctx.created_at,
+            agent_name=ctx.agent_name,
+            gateway_key_id=ctx.gateway_key_id,
+            key_prefix=ctx.key_prefix,
+            source=ctx.source,
+            requested_model=request.model or self.default_model,
+            stream=stream,
+            request_body=body,
+            metadata=dict(request.metadata),
+        )
+
+    async def _validate(self, request: LLMRequest, response: LLMResponse, ctx: CallContext) -> dict:
+        from asgiref.sync import sync_to_async
+        from validation.validator import ResponseValidator
+
+        def run() -> dict:
+            result = ResponseValidator().validate(
+                response.content,
+                agent_name=ctx.agent_name or None,
+                request=request,
+                finish_reason=response.finish_reason,
+            )
+            return result.to_dict()
+
+        return await sync_to_async(run)()
+
+    async def health_check(self) -> dict[str, Any]:
+        """Each provider's cheap check (never a completion) plus its circuit state."""
+        results = await asyncio.gather(*(p.health_check() for p in self.providers))
+        for result in results:
+            result["circuit"] = breaker.state(result["provider"])
+        return {
+            "healthy": any(r["healthy"] and r["circuit"] != "open" for r in results),
+            "providers": list(results),
+        }
+
+
+class _StreamState:
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.usage: TokenUsage | None = None
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+        self.ttft: float | None = None
+
+    def take(self, chunk: StreamChunk, ctx: CallContext) -> None:
+        if chunk.delta:
+            if self.ttft is None:
+                self.ttft = (time.monotonic() - ctx.started) * 1000
+            self.text.append(chunk.delta)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.model = chunk.model or self.model
+
+
+async def _chain(
+    first: StreamChunk, rest: AsyncIterator[StreamChunk]
+) -> AsyncIterator[StreamChunk]:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        closer = getattr(rest, "aclose", None)
+        if closer is not None:
+            await closer()  # release the upstream connection on early exit
+
+
+def _dedupe(attempts: list[Attempt]) -> list[Attempt]:
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for attempt in attempts:
+        key = (attempt.provider.name, attempt.model)
+        if key not in seen:
+            seen.add(key)
+            unique.append(attempt)
+    return unique
+
+
+def _apply_attempt(record: CallRecord, attempt: Attempt) -> None:
+    record.provider = attempt.provider.name
+    record.provider_kind = attempt.provider.kind
+    record.model = attempt.model
+    record.fallback = attempt.fallback
+
+
+def _metadata(record: CallRecord) -> dict[str, Any]:
+    return {
+        "request_id": str(record.id),
+        "provider": record.provider,
+        "retries": record.retries,
+        "fallback": record.fallback,
+        "cost_usd": str(record.cost),
+        "priced": record.priced,
+    }
+
+
+async def _price(
+    record: CallRecord, kind: str, model: str, usage: TokenUsage, ctx: CallContext
+) -> None:
+    """Cost at the price in force when the call started; unknown models cost 0, flagged."""
+    if kind == "mock":
+        return
+    price = await aprice_for(model or record.model, provider=kind, at=ctx.created_at)
+    record.price = price
+    record.priced = price is not None
+    record.cost = call_cost(
+        price,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=min(usage.cached_tokens, usage.prompt_tokens),
+    )
+
+
+def _fill_success(
+    record: CallRecord, ctx: CallContext, model: str, usage: TokenUsage, finish: str | None
+) -> None:
+    record.model = model or record.model
+    record.prompt_tokens = usage.prompt_tokens
+    record.completion_tokens = usage.completion_tokens
+    record.cached_tokens = usage.cached_tokens
+    record.finish_reason = finish or ""
+    record.latency_ms = (time.monotonic() - ctx.started) * 1000
+
+
+async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseException) -> None:
+    record.latency_ms = (time.monotonic() - ctx.started) * 1000
+    if isinstance(exc, LLMError):
+        record.status = CallStatus.ERROR
+        record.error_type = type(exc).__name__
+        record.error_message = exc.message
+        record.http_status = exc.status_code or exc.http_status
+    elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        record.status = CallStatus.CLIENT_DISCONNECTED
+        record.error_type = "ClientDisconnected"
+    else:
+        record.status = CallStatus.ERROR
+        record.error_type = type(exc).__name__
+        record.error_message = str(exc)
+        record.http_status = 500
+    await _shielded(acall_record(record))
+
+
+async def _record_stream_end(
+    record: CallRecord,
+    ctx: CallContext,
+    state: _StreamState,
+    exc: BaseException | None,
+    kind: str | None = None,
+) -> None:
+    text = "".join(state.text)
+    usage = state.usage
+    if usage is None and text:
+        # No usage chunk (the stream was cut): count what was streamed.
+        prompt = estimate_tokens(
+            str(record.request_body.get("messages", ""))
+            if isinstance(record.request_body, dict)
+            else ""
+        )
+        usage = TokenUsage(prompt, estimate_tokens(text), prompt + estimate_tokens(text))
+        record.metadata["usage_estimated"] = True
+    usage = usage or TokenUsage()
+    await _price(record, kind or record.provider_kind, state.model or record.model, usage, ctx)
+    _fill_success(record, ctx, state.model or record.model, usage, state.finish_reason)
+    record.ttft_ms = state.ttft
+    record.response_body = {"content": text, "finish_reason": state.finish_reason}
+    if exc is None:
+        await _shielded(acall_record(record))
+        return
+    await _record_failure(record, ctx, exc)
+
+
+async def _shielded(coro: Any) -> Any:
+    """Finish the write even if the caller's task is being cancelled."""
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
+async def _store_validation(record: CallRecord, result: dict) -> None:
+    from asgiref.sync import sync_to_async
+    from validation.services import validation_result_store_dict
+
+    await sync_to_async(validation_result_store_dict)(call_id=record.id, result=result)

@@ -1,0 +1,255 @@
+"""OpenAI (and OpenAI-compatible) provider on the official async SDK.
+
+The SDK's own retries are off (``max_retries=0`` on the client): the gateway
+retries itself so it can count retries, honour ``Retry-After`` against its own
+deadline and fail over. Responses are read raw (``with_raw_response`` /
+``with_streaming_response``) so the gateway forwards the provider's JSON as it
+came instead of round-tripping it through pydantic models on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import weakref
+from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import openai
+from django.conf import settings
+
+from llm_gateway.interface import (
+    LLMAuthenticationError,
+    LLMError,
+    LLMInvalidRequestError,
+    LLMModelNotFoundError,
+    LLMProvider,
+    LLMProviderError,
+    LLMQuotaExceededError,
+    LLMRateLimitError,
+    LLMRequest,
+    LLMResponse,
+    LLMTimeoutError,
+    StreamChunk,
+    TokenUsage,
+)
+
+# One client per event loop and (base_url, key): the client's connection pool is
+# bound to the loop that opened its connections.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, openai.AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_client(api_key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    key = (base_url, api_key, timeout)
+    client = per_loop.get(key)
+    if client is None:
+        client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
+        )
+        per_loop[key] = client
+    return client
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Read ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    inner = body.get("error", body) if isinstance(body.get("error", body), dict) else body
+    return inner.get("code") or inner.get("type")
+
+
+def map_openai_error(exc: Exception, provider: str) -> LLMError:
+    """Translate the SDK's exceptions into the gateway's hierarchy."""
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMTimeoutError("The provider did not answer in time.", provider=provider)
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMProviderError(f"Could not reach the provider: {exc}", provider=provider)
+    if not isinstance(exc, openai.APIStatusError):
+        return LLMProviderError(str(exc), provider=provider)
+    status, code, message = exc.status_code, _error_code(exc), exc.message
+    kwargs = {"provider": provider, "status_code": status}
+    if status == 401 or status == 403:
+        return LLMAuthenticationError(message, **kwargs)
+    if status == 429 and code == "insufficient_quota":
+        return LLMQuotaExceededError(message, **kwargs)
+    if status == 429:
+        return LLMRateLimitError(
+            message, retry_after=retry_after_seconds(exc.response.headers), **kwargs
+        )
+    if status == 404:
+        return LLMModelNotFoundError(message, **kwargs)
+    if status in (400, 409, 413, 422):
+        return LLMInvalidRequestError(message, code=code, **kwargs)
+    if status == 408:
+        return LLMTimeoutError(message, **kwargs)
+    return LLMProviderError(
+        message, retry_after=retry_after_seconds(exc.response.headers), **kwargs
+    )
+
+
+def openai_body(
+    request: LLMRequest, default_model: str, temperature: float | None
+) -> dict[str, Any]:
+    """The chat.completions body: explicit fields first, everything else forwarded."""
+    body: dict[str, Any] = dict(request.extra)
+    body["model"] = request.model or default_model
+    body["messages"] = request.to_messages()
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    temp = request.temperature if request.temperature is not None else temperature
+    if temp is not None and "temperature" not in request.extra:
+        body["temperature"] = temp
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
+    body.pop("stream", None)
+    body.pop("stream_options", None)
+    return body
+
+
+def response_from_openai(data: dict[str, Any], provider: str, elapsed: float) -> LLMResponse:
+    choice = (data.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    return LLMResponse(
+        content=message.get("content") or "",
+        model=data.get("model") or "",
+        provider=provider,
+        token_usage=TokenUsage.from_openai(data.get("usage")),
+        response_time=elapsed,
+        finish_reason=choice.get("finish_reason"),
+        raw=data,
+    )
+
+
+def chunk_from_openai(data: dict[str, Any]) -> StreamChunk:
+    choices = data.get("choices") or []
+    choice = choices[0] if choices else {}
+    usage = data.get("usage")
+    return StreamChunk(
+        delta=(choice.get("delta") or {}).get("content") or "",
+        raw=data,
+        finish_reason=choice.get("finish_reason"),
+        usage=TokenUsage.from_openai(usage) if usage else None,
+        model=data.get("model"),
+    )
+
+
+class OpenAIProvider(LLMProvider):
+    """OpenAI chat completions through ``openai.AsyncOpenAI``."""
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        model: str | None = None,
+        temperature: float | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        *,
+        name: str = "openai",
+    ) -> None:
+        self.api_key = api_key if api_key is not None else settings.OPENAI_API_KEY
+        self.default_model = model or settings.LLM_MODEL
+        self.temperature = temperature if temperature is not None else settings.LLM_TEMPERATURE
+        self.base_url = base_url if base_url is not None else settings.OPENAI_BASE_URL
+        self.timeout = float(timeout if timeout is not None else settings.LLM_TIMEOUT)
+        self.max_retries = max_retries if max_retries is not None else settings.LLM_MAX_RETRIES
+        self.name = name
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIProvider(name={self.name!r}, base_url={self.base_url!r})"
+
+    def client(self) -> openai.AsyncOpenAI:
+        return shared_client(self.api_key, self.base_url, self.timeout)
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        body = openai_body(request, self.default_model, self.temperature)
+        started = time.monotonic()
+        try:
+            raw = await self.client().chat.completions.with_raw_response.create(
+                model=body.pop("model"), messages=body.pop("messages"), extra_body=body
+            )
+            data = json.loads(raw.content)
+        except openai.OpenAIError as exc:
+            raise map_openai_error(exc, self.name) from exc
+        except ValueError as exc:
+            raise LLMProviderError(
+                "The provider answered with invalid JSON.", provider=self.name
+            ) from exc
+        return response_from_openai(data, self.name, time.monotonic() - started)
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        body = openai_body(request, self.default_model, self.temperature)
+        completions = self.client().chat.completions.with_streaming_response
+        try:
+            async with completions.create(
+                model=body.pop("model"),
+                messages=body.pop("messages"),
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_body=body,
+            ) as response:
+                async for chunk in _sse_chunks(response, self.name):
+                    yield chunk
+        except openai.OpenAIError as exc:
+            raise map_openai_error(exc, self.name) from exc
+        except LLMError:
+            raise
+        except Exception as exc:
+            # private HTTP library's types, not openai.OpenAIError: all mean "stream broke".
+            raise LLMProviderError(f"The stream broke: {exc}", provider=self.name) from exc
+
+    async def health_check(self) -> dict[str, Any]:
+        started = time.monotonic()
+        try:
+            await self.client().models.list()
+        except openai.OpenAIError as exc:
+            error = map_openai_error(exc, self.name)
+            return {"provider": self.name, "kind": self.kind, "healthy": False, "error": error.code}
+        latency = (time.monotonic() - started) * 1000
+        return {"provider": self.name, "kind": self.kind, "healthy": True, "latency_ms": latency}
+
+
+async def _sse_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk]:
+    finished = False
+    async for line in response.iter_lines():
+        if not line.startswith("data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            return
+        data = json.loads(payload)
+        if "error" in data and not data.get("choices"):
+            message = (data["error"] or {}).get("message") or "stream error"
+            raise LLMProviderError(message, provider=provider)
+        chunk = chunk_from_openai(data)
+        finished = finished or chunk.finish_reason is not None
+        yield chunk
+    if not finished:  # some compatible servers omit [DONE]; a finish_reason is enough
+        raise LLMProviderError("The stream ended before it finished.", provider=provider)
