@@ -381,3 +381,16 @@ def test_gateway_request_objects_with_prompt_and_json_response_format_expect_jso
     )  # fmt: skip
     report = validate("not json at all", request=request)
     assert "json_parse" in failed_names(report)
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "\n\n```bash\nmake test\n```",
+        " See https://docs.python.org/3/library/re.html",
+        " Happy coding \N{ROCKET}",
+    ],
+)
+def test_long_answer_ending_with_code_url_or_emoji_is_complete(ending):
+    text = "This explanation covers the important parts of the topic in detail. " * 4
+    assert "complete_ending" not in failed_names(validate(text.strip() + ending))

@@ -15,13 +15,14 @@ Heuristics are deliberately simple and cheap (the whole validation must stay und
   (error); >= 30% or a thrice-repeated sentence is a warning.
 * ``code_fences_balanced`` (warning): an odd number of ``` fences garbles the rendering.
 * ``complete_ending`` (warning): prose longer than 200 chars whose last line ends mid-sentence.
-  Lists, tables, headings and code as last line are fine; skipped when truncation was already
-  reported so one cut-off is penalised once.
+  Lists, tables, headings, code, URLs and emoji as the ending are fine; skipped when
+  truncation was already reported so one cut-off is penalised once.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 
 from .base import ERROR, QUALITY, WARNING, Check, ValidationContext, failed, passed
@@ -35,7 +36,9 @@ _WORD = re.compile(r"\w+")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _FENCE_LINE = re.compile(r"^[ \t]*```", re.M)
 _NON_PROSE_LAST_LINE = re.compile(r"^\s*(?:[-*+>|#]|\d+[.)]\s|```|~~~|</?\w)")
-_TERMINAL = re.compile(r"[.!?:;…)\]}\"'`*_»\u201d\u2019]\s*$")
+_TERMINAL = re.compile(r"[.!?:;…)\]}\"'`*_»\u201d\u2019]\s*$|https?://\S+$")
+
+_FENCES = ("```", "~~~")
 
 LONG_PROMPT_CHARS = 200
 MIN_WORDS = 5
@@ -118,11 +121,12 @@ def check_code_fences_balanced(ctx: ValidationContext) -> Check:
 
 
 def _ends_mid_sentence(ctx: ValidationContext) -> bool:
+    """Ending with code, a list, a table, a URL or an emoji is a complete answer."""
     text = ctx.prose.rstrip()
-    if len(text) < LONG_ANSWER_CHARS or text[:1] in "{[":
+    if len(text) < LONG_ANSWER_CHARS or text[:1] in "{[" or ctx.stripped.endswith(_FENCES):
         return False
     last_line = text.rsplit("\n", 1)[-1]
-    if _NON_PROSE_LAST_LINE.match(last_line):
+    if _NON_PROSE_LAST_LINE.match(last_line) or unicodedata.category(last_line[-1]) == "So":
         return False
     return not _TERMINAL.search(last_line)
 
