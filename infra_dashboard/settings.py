@@ -83,6 +83,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
 else:
+    # Tests that run a live server use other threads: an on-disk test database lets
+    # them share it with real locking (in-memory shared cache fails under writes).
+    DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / ".test-db.sqlite3")})
     # SQLite: wait for a writer instead of failing at once under concurrent calls.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}

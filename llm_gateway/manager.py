@@ -55,6 +55,8 @@ class CallContext:
     created_at: datetime = field(default_factory=timezone.now)
     started: float = field(default_factory=time.monotonic)
     request_body: Any = None
+    # Set by the manager: the call's record as it is being built (provider, retries…).
+    record: CallRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ class LLMManager:
         body = ctx.request_body
         if body is None:
             body = {"messages": request.to_messages(), "model": request.model, **request.extra}
-        return CallRecord(
+        ctx.record = CallRecord(
             id=ctx.request_id,
             created_at=ctx.created_at,
             agent_name=ctx.agent_name,
@@ -251,9 +253,11 @@ class LLMManager:
             request_body=body,
             metadata=dict(request.metadata),
         )
+        return ctx.record
 
     async def _validate(self, request: LLMRequest, response: LLMResponse, ctx: CallContext) -> dict:
         from asgiref.sync import sync_to_async
+
         from validation.validator import ResponseValidator
 
         def run() -> dict:
@@ -426,6 +430,7 @@ async def _shielded(coro: Any) -> Any:
 
 async def _store_validation(record: CallRecord, result: dict) -> None:
     from asgiref.sync import sync_to_async
+
     from validation.services import validation_result_store_dict
 
     await sync_to_async(validation_result_store_dict)(call_id=record.id, result=result)
