@@ -225,6 +225,11 @@ class Budget(models.Model):
     def __str__(self) -> str:
         return f"{self.name} (${self.amount} {self.period})"
 
+    def clean(self) -> None:
+        from costs.budgets import budget_validate  # the rules live with the services
+
+        budget_validate(self)
+
 
 class BudgetAlertEvent(models.Model):
     """One threshold crossed in one period. The unique constraint is what
