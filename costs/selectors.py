@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from costs import histogram
@@ -234,11 +234,43 @@ def budget_spend(*, budget: Budget, at: datetime | None = None) -> BudgetStatus:
 
 
 def _rollup_split(budget: Budget, start: datetime, until: datetime) -> datetime:
+    if budget.scope == BudgetScope.KEY:
+        return start
+    return fresh_split(start=start, until=until)
+
+
+def fresh_split(*, start: datetime, until: datetime) -> datetime:
+    """Where reads that must be current switch from hour rollups to the raw log:
+    the last hour the rollups are trusted to be complete for (or ``start``)."""
     position = rollup_position()
-    if budget.scope == BudgetScope.KEY or position is None or start != bucket_floor(start, "hour"):
+    if position is None or start != bucket_floor(start, Granularity.HOUR):
         return start
     split = bucket_floor(min(position, until) - LATE_MARGIN, Granularity.HOUR)
     return max(split, start)
+
+
+def usage_current_by(
+    *, start: datetime, end: datetime, by: str
+) -> dict[str, tuple[int, int, Decimal]]:
+    """(calls, tokens, cost) per agent/model/provider, current to the last
+    call: hour rollups up to ``fresh_split``, the raw log after it."""
+    column = GROUP_FIELDS[by]
+    split = fresh_split(start=start, until=min(timezone.now(), end))
+    totals: dict[str, list] = defaultdict(lambda: [0, 0, ZERO])
+    rolled = UsageRollup.objects.filter(
+        granularity=Granularity.HOUR, bucket_start__gte=start, bucket_start__lt=split
+    ).values(column)
+    rolled = rolled.annotate(
+        n=Sum("calls"), t=Sum("prompt_tokens") + Sum("completion_tokens"), c=Sum("cost")
+    )
+    raw = LLMCall.objects.filter(created_at__gte=split, created_at__lt=end).values(column)
+    raw = raw.annotate(n=Count("id"), t=Sum("total_tokens"), c=Sum("cost"))
+    for row in [*rolled, *raw]:
+        entry = totals[row[column]]
+        entry[0] += row["n"] or 0
+        entry[1] += row["t"] or 0
+        entry[2] += row["c"] or ZERO
+    return {name: (n, t, c) for name, (n, t, c) in totals.items()}
 
 
 def _scope_q(budget: Budget) -> Q:
