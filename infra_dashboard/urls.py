@@ -14,5 +14,6 @@ urlpatterns = [
     path("", include("llm_gateway.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("costs/", include("costs.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -25,6 +25,7 @@ from django.utils import timezone
 from costs.pricing import aprice_for, call_cost
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import (
+    LLMBudgetExceededError,
     LLMError,
     LLMInvalidRequestError,
     LLMProvider,
@@ -117,6 +118,7 @@ class LLMManager:
         ctx = self._context(request, agent_name, context)
         record = self._new_record(ctx, request, stream=False)
         try:
+            await _enforce_budgets(record)
             response = await self._run_plan(request, ctx, record)
         except BaseException as exc:
             await _record_failure(record, ctx, exc)
@@ -192,6 +194,7 @@ class LLMManager:
         record = self._new_record(ctx, request, stream=True)
         state = _StreamState()
         try:
+            await _enforce_budgets(record)
             first, rest, attempt = await self._open_stream(request, ctx, record)
             async for chunk in _chain(first, rest):
                 state.take(chunk, ctx)
@@ -374,7 +377,8 @@ def _fill_success(
 async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseException) -> None:
     record.latency_ms = (time.monotonic() - ctx.started) * 1000
     if isinstance(exc, LLMError):
-        record.status = CallStatus.ERROR
+        blocked = isinstance(exc, LLMBudgetExceededError)
+        record.status = CallStatus.BLOCKED if blocked else CallStatus.ERROR
         record.error_type = type(exc).__name__
         record.error_message = exc.message
         record.http_status = exc.status_code or exc.http_status
@@ -416,6 +420,17 @@ async def _record_stream_end(
         await _shielded(acall_record(record))
         return
     await _record_failure(record, ctx, exc)
+
+
+async def _enforce_budgets(record: CallRecord) -> None:
+    """Refuse the call before any provider is asked if a blocking budget is spent."""
+    from costs.budgets import abudget_enforce
+
+    await abudget_enforce(
+        agent_name=record.agent_name,
+        gateway_key_id=record.gateway_key_id,
+        model=record.requested_model,
+    )
 
 
 async def _shielded(coro: Any) -> Any:
