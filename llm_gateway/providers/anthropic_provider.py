@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -39,6 +40,8 @@ from llm_gateway.providers.anthropic_translate import (
 )
 from llm_gateway.providers.openai_provider import retry_after_seconds
 from llm_gateway.routing import ServesPatterns
+
+logger = logging.getLogger(__name__)
 
 _clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple, anthropic.AsyncAnthropic]
@@ -125,7 +128,7 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
         self.name = name
         self.model_patterns = tuple(models)
         self.default_model = model or settings.LLM_MODEL
-        self.temperature = temperature
+        self.temperature = temperature if temperature is not None else settings.LLM_TEMPERATURE
         self.timeout = float(timeout if timeout is not None else settings.LLM_TIMEOUT)
         self.max_retries = max_retries if max_retries is not None else settings.LLM_MAX_RETRIES
 
@@ -183,6 +186,14 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
         except Exception as exc:
             # the HTTP library's own types, not anthropic.AnthropicError: the stream broke.
             raise LLMProviderError(f"The stream broke: {exc}", provider=self.name) from exc
+
+    async def list_models(self) -> list[str]:
+        try:
+            page = await self.client().models.list(limit=1000)
+        except anthropic.AnthropicError as exc:
+            logger.warning("provider %s: listing models failed (%s)", self.name, type(exc).__name__)
+            return []
+        return [m.id for m in page.data]
 
     async def health_check(self) -> dict[str, Any]:
         """Lists models: free, and proves the endpoint and the key."""

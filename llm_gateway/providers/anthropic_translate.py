@@ -106,8 +106,12 @@ def anthropic_body(
     }
     if system:
         body["system"] = system
-    temp = extra.pop("temperature", request.temperature)
-    temp = temperature if temp is None else temp
+    temp = extra.pop("temperature", None)
+    temp = request.temperature if temp is None else temp
+    # The gateway's default only for its own Python API callers, and not beside
+    # top_p: newer Claude models refuse both at once.
+    if temp is None and not request.passthrough and "top_p" not in extra:
+        temp = temperature
     if temp is not None:
         body["temperature"] = min(float(temp), 1.0)  # OpenAI allows 0–2, Anthropic 0–1
     stop = extra.pop("stop", None)
