@@ -59,6 +59,9 @@ class CallContext:
     request_body: Any = None
     # Set by the manager: the call's record as it is being built (provider, retries…).
     record: CallRecord | None = None
+    # The server's API path writes records in the background (llm_gateway.recorder);
+    # everything else writes before returning.
+    defer_record: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,9 @@ class LLMManager:
         if validate_response:
             response.metadata["validation"] = await self._validate(request, response, ctx)
             record.metadata["validation"] = response.metadata["validation"]
-        await _shielded(acall_record(record))
         if validate_response:
-            await _store_validation(record, response.metadata["validation"])
+            record.validation = response.metadata["validation"]
+        await _write(record, ctx)
         return response
 
     async def _run_plan(
@@ -406,7 +409,7 @@ async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseExcepti
         record.error_type = type(exc).__name__
         record.error_message = str(exc)
         record.http_status = 500
-    await _shielded(acall_record(record))
+    await _write(record, ctx)
 
 
 async def _record_stream_end(
@@ -433,7 +436,7 @@ async def _record_stream_end(
     record.ttft_ms = state.ttft
     record.response_body = {"content": text, "finish_reason": state.finish_reason}
     if exc is None:
-        await _shielded(acall_record(record))
+        await _write(record, ctx)
         return
     await _record_failure(record, ctx, exc)
 
@@ -459,9 +462,11 @@ async def _shielded(coro: Any) -> Any:
         raise
 
 
-async def _store_validation(record: CallRecord, result: dict) -> None:
-    from asgiref.sync import sync_to_async
+async def _write(record: CallRecord, ctx: CallContext) -> None:
+    """Write the record once: now, or through the server's background writer."""
+    if ctx.defer_record:
+        from llm_gateway.recorder import record_writer
 
-    from validation.services import validation_result_store_dict
-
-    await sync_to_async(validation_result_store_dict)(call_id=record.id, result=result)
+        record_writer().submit(record)
+        return
+    await _shielded(acall_record(record))
