@@ -1,1 +1,42 @@
 """Admin for validation rules and results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from validation.forms import ValidationRuleForm
+from validation.models import ValidationResult, ValidationRule
+
+
+@admin.register(ValidationRule)
+class ValidationRuleAdmin(admin.ModelAdmin):
+    form = ValidationRuleForm
+    list_display = ["name", "agent_name", "kind", "severity", "enabled", "updated_at"]
+    list_filter = ["enabled", "kind", "severity", "agent_name"]
+    list_editable = ["enabled"]
+    search_fields = ["name", "agent_name"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(ValidationResult)
+class ValidationResultAdmin(admin.ModelAdmin):
+    """Read-only: results are written by the validator; editing one would falsify history."""
+
+    list_display = ["call_id", "agent_name", "is_valid", "quality_score", "failed_families",
+                    "created_at"]  # fmt: skip
+    list_filter = ["is_valid", "agent_name", "created_at"]
+    search_fields = ["call__id", "agent_name"]
+    date_hierarchy = "created_at"
+    list_select_related = False
+    readonly_fields = ["call", "agent_name", "is_valid", "quality_score", "failed_families",
+                       "checks", "created_at"]  # fmt: skip
+    show_full_result_count = False  # COUNT(*) on a large log is slow and rarely needed
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,1 +1,72 @@
 """Validation rules and per-call results."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class RuleKind(models.TextChoices):
+    REQUIRED_TERMS = "required_terms", "Required terms"
+    FORBIDDEN_TERMS = "forbidden_terms", "Forbidden terms"
+    REGEX = "regex", "Regular expression"
+    MIN_LENGTH = "min_length", "Minimum length"
+    MAX_LENGTH = "max_length", "Maximum length"
+    JSON_SCHEMA = "json_schema", "JSON Schema"
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    ERROR = "error", "Error"
+
+
+class ValidationRule(models.Model):
+    """A business check an operator attaches to one agent, or to every agent.
+
+    ``config`` is free-form JSON whose shape depends on ``kind``; ValidationRuleForm checks
+    it, but rows written another way may still be wrong, which the validator tolerates.
+    """
+
+    name = models.CharField(max_length=200)
+    agent_name = models.CharField(
+        max_length=200, blank=True, db_index=True, help_text="Blank applies to every agent."
+    )
+    kind = models.CharField(max_length=32, choices=RuleKind.choices)
+    config = models.JSONField(default=dict, blank=True)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["agent_name", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.agent_name or 'all agents'})"
+
+
+class ValidationResult(models.Model):
+    """The validation report of one call, stored once (re-validation overwrites it)."""
+
+    call = models.OneToOneField(
+        "llm_gateway.LLMCall", on_delete=models.CASCADE, related_name="validation"
+    )
+    is_valid = models.BooleanField(db_index=True)
+    quality_score = models.FloatField()
+    checks = models.JSONField(default=list)
+    # Denormalised so the dashboard can filter by family and agent without joining or
+    # scanning the checks JSON.
+    failed_families = models.JSONField(default=list, blank=True)
+    agent_name = models.CharField(max_length=200, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["agent_name", "created_at"], name="valresult_agent_time"),
+        ]
+
+    def __str__(self) -> str:
+        verdict = "valid" if self.is_valid else "invalid"
+        return f"{self.call_id}: {verdict} ({self.quality_score:.2f})"

@@ -1,0 +1,141 @@
+"""Micro-benchmark of ResponseValidator on a realistic 4 kB Markdown answer with JSON in it.
+
+Budget: < 2 ms mean, because the gateway may validate inline on the response path. Runs
+without Django settings (explicit ``rules=[]``), so it measures the checks, not the DB.
+Usage: ``python bench/validation.py [N]``; prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from validation.validator import ResponseValidator
+
+TARGET_BYTES = 4096
+RESPONSE = """# Tuning the LLM gateway
+
+This guide explains, layer by layer, how to tune the gateway for a workload of roughly two
+hundred requests per second spread over four upstream providers.
+
+## 1. Routing
+
+The router picks a provider per request from the model name, the tenant's plan and the
+current health score. Health is an exponentially weighted average of recent latency and
+error rate, so a provider that starts timing out loses traffic within seconds rather than
+minutes.
+
+- Keep at least two providers eligible for every model family.
+- Pin long-running batch jobs to the cheapest provider; interactive chat goes to the fastest.
+- Review the routing table whenever a provider announces a deprecation.
+
+## 2. Caching
+
+Identical prompts are common in evaluation pipelines and retrieval-augmented chat. A cache
+keyed on the normalised request (model, messages, temperature, tools) avoids paying twice.
+
+```python
+def cache_key(request: dict) -> str:
+    payload = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+```
+
+Only cache responses with `temperature == 0`; sampling at higher temperatures is expected to
+vary, and serving a cached answer would silently change the semantics callers rely on.
+
+## 3. Retries and timeouts
+
+Upstream calls fail in three distinct ways: connection errors, HTTP 429 rate limits and
+5xx server errors. Each deserves a different policy.
+
+| Failure | Retry? | Backoff |
+|---------|--------|---------|
+| connect | yes | 0.5 s, 1 s, 2 s |
+| 429 | yes | honour `Retry-After` |
+| 5xx | once | 1 s |
+
+Streaming requests are never retried after the first token has been forwarded, because the
+client has already rendered part of the answer.
+
+## 4. Cost controls
+
+Every call records prompt and completion tokens. The pricing service multiplies them by the
+model's rates at the time of the call, which matters when prices change mid-month.
+
+```json
+{"tenant": "acme", "monthly_budget_usd": 1500, "alert_at": [0.5, 0.8, 0.95], "hard_stop": true}
+```
+
+When a tenant crosses 95% of its budget the gateway downgrades requests to a cheaper model
+family instead of refusing them outright; a degraded answer is usually better than none.
+
+## 5. Observability
+
+The dashboard shows p50 and p95 latency per model, error rates per provider, token spend per
+tenant and the share of responses that failed validation. Alerts fire on sustained changes,
+not single spikes, to keep the pager quiet at night.
+
+1. Export metrics in Prometheus format from every worker.
+2. Sample one trace in a hundred, but keep every trace that ended in an error.
+3. Store validation results next to the call so a bad answer can be inspected in context.
+
+## 6. Validation
+
+A response that parses but says nothing useful is still a failure, so quality scoring runs on
+every call, including streamed ones once the final chunk has arrived. Per-agent rules add the
+business checks: required disclaimers, forbidden competitor names, length limits and schemas.
+
+Responses are checked for emptiness, truncation, malformed JSON, schema violations, leaked
+credentials and personal data. Warnings lower the quality score; errors mark the response
+invalid so the caller can retry with a different model or a larger token budget.
+
+## 7. Rollout
+
+Change one setting per deploy and watch the dashboards for an hour before the next change.
+Canary new routing rules on a single tenant, and keep the previous configuration one click
+away so that a rollback never needs a code change.
+
+## Summary
+
+Tune one layer at a time, measure before and after, and keep the defaults conservative:
+two providers per model family, three retries at most, caching only for deterministic
+requests, and budgets that degrade gracefully instead of failing hard. Revisit the settings
+every quarter, since provider pricing and latency drift over time and yesterday's fastest
+route is rarely tomorrow's.
+"""
+
+
+def build_response() -> str:
+    """Exactly TARGET_BYTES of Markdown that passes every check (padded with trailing spaces)."""
+    text = RESPONSE.strip()
+    assert len(text.encode()) <= TARGET_BYTES, len(text.encode())
+    return text + " " * (TARGET_BYTES - len(text.encode()))
+
+
+def main(runs: int = 2000) -> dict[str, float | int | str]:
+    content = build_response()
+    request = {"messages": [{"role": "user", "content": "Explain how to tune each layer."}]}
+    validator = ResponseValidator()
+    report = validator.validate(content, expected_format="markdown", request=request, rules=[])
+    assert report.is_valid and not report.issues, report.issues
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        validator.validate(content, expected_format="markdown", request=request, rules=[])
+        timings.append((time.perf_counter() - start) * 1000)
+    p95 = statistics.quantiles(timings, n=20)[-1]
+    return {
+        "bench": "validation",
+        "bytes": len(content.encode()),
+        "mean_ms": round(statistics.fmean(timings), 4),
+        "p95_ms": round(p95, 4),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)))

@@ -1,0 +1,61 @@
+"""Write side: validate a call's response and store the report next to the call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_gateway.models import LLMCall
+from validation.models import ValidationResult
+from validation.validator import ResponseValidator, ValidationReport
+
+_validator = ResponseValidator()
+
+
+def _report_fields(result: ValidationReport | dict[str, Any]) -> dict[str, Any]:
+    """Accept the report object or its ``to_dict()`` (what a task or metadata carries)."""
+    data = result.to_dict() if isinstance(result, ValidationReport) else result
+    checks = list(data.get("checks") or [])
+    return {
+        "is_valid": bool(data["is_valid"]),
+        "quality_score": float(data["quality_score"]),
+        "checks": checks,
+        "failed_families": sorted({c["family"] for c in checks if not c.get("passed")}),
+    }
+
+
+def validation_result_store(
+    *, call_id: Any, result: ValidationReport | dict[str, Any]
+) -> ValidationResult:
+    """Create or overwrite the call's result: a retried task must never add a second row.
+
+    Raises LLMCall.DoesNotExist when the call row is not (yet) committed, so the task can
+    retry instead of failing on a foreign key at commit time.
+    """
+    agent_name = LLMCall.objects.filter(pk=call_id).values_list("agent_name", flat=True).first()
+    if agent_name is None:
+        raise LLMCall.DoesNotExist(f"LLMCall {call_id} not found")
+    stored, _ = ValidationResult.objects.update_or_create(
+        call_id=call_id, defaults={**_report_fields(result), "agent_name": agent_name}
+    )
+    return stored
+
+
+def validation_result_store_dict(*, call_id: Any, result: dict[str, Any]) -> ValidationResult:
+    """For callers holding only ``report.to_dict()`` (the gateway's response metadata)."""
+    return validation_result_store(call_id=call_id, result=result)
+
+
+def validate_and_store(
+    *,
+    call_id: Any,
+    content: Any,
+    agent_name: str | None,
+    request: Any = None,
+    finish_reason: str | None = None,
+) -> ValidationReport:
+    """Validate with the agent's DB rules and persist; returns the report."""
+    report = _validator.validate(
+        content, agent_name=agent_name, request=request, finish_reason=finish_reason
+    )
+    validation_result_store(call_id=call_id, result=report)
+    return report
