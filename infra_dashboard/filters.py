@@ -62,6 +62,10 @@ class DashboardFilters:
             return timedelta(hours=1)
         return timedelta(days=1)
 
+    @property
+    def bucket_label(self) -> str:
+        return {60: "minute", 3600: "hour", 86400: "day"}[int(self.bucket.total_seconds())]
+
     def params(self, **overrides: str) -> dict[str, str]:
         """The non-default filters as query parameters (for links and exports)."""
         values: dict[str, str] = {"range": self.range}

@@ -325,3 +325,34 @@ def month_forecast(*, spent: Decimal, now: datetime) -> Decimal:
         return spent
     fraction = Decimal(str(elapsed / (next_month - start).total_seconds()))
     return (spent / fraction).quantize(Decimal("0.0001"))
+
+
+def spend_rows(*, filters: DashboardFilters) -> Iterable[dict[str, object]]:
+    """The current costs view as flat rows (bucket, group, calls, tokens, cost) for export.
+
+    Streams from the database with ``iterator`` so a 30-day export never holds
+    every row in memory; cost stays a Decimal string, never a float.
+    """
+    field = DIMENSION_FIELDS[filters.group]
+    rows = (
+        rollups_for(filters)
+        .values("bucket_start", field)
+        .annotate(
+            calls=Sum("calls"),
+            errors=Sum("errors"),
+            prompt_tokens=Sum("prompt_tokens"),
+            completion_tokens=Sum("completion_tokens"),
+            cost=Sum("cost"),
+        )
+        .order_by("bucket_start", field)
+    )
+    for row in rows.iterator(chunk_size=2000):
+        yield {
+            "bucket_start": row["bucket_start"].isoformat(),
+            filters.group: row[field],
+            "calls": row["calls"],
+            "errors": row["errors"],
+            "prompt_tokens": row["prompt_tokens"],
+            "completion_tokens": row["completion_tokens"],
+            "cost_usd": str(row["cost"] or ZERO),
+        }

@@ -14,4 +14,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("llm_gateway.urls")),
+    path("", include("validation.urls")),
+    path("", include("costs.urls")),
 ]

@@ -11,10 +11,9 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from infra_dashboard import selectors
+from infra_dashboard import quality, selectors
 from infra_dashboard.budget_status import overview_alerts, overview_budgets
 from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.quality import quality_summary
 from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_render
 
 logger = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ def _health_section(filters: DashboardFilters) -> dict[str, Any]:
     start = selectors.day_start(now)
     return {
         "day": selectors.period_totals(start=start, end=now),
-        "quality": quality_summary(start=start, end=now),
+        "quality": quality.quality_summary(start=start, end=now),
         "now": now,
     }
 

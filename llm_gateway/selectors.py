@@ -191,12 +191,13 @@ class CallPage:
     is_first: bool
 
 
-def call_page(*, filters: DashboardFilters, after: str = "", size: int = PAGE_SIZE) -> CallPage:
+def call_page(*, filters: DashboardFilters, after: str = "", size: int | None = None) -> CallPage:
     """One page of the call log, newest first, walking the (created_at, id) keyset index.
 
     Keyset instead of OFFSET: page 2,000 costs the same as page 1 and a call
     arriving meanwhile never shifts rows between pages.
     """
+    size = size or PAGE_SIZE
     calls = calls_filtered(filters=filters).order_by("-created_at", "-id")
     position = cursor_decode(after) if after else None
     if position is not None:

@@ -37,7 +37,7 @@ def _throughput(filters: DashboardFilters) -> dict[str, Any]:
     has_data = any(v for s in series for v in s.y)
     return {
         "throughput_chart": figures.stacked_bars(series, y_title="calls") if has_data else None,
-        "bucket_label": _bucket_label(filters),
+        "bucket_label": filters.bucket_label,
     }
 
 
@@ -55,11 +55,6 @@ def _errors(filters: DashboardFilters) -> dict[str, Any]:
 
 def _health(filters: DashboardFilters) -> dict[str, Any]:
     return {"health": async_to_sync(selectors.provider_health)()}
-
-
-def _bucket_label(filters: DashboardFilters) -> str:
-    minutes = int(filters.bucket.total_seconds() // 60)
-    return {1: "minute", 60: "hour", 1440: "day"}.get(minutes, f"{minutes} min")
 
 
 PERFORMANCE_SECTIONS = {
