@@ -11,6 +11,17 @@
       htmx.trigger(document.body, "live-refresh");
     }
   });
+  // Empty filters stay out of the request, and so out of the pushed, shareable URL.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var params = event.detail.parameters;
+    var names = typeof params.keys === "function" ? Array.from(params.keys()) : Object.keys(params);
+    names.forEach(function (name) {
+      var value = typeof params.get === "function" ? params.get(name) : params[name];
+      if (value === "" || value === null) {
+        if (typeof params.delete === "function") { params.delete(name); } else { delete params[name]; }
+      }
+    });
+  });
   // Custom range inputs only matter when "custom" is picked; a preset clears them.
   document.addEventListener("change", function (event) {
     var input = event.target;
