@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from costs.models import ModelPrice
+from costs.models import Budget, BudgetAlertEvent, ModelPrice
 
 
 @admin.register(ModelPrice)
@@ -50,3 +50,22 @@ class ModelPriceAdmin(admin.ModelAdmin):
         ),
         ("Audit", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ["name", "scope", "scope_value", "period", "amount", "action", "enabled"]
+    list_filter = ["scope", "period", "action", "enabled"]
+    search_fields = ["name", "scope_value"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(BudgetAlertEvent)
+class BudgetAlertEventAdmin(admin.ModelAdmin):
+    list_display = ["budget", "period_start", "threshold", "spend", "delivered_at", "failed_at"]
+    list_filter = ["budget"]
+    # Events are history: written by budget evaluation, never by hand.
+    readonly_fields = [f.name for f in BudgetAlertEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

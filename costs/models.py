@@ -140,3 +140,124 @@ class UsageRollup(models.Model):
         return (
             f"{self.granularity} {self.bucket_start:%Y-%m-%d %H:%M} {self.agent_name}/{self.model}"
         )
+
+
+class RollupCursor(models.Model):
+    """How far the rollup job has read the call log, by ``LLMCall.recorded_at``.
+
+    Every call recorded before ``position`` is reflected in the rollups; the
+    budget spend reads rollups up to here and the raw log after it.
+    """
+
+    name = models.CharField(max_length=32, primary_key=True)
+    position = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position:%Y-%m-%d %H:%M:%S}"
+
+
+class BudgetScope(models.TextChoices):
+    GLOBAL = "global", "All traffic"
+    AGENT = "agent", "One agent"
+    KEY = "key", "One gateway key"
+    MODEL = "model", "One model"
+
+
+class BudgetPeriod(models.TextChoices):
+    HOURLY = "hourly"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+class BudgetAction(models.TextChoices):
+    ALERT = "alert", "Alert only"
+    BLOCK = "block", "Alert, and refuse calls once exhausted"
+
+
+def _default_thresholds() -> list[str]:
+    return ["0.5", "0.8", "1.0"]
+
+
+class Budget(models.Model):
+    """A spending limit for one scope over a calendar period (BUDGET_TIMEZONE).
+
+    ``thresholds`` are fractions of ``amount``; each fires one alert per period.
+    ``channels`` is a list of ``{"type": "email", "to": [...]}`` or
+    ``{"type": "webhook", "url": "..."}``; webhook URLs often embed a token, so
+    they are treated as secrets and never logged or shown in full.
+    """
+
+    name = models.CharField(max_length=200)
+    scope = models.CharField(max_length=16, choices=BudgetScope.choices, default=BudgetScope.GLOBAL)
+    scope_value = models.CharField(
+        max_length=200, blank=True, help_text="Agent name or model name (agent and model scopes)."
+    )
+    gateway_key = models.ForeignKey(
+        "llm_gateway.GatewayKey",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="budgets",
+        help_text="Key scope only.",
+    )
+    period = models.CharField(
+        max_length=16, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTHLY
+    )
+    amount = models.DecimalField(max_digits=14, decimal_places=4, help_text="USD per period.")
+    thresholds = models.JSONField(
+        default=_default_thresholds, blank=True, help_text='Fractions of the amount, e.g. ["0.8"].'
+    )
+    action = models.CharField(
+        max_length=8, choices=BudgetAction.choices, default=BudgetAction.ALERT
+    )
+    channels = models.JSONField(default=list, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="budget_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (${self.amount} {self.period})"
+
+    def clean(self) -> None:
+        from costs.budgets import budget_validate  # the rules live with the services
+
+        budget_validate(self)
+
+
+class BudgetAlertEvent(models.Model):
+    """One threshold crossed in one period. The unique constraint is what
+    makes each threshold fire once per period, even with several workers."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alert_events")
+    period_start = models.DateTimeField()
+    # Decimal, not float: uniqueness on 0.8 must not depend on binary rounding.
+    threshold = models.DecimalField(max_digits=6, decimal_places=4)
+    spend = models.DecimalField(max_digits=24, decimal_places=10)
+    amount = models.DecimalField(max_digits=14, decimal_places=4)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Delivery bookkeeping: a worker claims the event until claimed_until.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    deliveries = models.JSONField(default=dict, blank=True)  # channel index -> "sent"
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "period_start", "threshold"], name="budgetalert_once_per_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        percent = self.threshold * 100
+        return f"{self.budget.name} {percent:.0f}% from {self.period_start:%Y-%m-%d %H:%M}"

@@ -1,10 +1,19 @@
-"""Keep every process's in-memory price table in step with the database."""
+"""Keep caches and derived data in step with the database."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
 from costs.pricing import invalidate_price_table
+
+logger = logging.getLogger(__name__)
+
+REFRESH_PENDING_KEY = "costs:usage_refresh_pending"
 
 
 def price_changed(sender: type, **kwargs: Any) -> None:
@@ -14,3 +23,30 @@ def price_changed(sender: type, **kwargs: Any) -> None:
     invalidate_price_table() themselves.
     """
     invalidate_price_table()
+
+
+def budget_changed(sender: type, instance: Any, **kwargs: Any) -> None:
+    from costs.budgets import budgets_changed
+
+    budgets_changed(budget_id=instance.pk)
+
+
+def call_recorded(sender: type, created: bool = False, **kwargs: Any) -> None:
+    """A call was written: refresh rollups and budgets soon, at most once per
+    USAGE_REFRESH_SECONDS however many calls arrive (the beat schedule is the
+    backstop). Runs after commit so a worker can see the row."""
+    if created:
+        transaction.on_commit(_usage_refresh_schedule, robust=True)
+
+
+def _usage_refresh_schedule() -> None:
+    from costs.tasks import usage_refresh_task
+
+    interval = settings.USAGE_REFRESH_SECONDS
+    try:
+        if not cache.add(REFRESH_PENDING_KEY, 1, timeout=interval):
+            return  # a refresh is already queued for this window
+        # The countdown lets the rollup's commit lag pass for the newest rows.
+        usage_refresh_task.apply_async(countdown=interval)
+    except Exception:  # noqa: BLE001 - a broker or cache outage must not fail a call
+        logger.warning("usage refresh not queued; the periodic task will catch up")

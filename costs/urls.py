@@ -1,4 +1,4 @@
-"""Staff pages of the costs app."""
+"""Staff pages of the costs app (mounted under /costs/)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from django.urls import path
 
 from costs import views
 
+app_name = "costs"
 urlpatterns = [
-    path("costs/", views.costs_page, name="costs"),
-    path("costs/budgets/", views.budgets_page, name="budgets"),
-    path("costs/export.csv", views.export_csv, name="costs_export_csv"),
-    path("costs/export.json", views.export_json, name="costs_export_json"),
+    path("", views.costs_page, name="dashboard"),
+    path("export.csv", views.export_csv, name="export"),
+    path("export.json", views.export_json, name="export_json"),
+    path("budgets/", views.budgets_page, name="budgets"),
 ]

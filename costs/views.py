@@ -8,33 +8,48 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 
-from infra_dashboard import budget_status, figures, selectors
+from costs import selectors
+from costs.budgets import budget_create
+from costs.exports import usage_csv_rows
+from costs.forms import BudgetForm
+from costs.models import Budget
+from costs.recommendations import recommendations_for
+from infra_dashboard import budget_status, figures
+from infra_dashboard import selectors as usage
 from infra_dashboard.filters import DashboardFilters, filters_parse
 from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_render
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
     now = timezone.now()
-    month = selectors.period_totals(start=selectors.month_start(now), end=now)
+    month = usage.period_totals(
+        start=usage.month_start(now),
+        end=now,
+        agent=filters.agent,
+        model=filters.model,
+        provider=filters.provider,
+    )
     return {
-        "totals": selectors.usage_totals(filters=filters),
+        "totals": usage.usage_totals(filters=filters),
         "month": month,
-        "month_forecast": selectors.month_forecast(spent=month.cost, now=now),
+        "month_forecast": usage.month_forecast(spent=month.cost, now=now),
     }
 
 
 def _spend(filters: DashboardFilters) -> dict[str, Any]:
-    series = selectors.spend_series(filters=filters, group_by=filters.group)
+    series = usage.spend_series(filters=filters, group_by=filters.group)
     has_data = any(v for s in series for v in s.y)
     chart = figures.stacked_bars(series, y_title="USD", money=True) if has_data else None
     return {"spend_chart": chart}
 
 
 def _cumulative(filters: DashboardFilters) -> dict[str, Any]:
-    x, spend = selectors.cumulative_spend(filters=filters)
+    x, spend = usage.cumulative_spend(filters=filters)
     budgets = budget_status.overview_budgets(now=filters.end)
     has_data = bool(spend) and spend[-1] > 0
     chart = None
@@ -52,14 +67,14 @@ def _cumulative(filters: DashboardFilters) -> dict[str, Any]:
 
 
 def _per_1k(filters: DashboardFilters) -> dict[str, Any]:
-    series = selectors.cost_per_1k_series(filters=filters)
+    series = usage.cost_per_1k_series(filters=filters)
     has_data = any(v is not None for v in series.y)
     chart = figures.lines([series], y_title="USD", y_format="$,.3f") if has_data else None
     return {"per_1k_chart": chart}
 
 
 def _recommendations(filters: DashboardFilters) -> dict[str, Any]:
-    return {"recommendations": budget_status.recommendations()}
+    return {"recommendations": recommendations_for(start=filters.start, end=filters.end)[:8]}
 
 
 COSTS_SECTIONS = {
@@ -80,18 +95,53 @@ def costs_page(request: HtmxHttpRequest) -> HttpResponse:
     )
 
 
+def _budget_statuses(filters: DashboardFilters) -> dict[str, Any]:
+    statuses = selectors.budget_statuses()
+    return {"statuses": statuses, "burn_figures": budget_status.burn_downs(statuses=statuses)}
+
+
+def _budget_events(filters: DashboardFilters) -> dict[str, Any]:
+    return {"events": selectors.alert_events_recent(limit=20)}
+
+
+BUDGET_SECTIONS = {
+    "budgets-list": Section("costs/partials/budgets-list.html", _budget_statuses),
+    "budgets-alerts": Section("costs/partials/budgets-alerts.html", _budget_events),
+}
+
+
+def _budget_from_form(form: BudgetForm) -> Budget:
+    data = form.cleaned_data
+    return budget_create(
+        name=data["name"],
+        amount=data["amount"],
+        period=data["period"],
+        scope=data["scope"],
+        scope_value=data["scope_value"],
+        gateway_key_id=data["gateway_key"].id if data["gateway_key"] else None,
+        thresholds=data["thresholds"],
+        action=data["action"],
+        channels=form.instance.channels,
+    )
+
+
 def budgets_page(request: HtmxHttpRequest) -> HttpResponse:
-    return dashboard_render(
+    """Burn-down per budget, alert history, and the form that creates a budget."""
+    form = BudgetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        budget = _budget_from_form(form)
+        messages.success(request, f"Budget '{budget.name}' created.")
+        return redirect("costs:budgets")
+    response = dashboard_render(
         request,
         page="costs/budgets.html",
         body="costs/partials/budgets-body.html",
-        sections={
-            "budgets-list": Section(
-                "costs/partials/budgets-list.html",
-                lambda f: {"budgets": budget_status.overview_budgets(now=timezone.now())},
-            )
-        },
+        sections=BUDGET_SECTIONS,
+        context={"form": form},
     )
+    if form.errors:
+        response.status_code = 400
+    return response
 
 
 # --- exports --------------------------------------------------------------------
@@ -102,13 +152,6 @@ class _Echo:
 
     def write(self, value: str) -> str:
         return value
-
-
-def _csv_lines(rows: Iterable[dict[str, object]], header: list[str]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([row[name] for name in header])
 
 
 def _json_chunks(rows: Iterable[dict[str, object]], filters: DashboardFilters) -> Iterator[str]:
@@ -123,12 +166,14 @@ def _filename(filters: DashboardFilters, ext: str) -> str:
 
 
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The filtered rollups as CSV (costs.exports: exact decimals, formula-safe cells)."""
     filters = filters_parse(request.GET)
-    header = ["bucket_start", filters.group, "calls", "errors"]
-    header += ["prompt_tokens", "completion_tokens", "cost_usd"]
-    response = StreamingHttpResponse(
-        _csv_lines(selectors.spend_rows(filters=filters), header), content_type="text/csv"
+    dims = selectors.UsageFilter(
+        agent=filters.agent, model=filters.model, provider=filters.provider
     )
+    rows = usage_csv_rows(start=filters.start, end=filters.end, filters=dims)
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse((writer.writerow(r) for r in rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "csv")}"'
     return response
 
@@ -136,7 +181,7 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 def export_json(request: HttpRequest) -> StreamingHttpResponse:
     filters = filters_parse(request.GET)
     response = StreamingHttpResponse(
-        _json_chunks(selectors.spend_rows(filters=filters), filters),
+        _json_chunks(usage.spend_rows(filters=filters), filters),
         content_type="application/json",
     )
     response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "json")}"'

@@ -151,5 +151,5 @@ def filters_parse(query: QueryDict, *, now: datetime | None = None) -> Dashboard
         validation=_choice(query, "validation", VALIDATION_OUTCOMES),
         min_cost=_parse_min_cost(query.get("min_cost", "")),
         q=query.get("q", "").strip()[:200],
-        group=_choice(query, "group", GROUPS, default="model"),
+        group=_choice(query, "group" if "group" in query else "by", GROUPS, default="model"),
     )

@@ -173,12 +173,17 @@ def rollup_watermark() -> datetime | None:
     )["latest"]
 
 
-def period_totals(*, start: datetime, end: datetime) -> PeriodTotals:
+def period_totals(
+    *, start: datetime, end: datetime, agent: str = "", model: str = "", provider: str = ""
+) -> PeriodTotals:
     """Totals for [start, end): complete rollup hours plus the raw live tail."""
     watermark = rollup_watermark()
     tail_from = start if watermark is None else max(start, watermark)
-    rolled = rollups_in(start=start, end=min(end, tail_from))
+    dims = {"agent": agent, "model": model, "provider": provider}
+    rolled = rollups_in(start=start, end=min(end, tail_from), **dims)
     tail = LLMCall.objects.filter(created_at__gte=tail_from, created_at__lt=end)
+    exact = {"agent_name": agent, "model": model, "provider": provider}
+    tail = tail.filter(**{k: v for k, v in exact.items() if v})
     return _combine(_rollup_totals(rolled), _raw_totals(tail))
 
 

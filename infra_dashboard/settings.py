@@ -83,6 +83,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
 else:
+    # Tests that run a live server use other threads: an on-disk test database lets
+    # them share it with real locking (in-memory shared cache fails under writes).
+    DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / ".test-db.sqlite3")})
     # SQLite: wait for a writer instead of failing at once under concurrent calls.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
@@ -153,7 +156,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # The backstop for the per-call refresh (costs.signals): late rows, idle periods.
+    "costs-rollups": {"task": "costs.tasks.rollups_update_task", "schedule": 30.0},
+    # Also re-queues alert deliveries whose backoff is over.
+    "costs-budgets": {"task": "costs.tasks.budgets_evaluate_task", "schedule": 60.0},
+}
 
 # --- LLM providers -------------------------------------------------------------------
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
@@ -177,6 +185,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
 
 # --- Budgets ------------------------------------------------------------------------------
 BUDGET_TIMEZONE = env("BUDGET_TIMEZONE", default="UTC")
+# How long a budget decision is cached on the hot path (overshoot bound); 0: never.
+BUDGET_CHECK_CACHE_SECONDS = env.float("BUDGET_CHECK_CACHE_SECONDS", default=5.0)
+# After a call, rollups and budget alerts refresh at most this often.
+USAGE_REFRESH_SECONDS = env.int("USAGE_REFRESH_SECONDS", default=15)
 
 # --- Email ------------------------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")

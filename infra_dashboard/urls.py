@@ -10,10 +10,12 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
+    path("", include("llm_gateway.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("costs/", include("costs.urls")),
     path("admin/", admin.site.urls),
     path("", include("llm_gateway.urls")),
     path("", include("validation.urls")),
-    path("", include("costs.urls")),
 ]

@@ -118,3 +118,11 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )
+
+
+async def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition of this process's counters."""
+    from llm_gateway.metrics import metrics_exposition
+
+    body, content_type = metrics_exposition()
+    return HttpResponse(body, content_type=content_type)

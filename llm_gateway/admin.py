@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
+from llm_gateway.keys import gateway_key_create, key_cache
 from llm_gateway.models import GatewayKey, LLMCall
 
 
@@ -33,12 +37,32 @@ class LLMCallAdmin(admin.ModelAdmin):
         return False
 
 
+class GatewayKeyForm(forms.ModelForm):
+    class Meta:
+        model = GatewayKey
+        fields = (
+            "name",
+            "agent_name",
+            "rpm_limit",
+            "tpm_limit",
+            "allowed_models",
+            "validate_responses",
+            "expires_at",
+            "revoked_at",
+        )
+
+
 @admin.register(GatewayKey)
 class GatewayKeyAdmin(admin.ModelAdmin):
+    """Keys are generated here; the raw key is shown once, right after creation."""
+
+    form = GatewayKeyForm
     list_display = (
         "name",
         "agent_name",
         "prefix",
+        "rpm_limit",
+        "tpm_limit",
         "created_at",
         "expires_at",
         "revoked_at",
@@ -46,4 +70,47 @@ class GatewayKeyAdmin(admin.ModelAdmin):
     )
     list_filter = ("revoked_at",)
     search_fields = ("name", "agent_name", "prefix")
-    readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+    actions = ("revoke",)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            key_cache.forget(obj.prefix)
+            return
+        raw, created = gateway_key_create(
+            name=obj.name,
+            agent_name=obj.agent_name,
+            rpm_limit=obj.rpm_limit,
+            tpm_limit=obj.tpm_limit,
+            allowed_models=obj.allowed_models,
+            expires_at=obj.expires_at,
+            validate_responses=obj.validate_responses,
+        )
+        obj.pk, obj.prefix, obj.key_hash = created.pk, created.prefix, created.key_hash
+        obj.created_at = created.created_at
+        obj._raw_key = raw
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Show the new key once, in this response only: it is never stored anywhere
+        (not in a message cookie or the session) and cannot be shown again."""
+        raw = getattr(obj, "_raw_key", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "key": obj,
+            "raw_key": raw,
+            "opts": self.model._meta,
+            "title": "Gateway key created",
+        }
+        response = TemplateResponse(request, "admin/llm_gateway/key_created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset) -> None:
+        prefixes = list(queryset.values_list("prefix", flat=True))
+        queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        for prefix in prefixes:
+            key_cache.forget(prefix)

@@ -56,6 +56,9 @@ class LLMRequest:
     agent_name: str | None = None
     system_prompt: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # True for bodies relayed from the HTTP API: send what the agent sent, and
+    # do not add the gateway's default temperature to it.
+    passthrough: bool = False
 
     def to_messages(self) -> list[dict[str, Any]]:
         if self.messages:
@@ -95,6 +98,8 @@ class StreamChunk:
     finish_reason: str | None = None
     usage: TokenUsage | None = None
     model: str | None = None
+    # The chunk's JSON exactly as the provider sent it: relayed without re-encoding.
+    raw_json: str | None = None
 
 
 # --- Errors -------------------------------------------------------------------
@@ -228,6 +233,10 @@ class LLMProvider(abc.ABC):
     async def stream_response(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         async for chunk in self.stream(request):
             yield chunk
+
+    async def list_models(self) -> list[str]:
+        """Model names the provider reports, where it can say (never a completion)."""
+        return []
 
     async def health_check(self) -> dict[str, Any]:
         """A check that costs nothing: never a completion."""

@@ -25,6 +25,7 @@ from django.utils import timezone
 from costs.pricing import aprice_for, call_cost
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import (
+    LLMBudgetExceededError,
     LLMError,
     LLMInvalidRequestError,
     LLMProvider,
@@ -55,6 +56,8 @@ class CallContext:
     created_at: datetime = field(default_factory=timezone.now)
     started: float = field(default_factory=time.monotonic)
     request_body: Any = None
+    # Set by the manager: the call's record as it is being built (provider, retries…).
+    record: CallRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class LLMManager:
         ctx = self._context(request, agent_name, context)
         record = self._new_record(ctx, request, stream=False)
         try:
+            await _enforce_budgets(record)
             response = await self._run_plan(request, ctx, record)
         except BaseException as exc:
             await _record_failure(record, ctx, exc)
@@ -190,6 +194,7 @@ class LLMManager:
         record = self._new_record(ctx, request, stream=True)
         state = _StreamState()
         try:
+            await _enforce_budgets(record)
             first, rest, attempt = await self._open_stream(request, ctx, record)
             async for chunk in _chain(first, rest):
                 state.take(chunk, ctx)
@@ -239,7 +244,7 @@ class LLMManager:
         body = ctx.request_body
         if body is None:
             body = {"messages": request.to_messages(), "model": request.model, **request.extra}
-        return CallRecord(
+        ctx.record = CallRecord(
             id=ctx.request_id,
             created_at=ctx.created_at,
             agent_name=ctx.agent_name,
@@ -251,9 +256,11 @@ class LLMManager:
             request_body=body,
             metadata=dict(request.metadata),
         )
+        return ctx.record
 
     async def _validate(self, request: LLMRequest, response: LLMResponse, ctx: CallContext) -> dict:
         from asgiref.sync import sync_to_async
+
         from validation.validator import ResponseValidator
 
         def run() -> dict:
@@ -370,7 +377,8 @@ def _fill_success(
 async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseException) -> None:
     record.latency_ms = (time.monotonic() - ctx.started) * 1000
     if isinstance(exc, LLMError):
-        record.status = CallStatus.ERROR
+        blocked = isinstance(exc, LLMBudgetExceededError)
+        record.status = CallStatus.BLOCKED if blocked else CallStatus.ERROR
         record.error_type = type(exc).__name__
         record.error_message = exc.message
         record.http_status = exc.status_code or exc.http_status
@@ -414,6 +422,17 @@ async def _record_stream_end(
     await _record_failure(record, ctx, exc)
 
 
+async def _enforce_budgets(record: CallRecord) -> None:
+    """Refuse the call before any provider is asked if a blocking budget is spent."""
+    from costs.budgets import abudget_enforce
+
+    await abudget_enforce(
+        agent_name=record.agent_name,
+        gateway_key_id=record.gateway_key_id,
+        model=record.requested_model,
+    )
+
+
 async def _shielded(coro: Any) -> Any:
     """Finish the write even if the caller's task is being cancelled."""
     task = asyncio.ensure_future(coro)
@@ -426,6 +445,7 @@ async def _shielded(coro: Any) -> Any:
 
 async def _store_validation(record: CallRecord, result: dict) -> None:
     from asgiref.sync import sync_to_async
+
     from validation.services import validation_result_store_dict
 
     await sync_to_async(validation_result_store_dict)(call_id=record.id, result=result)

@@ -13,8 +13,12 @@ import shutil
 import pytest
 from django.conf import settings
 
-from tests.fake_anthropic import fake_anthropic  # noqa: F401 - fixture
-from tests.fake_openai import fake_openai  # noqa: F401 - fixture
+from tests import fake_anthropic as _fake_anthropic_module
+from tests import fake_openai as _fake_openai_module
+
+# The real local fake upstreams, as fixtures for every test module.
+fake_openai = _fake_openai_module.fake_openai
+fake_anthropic = _fake_anthropic_module.fake_anthropic
 
 
 def _services_configured() -> bool:
@@ -97,3 +101,75 @@ def prices(db):
     from django.core.management import call_command
 
     call_command("load_prices", verbosity=0)
+
+
+class LiveGateway:
+    """The real ASGI app served by uvicorn on a free loopback port."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.base_url = url + "/v1"
+
+
+@pytest.fixture
+def live_gateway(transactional_db, settings):
+    """A running gateway (uvicorn + the project's ASGI app) for real HTTP clients."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from infra_dashboard.asgi import application
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(application, lifespan="off", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "the gateway did not start"
+    yield LiveGateway(f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture
+def make_key(db):
+    """Create a gateway key and return the raw key (what an agent would hold)."""
+    from llm_gateway.keys import gateway_key_create
+
+    def make(agent: str = "test-agent", **fields) -> str:
+        raw, _ = gateway_key_create(name=fields.pop("name", agent), agent_name=agent, **fields)
+        return raw
+
+    return make
+
+
+@pytest.fixture
+def upstream(fake_openai, settings):
+    """Point the gateway's default provider at the fake OpenAI server."""
+    settings.OPENAI_API_KEY = "sk-upstream-secret-0123456789abcdef"
+    settings.OPENAI_BASE_URL = fake_openai.base_url
+    settings.LLM_MOCK_FALLBACK = False
+    settings.LLM_FALLBACK_MODELS = []
+    return fake_openai
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gateway_state():
+    """Key cache and rate-limit counters are per process: start each test clean."""
+    from llm_gateway.keys import key_cache
+    from llm_gateway.ratelimit import reset_backend
+
+    key_cache.clear()
+    reset_backend()
+    yield
+    key_cache.clear()
+    reset_backend()

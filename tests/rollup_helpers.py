@@ -2,7 +2,7 @@
 
 ``rollup_make`` builds one row with known numbers (selector tests assert exact
 sums against it). ``rollups_fill`` turns the call log into rollups with the
-real job when it exists (``costs.rollups.rollup_run``), otherwise with a small
+real job (``costs.rollups.rollups_rebuild_all``), otherwise with a small
 in-Python equivalent, so pages have data to draw before that job lands.
 """
 
@@ -124,8 +124,8 @@ def _fill_in_python(granularities: tuple[str, ...]) -> None:
 
 def rollups_fill(*, granularities: tuple[str, ...] = ("minute", "hour")) -> None:
     try:
-        from costs.rollups import rollup_run  # type: ignore[import-not-found]
-    except ImportError:
+        from costs.rollups import rollups_rebuild_all
+    except ImportError:  # a checkout without the rollup job
         _fill_in_python(granularities)
         return
-    rollup_run()
+    rollups_rebuild_all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -178,13 +180,14 @@ def test_requests_pagination_walks_every_call_once(seeded, monkeypatch):
 
 
 def test_csv_export_streams_the_current_view(staff_client, seeded):
-    response = staff_client.get("/costs/export.csv", {"range": "24h", "group": "agent"})
+    response = staff_client.get("/costs/export.csv", {"range": "24h", "agent": "CTO Agent"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    lines = b"".join(response.streaming_content).decode().strip().splitlines()
-    assert lines[0].split(",")[:2] == ["bucket_start", "agent"]
-    total = sum(Decimal(line.split(",")[-1]) for line in lines[1:])
-    assert total == Decimal("0.0125") * 12
+    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    cost_column = lines[0].index("cost_usd")
+    hourly = [row for row in lines[1:] if row[1] == "hour"]
+    assert {row[2] for row in hourly} == {"CTO Agent"}
+    assert sum(Decimal(row[cost_column]) for row in hourly) == Decimal("0.0125") * 6
 
 
 def test_json_export_streams_the_current_view(staff_client, seeded):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -35,6 +36,8 @@ from llm_gateway.interface import (
     StreamChunk,
     TokenUsage,
 )
+
+logger = logging.getLogger(__name__)
 
 # One client per event loop and (base_url, key): the client's connection pool is
 # bound to the loop that opened its connections.
@@ -119,9 +122,11 @@ def openai_body(
     body: dict[str, Any] = dict(request.extra)
     body["model"] = request.model or default_model
     body["messages"] = request.to_messages()
-    if request.max_tokens is not None:
+    if request.max_tokens is not None and "max_completion_tokens" not in body:
         body["max_tokens"] = request.max_tokens
-    temp = request.temperature if request.temperature is not None else temperature
+    temp = request.temperature
+    if temp is None and not request.passthrough:
+        temp = temperature
     if temp is not None and "temperature" not in request.extra:
         body["temperature"] = temp
     if request.response_format is not None:
@@ -225,6 +230,14 @@ class OpenAIProvider(LLMProvider):
             # private HTTP library's types, not openai.OpenAIError: all mean "stream broke".
             raise LLMProviderError(f"The stream broke: {exc}", provider=self.name) from exc
 
+    async def list_models(self) -> list[str]:
+        try:
+            page = await self.client().models.list()
+        except openai.OpenAIError as exc:
+            logger.warning("provider %s: listing models failed (%s)", self.name, type(exc).__name__)
+            return []
+        return [m.id for m in page.data]
+
     async def health_check(self) -> dict[str, Any]:
         started = time.monotonic()
         try:
@@ -249,6 +262,7 @@ async def _sse_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk
             message = (data["error"] or {}).get("message") or "stream error"
             raise LLMProviderError(message, provider=provider)
         chunk = chunk_from_openai(data)
+        chunk.raw_json = payload
         finished = finished or chunk.finish_reason is not None
         yield chunk
     if not finished:  # some compatible servers omit [DONE]; a finish_reason is enough

@@ -22,6 +22,11 @@
       }
     });
   });
+  // Figures are drawn while the page is parsed, before the grid has its final
+  // column widths; one resize after load fits each to its card.
+  window.addEventListener("load", function () {
+    document.querySelectorAll(".js-plotly-plot").forEach(function (el) { Plotly.Plots.resize(el); });
+  });
   // Custom range inputs only matter when "custom" is picked; a preset clears them.
   document.addEventListener("change", function (event) {
     var input = event.target;

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from itertools import islice
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from costs.rollups import rollups_rebuild
 from llm_gateway.demo_data import demo_calls_generate
 from llm_gateway.models import LLMCall
 
@@ -29,10 +31,13 @@ class Command(BaseCommand):
         if if_empty and LLMCall.objects.exists():
             self.stdout.write("Calls already exist: demo data not added.")
             return
-        rows = demo_calls_generate(count=calls, days=days, now=timezone.now(), seed=seed)
+        now = timezone.now()
+        rows = demo_calls_generate(count=calls, days=days, now=now, seed=seed)
         created = 0
         while batch := list(islice(rows, BATCH)):
             with transaction.atomic():
                 LLMCall.objects.bulk_create(batch)
             created += len(batch)
+        # The rows carry past recorded_at values the rollup cursor never revisits.
+        rollups_rebuild(start=now - timedelta(days=days), end=now + timedelta(minutes=1))
         self.stdout.write(f"Created {created} synthetic calls over {days} days.")

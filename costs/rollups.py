@@ -1,0 +1,242 @@
+"""Writes of usage rollups: the call log folded into minute and hour buckets.
+
+A bucket is always recomputed whole (minute buckets from the raw rows, hour
+buckets from their minute buckets) and replaced in one transaction, so running
+the job twice, concurrently, or after late rows never double counts.
+
+The job reads the log by ``recorded_at`` (when the row was written), not
+``created_at`` (when the call started): a ten-minute stream lands in its
+start minute, long after that minute was first rolled up, and the cursor on
+``recorded_at`` is what finds it again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from costs import histogram
+from costs.models import Granularity, RollupCursor, UsageRollup
+from llm_gateway.models import CallStatus, LLMCall
+
+CURSOR = "usage"
+# A row is written with recorded_at = now() and becomes visible at commit, a
+# moment later. Reading only rows older than this lag means the cursor never
+# moves past a row that is still about to commit.
+COMMIT_LAG = timedelta(seconds=10)
+STEP = {Granularity.MINUTE: timedelta(minutes=1), Granularity.HOUR: timedelta(hours=1)}
+_KEY_FIELDS = ("agent_name", "model", "provider")
+_ROW_FIELDS = (
+    *_KEY_FIELDS,
+    "created_at",
+    "status",
+    "error_type",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost",
+    "saved_cost",
+    "cache_hit",
+    "retries",
+    "fallback",
+    "priced",
+    "latency_ms",
+    "ttft_ms",
+)
+
+
+def bucket_floor(moment: datetime, granularity: str) -> datetime:
+    """The start of the UTC bucket holding ``moment``."""
+    utc = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    return utc.replace(minute=0) if granularity == Granularity.HOUR else utc
+
+
+def rollups_update(*, now: datetime | None = None) -> int:
+    """Fold in every call recorded since the last run; returns buckets rewritten."""
+    until = (now or timezone.now()) - COMMIT_LAG
+    with transaction.atomic():
+        cursor = _cursor_locked()
+        since = cursor.position if cursor else None
+        if since is not None and since >= until:
+            return 0
+        touched = _minutes_touched(since=since, until=until)
+        written = _refresh(touched)
+        RollupCursor.objects.update_or_create(name=CURSOR, defaults={"position": until})
+    return written
+
+
+def rollups_rebuild(*, start: datetime, end: datetime) -> int:
+    """Recompute every bucket between start and end that has calls, e.g. after
+    a bulk import whose rows carry past ``recorded_at`` values the cursor has
+    already passed. Buckets without raw rows are left alone: once retention has
+    pruned the log, the rollups are the only history left."""
+    minutes = {
+        bucket_floor(t, Granularity.MINUTE)
+        for t in LLMCall.objects.filter(created_at__gte=start, created_at__lt=end)
+        .values_list("created_at", flat=True)
+        .iterator()
+    }
+    with transaction.atomic():
+        return _refresh(minutes)
+
+
+def rollups_rebuild_all() -> int:
+    first = LLMCall.objects.aggregate(first=Min("created_at"))["first"]
+    if first is None:
+        return 0
+    return rollups_rebuild(start=first, end=timezone.now() + timedelta(minutes=1))
+
+
+def rollup_position() -> datetime | None:
+    """Calls recorded before this instant are in the rollups (None: never run)."""
+    return RollupCursor.objects.filter(name=CURSOR).values_list("position", flat=True).first()
+
+
+def _cursor_locked() -> RollupCursor | None:
+    # Row lock on Postgres serialises two concurrent runs; SQLite's IMMEDIATE
+    # transactions (settings) already do.
+    return RollupCursor.objects.select_for_update().filter(name=CURSOR).first()
+
+
+def _minutes_touched(*, since: datetime | None, until: datetime) -> set[datetime]:
+    rows = LLMCall.objects.filter(recorded_at__lt=until)
+    if since is not None:
+        rows = rows.filter(recorded_at__gte=since)
+    return {
+        bucket_floor(t, Granularity.MINUTE)
+        for t in rows.values_list("created_at", flat=True).iterator()
+    }
+
+
+def _refresh(minutes: set[datetime]) -> int:
+    if not minutes:
+        return 0
+    written = 0
+    for start, end in _runs(sorted(minutes), STEP[Granularity.MINUTE]):
+        written += _replace_minutes(start, end)
+    hours = sorted({bucket_floor(m, Granularity.HOUR) for m in minutes})
+    for hour in hours:
+        written += _replace_hour(hour)
+    return written
+
+
+def _runs(starts: list[datetime], step: timedelta) -> Iterable[tuple[datetime, datetime]]:
+    """Contiguous bucket starts merged into [start, end) ranges: one query each."""
+    run_start = previous = starts[0]
+    for start in starts[1:]:
+        if start - previous > step:
+            yield run_start, previous + step
+            run_start = start
+        previous = start
+    yield run_start, previous + step
+
+
+def _replace_minutes(start: datetime, end: datetime) -> int:
+    rows = LLMCall.objects.filter(created_at__gte=start, created_at__lt=end).values_list(
+        *_ROW_FIELDS
+    )
+    buckets: dict[tuple, dict[str, Any]] = defaultdict(_empty_bucket)
+    for row in rows.iterator():
+        record = dict(zip(_ROW_FIELDS, row, strict=True))
+        key = (bucket_floor(record["created_at"], Granularity.MINUTE), *row[:3])
+        _add_call(buckets[key], record)
+    UsageRollup.objects.filter(
+        granularity=Granularity.MINUTE, bucket_start__gte=start, bucket_start__lt=end
+    ).delete()
+    UsageRollup.objects.bulk_create(
+        _rollup(Granularity.MINUTE, key, values) for key, values in buckets.items()
+    )
+    return len(buckets)
+
+
+def _replace_hour(hour: datetime) -> int:
+    minutes = UsageRollup.objects.filter(
+        granularity=Granularity.MINUTE,
+        bucket_start__gte=hour,
+        bucket_start__lt=hour + STEP[Granularity.HOUR],
+    )
+    buckets: dict[tuple, dict[str, Any]] = defaultdict(_empty_bucket)
+    for minute in minutes.iterator():
+        _add_rollup(buckets[(hour, minute.agent_name, minute.model, minute.provider)], minute)
+    UsageRollup.objects.filter(granularity=Granularity.HOUR, bucket_start=hour).delete()
+    UsageRollup.objects.bulk_create(
+        _rollup(Granularity.HOUR, key, values) for key, values in buckets.items()
+    )
+    return len(buckets)
+
+
+_SUMMED = (
+    "calls",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost",
+    "saved_cost",
+    "cache_hits",
+    "retries",
+    "fallbacks",
+    "unpriced_calls",
+    "latency_sum_ms",
+    "ttft_count",
+)
+
+
+def _empty_bucket() -> dict[str, Any]:
+    bucket: dict[str, Any] = dict.fromkeys(_SUMMED, 0)
+    bucket.update(
+        cost=Decimal(0),
+        saved_cost=Decimal(0),
+        latency_sum_ms=0.0,
+        latency_hist=histogram.empty(),
+        ttft_hist=histogram.empty(),
+        error_types={},
+    )
+    return bucket
+
+
+def _add_call(bucket: dict[str, Any], call: dict[str, Any]) -> None:
+    bucket["calls"] += 1
+    if call["status"] != CallStatus.SUCCESS:
+        bucket["errors"] += 1
+        kind = call["error_type"] or call["status"]
+        bucket["error_types"][kind] = bucket["error_types"].get(kind, 0) + 1
+    for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "cost", "saved_cost"):
+        bucket[name] += call[name]
+    bucket["cache_hits"] += int(call["cache_hit"])
+    bucket["retries"] += call["retries"]
+    bucket["fallbacks"] += int(bool(call["fallback"]))
+    bucket["unpriced_calls"] += int(not call["priced"])
+    bucket["latency_sum_ms"] += call["latency_ms"]
+    histogram.add(bucket["latency_hist"], call["latency_ms"])
+    if call["ttft_ms"] is not None:
+        bucket["ttft_count"] += 1
+        histogram.add(bucket["ttft_hist"], call["ttft_ms"])
+
+
+def _add_rollup(bucket: dict[str, Any], rollup: UsageRollup) -> None:
+    for name in _SUMMED:
+        bucket[name] += getattr(rollup, name)
+    bucket["latency_hist"] = histogram.merge([bucket["latency_hist"], rollup.latency_hist])
+    bucket["ttft_hist"] = histogram.merge([bucket["ttft_hist"], rollup.ttft_hist])
+    for kind, count in rollup.error_types.items():
+        bucket["error_types"][kind] = bucket["error_types"].get(kind, 0) + count
+
+
+def _rollup(granularity: str, key: tuple, values: dict[str, Any]) -> UsageRollup:
+    bucket_start, agent_name, model, provider = key
+    return UsageRollup(
+        granularity=granularity,
+        bucket_start=bucket_start,
+        agent_name=agent_name,
+        model=model,
+        provider=provider,
+        **values,
+    )

@@ -1,0 +1,306 @@
+"""Reads for cost analytics and budgets.
+
+Charts and summaries read rollups, never the raw log. The one exception is
+budget spend, which must be current to the call: it reads complete hours
+from the rollups and only the short tail the rollups have not reached yet
+from the log (see ``budget_spend``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from costs import histogram
+from costs.models import Budget, BudgetAlertEvent, BudgetScope, Granularity, UsageRollup
+from costs.periods import period_bounds
+from costs.rollups import bucket_floor, rollup_position
+from llm_gateway.models import LLMCall
+
+ZERO = Decimal(0)
+# Hour rollups are trusted for budget spend only this long after the cursor
+# passed them: a call that started in the hour may still be streaming.
+LATE_MARGIN = timedelta(minutes=15)
+# Up to this span, charts use minute buckets; beyond it, hour buckets.
+MINUTE_SPAN_LIMIT = timedelta(hours=6)
+GROUP_FIELDS = {"agent": "agent_name", "model": "model", "provider": "provider"}
+
+
+@dataclass(frozen=True)
+class UsageFilter:
+    """Dashboard filters; empty means "all"."""
+
+    agent: str = ""
+    model: str = ""
+    provider: str = ""
+
+    def q(self) -> Q:
+        query = Q()
+        for name, column in GROUP_FIELDS.items():
+            if value := getattr(self, name):
+                query &= Q(**{column: value})
+        return query
+
+
+@dataclass
+class UsageTotals:
+    calls: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost: Decimal = ZERO
+    saved_cost: Decimal = ZERO
+    retries: int = 0
+    fallbacks: int = 0
+    unpriced_calls: int = 0
+    latency_hist: list[int] = field(default_factory=histogram.empty)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.calls if self.calls else 0.0
+
+    @property
+    def cost_per_call(self) -> Decimal:
+        return self.cost / self.calls if self.calls else ZERO
+
+    def latency_ms(self, q: float) -> float | None:
+        return histogram.percentile(self.latency_hist, q)
+
+
+def granularity_for(start: datetime, end: datetime) -> str:
+    return Granularity.MINUTE if end - start <= MINUTE_SPAN_LIMIT else Granularity.HOUR
+
+
+def rollups_in(
+    *, start: datetime, end: datetime, filters: UsageFilter | None = None
+) -> QuerySet[UsageRollup]:
+    """Rollups covering [start, end) at the granularity suited to the span.
+
+    The first bucket starts at or before ``start`` (buckets are not split)."""
+    granularity = granularity_for(start, end)
+    return UsageRollup.objects.filter(
+        (filters or UsageFilter()).q(),
+        granularity=granularity,
+        bucket_start__gte=bucket_floor(start, granularity),
+        bucket_start__lt=end,
+    )
+
+
+def usage_totals(
+    *, start: datetime, end: datetime, filters: UsageFilter | None = None
+) -> UsageTotals:
+    totals = UsageTotals()
+    hists = []
+    for row in rollups_in(start=start, end=end, filters=filters).iterator():
+        _accumulate(totals, row)
+        hists.append(row.latency_hist)
+    totals.latency_hist = histogram.merge(hists)
+    return totals
+
+
+def usage_breakdown(
+    *, start: datetime, end: datetime, by: str, filters: UsageFilter | None = None
+) -> list[tuple[str, UsageTotals]]:
+    """Totals per agent, model or provider, most expensive first."""
+    column = GROUP_FIELDS[by]
+    groups: dict[str, UsageTotals] = defaultdict(UsageTotals)
+    for row in rollups_in(start=start, end=end, filters=filters).iterator():
+        totals = groups[getattr(row, column)]
+        _accumulate(totals, row)
+        totals.latency_hist = histogram.merge([totals.latency_hist, row.latency_hist])
+    return sorted(groups.items(), key=lambda item: (-item[1].cost, item[0]))
+
+
+def cost_series(
+    *, start: datetime, end: datetime, by: str, filters: UsageFilter | None = None
+) -> tuple[list[datetime], dict[str, list[Decimal]]]:
+    """Cost per bucket for each agent/model/provider: (bucket starts, series)."""
+    granularity = granularity_for(start, end)
+    column = GROUP_FIELDS[by]
+    rows = (
+        rollups_in(start=start, end=end, filters=filters)
+        .values("bucket_start", column)
+        .annotate(total=Sum("cost"))
+        .order_by("bucket_start")
+    )
+    step = timedelta(minutes=1) if granularity == Granularity.MINUTE else timedelta(hours=1)
+    buckets = _bucket_starts(bucket_floor(start, granularity), end, step)
+    index = {bucket: i for i, bucket in enumerate(buckets)}
+    series: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO] * len(buckets))
+    for row in rows:
+        position = index.get(row["bucket_start"].astimezone(UTC))
+        if position is not None:
+            series[row[column] or "(none)"][position] += row["total"] or ZERO
+    return buckets, dict(series)
+
+
+def usage_dimension_values(*, start: datetime, end: datetime) -> dict[str, list[str]]:
+    """The agents, models and providers seen in the range, for filter menus."""
+    rows = rollups_in(start=start, end=end)
+    return {
+        name: sorted(v for v in rows.values_list(column, flat=True).distinct() if v)
+        for name, column in GROUP_FIELDS.items()
+    }
+
+
+def _bucket_starts(first: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    starts = []
+    moment = first
+    while moment < end:
+        starts.append(moment)
+        moment += step
+    return starts
+
+
+def _accumulate(totals: UsageTotals, row: UsageRollup) -> None:
+    for name in (
+        "calls",
+        "errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_tokens",
+        "cost",
+        "saved_cost",
+        "retries",
+        "fallbacks",
+        "unpriced_calls",
+    ):
+        setattr(totals, name, getattr(totals, name) + getattr(row, name))
+
+
+# --- budgets ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    budget: Budget
+    period_start: datetime
+    period_end: datetime
+    spend: Decimal
+
+    @property
+    def fraction(self) -> Decimal:
+        return self.spend / self.budget.amount
+
+    @property
+    def percent(self) -> float:
+        return float(self.fraction * 100)
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(self.budget.amount - self.spend, ZERO)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spend >= self.budget.amount
+
+
+def budget_spend(*, budget: Budget, at: datetime | None = None) -> BudgetStatus:
+    """Spend of the budget's scope in the period containing ``at``.
+
+    Complete hours come from hour rollups, the rest (at most about an hour
+    plus LATE_MARGIN) from the raw log, so the answer includes the call that
+    finished a moment ago without summing a month of rows. Key budgets and
+    periods that do not start on a UTC hour (zones like +05:30) read the log
+    only: rollups carry neither the key nor sub-hour offsets.
+    """
+    now = at or timezone.now()
+    start, end = period_bounds(budget.period, at=now)
+    split = _rollup_split(budget, start, min(now, end))
+    spend = ZERO
+    if split > start:
+        spend += (
+            UsageRollup.objects.filter(
+                _scope_q(budget),
+                granularity=Granularity.HOUR,
+                bucket_start__gte=start,
+                bucket_start__lt=split,
+            ).aggregate(total=Sum("cost"))["total"]
+            or ZERO
+        )
+    raw = LLMCall.objects.filter(_scope_q(budget), created_at__gte=split, created_at__lt=end)
+    spend += raw.aggregate(total=Sum("cost"))["total"] or ZERO
+    return BudgetStatus(budget=budget, period_start=start, period_end=end, spend=spend)
+
+
+def _rollup_split(budget: Budget, start: datetime, until: datetime) -> datetime:
+    if budget.scope == BudgetScope.KEY:
+        return start
+    return fresh_split(start=start, until=until)
+
+
+def fresh_split(*, start: datetime, until: datetime) -> datetime:
+    """Where reads that must be current switch from hour rollups to the raw log:
+    the last hour the rollups are trusted to be complete for (or ``start``)."""
+    position = rollup_position()
+    if position is None or start != bucket_floor(start, Granularity.HOUR):
+        return start
+    split = bucket_floor(min(position, until) - LATE_MARGIN, Granularity.HOUR)
+    return max(split, start)
+
+
+def usage_current_by(
+    *, start: datetime, end: datetime, by: str
+) -> dict[str, tuple[int, int, Decimal]]:
+    """(calls, tokens, cost) per agent/model/provider, current to the last
+    call: hour rollups up to ``fresh_split``, the raw log after it."""
+    column = GROUP_FIELDS[by]
+    split = fresh_split(start=start, until=min(timezone.now(), end))
+    totals: dict[str, list] = defaultdict(lambda: [0, 0, ZERO])
+    rolled = UsageRollup.objects.filter(
+        granularity=Granularity.HOUR, bucket_start__gte=start, bucket_start__lt=split
+    ).values(column)
+    rolled = rolled.annotate(
+        n=Sum("calls"), t=Sum("prompt_tokens") + Sum("completion_tokens"), c=Sum("cost")
+    )
+    raw = LLMCall.objects.filter(created_at__gte=split, created_at__lt=end).values(column)
+    raw = raw.annotate(n=Count("id"), t=Sum("total_tokens"), c=Sum("cost"))
+    for row in [*rolled, *raw]:
+        entry = totals[row[column]]
+        entry[0] += row["n"] or 0
+        entry[1] += row["t"] or 0
+        entry[2] += row["c"] or ZERO
+    return {name: (n, t, c) for name, (n, t, c) in totals.items()}
+
+
+def _scope_q(budget: Budget) -> Q:
+    if budget.scope == BudgetScope.AGENT:
+        return Q(agent_name=budget.scope_value)
+    if budget.scope == BudgetScope.MODEL:
+        return Q(model=budget.scope_value)
+    if budget.scope == BudgetScope.KEY:
+        return Q(gateway_key_id=budget.gateway_key_id)
+    return Q()
+
+
+def budget_statuses(
+    *, at: datetime | None = None, enabled_only: bool = False
+) -> list[BudgetStatus]:
+    budgets = Budget.objects.select_related("gateway_key").order_by("name")
+    if enabled_only:
+        budgets = budgets.filter(enabled=True)
+    return [budget_spend(budget=budget, at=at) for budget in budgets]
+
+
+def budget_statuses_for_key(*, key_id: int, agent_name: str) -> list[BudgetStatus]:
+    """The budgets that limit calls made with one key: its own, its agent's, global."""
+    budgets = Budget.objects.filter(enabled=True).filter(
+        Q(scope=BudgetScope.GLOBAL)
+        | Q(scope=BudgetScope.KEY, gateway_key_id=key_id)
+        | Q(scope=BudgetScope.AGENT, scope_value=agent_name)
+    )
+    return [budget_spend(budget=budget) for budget in budgets.order_by("name")]
+
+
+def alert_events_recent(*, limit: int = 20) -> list[BudgetAlertEvent]:
+    return list(BudgetAlertEvent.objects.select_related("budget").order_by("-created_at")[:limit])

@@ -1,0 +1,88 @@
+"""OpenAI-shaped error responses.
+
+Agents use the OpenAI SDK, which reads ``{"error": {message, type, param, code}}``
+and decides from the status (and ``x-should-retry``) whether to retry; matching
+that shape exactly is what makes the gateway a drop-in ``base_url``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpResponse
+
+from llm_gateway.interface import LLMAuthenticationError, LLMError
+from llm_gateway.redaction import redact_text
+
+
+class APIError(Exception):
+    """A refusal decided by the gateway itself, before or instead of a provider call."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type = status, message, type
+        self.code, self.param, self.headers = code, param, headers or {}
+
+    def response(self) -> HttpResponse:
+        return error_response(
+            self.status,
+            self.message,
+            type=self.type,
+            code=self.code,
+            param=self.param,
+            headers=self.headers,
+        )
+
+
+def error_body(message: str, *, type: str, code: str | None, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    body = json.dumps(error_body(message, type=type, code=code, param=param))
+    response = HttpResponse(body, status=status, content_type="application/json")
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def llm_error_payload(error: LLMError) -> tuple[int, dict, dict[str, str]]:
+    """Status, body and headers for a provider-side failure."""
+    message = redact_text(error.message)
+    if isinstance(error, LLMAuthenticationError):
+        # The provider's text can echo part of *our* key; say only what happened.
+        message = "The gateway's credentials for the provider were rejected."
+    headers: dict[str, str] = {}
+    if error.code == "budget_exceeded":
+        headers["x-should-retry"] = "false"
+    elif error.retry_after is not None:
+        headers["retry-after"] = str(max(1, round(error.retry_after)))
+    body = error_body(message, type=error.error_type, code=error.code)
+    return error.http_status, body, headers
+
+
+def llm_error_response(
+    error: LLMError, extra_headers: dict[str, str] | None = None
+) -> HttpResponse:
+    status, body, headers = llm_error_payload(error)
+    response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
+    for name, value in {**headers, **(extra_headers or {})}.items():
+        response[name] = value
+    return response

@@ -1,0 +1,179 @@
+"""Validation of chat completion bodies, before anything reaches a provider.
+
+Hand-written rather than a schema library: it runs on every request, the rules
+are few, and each failure needs OpenAI's wording and ``param``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from llm_gateway.api.errors import APIError
+from llm_gateway.interface import LLMRequest
+
+# OpenAI's chat.completions parameters; anything else is refused like OpenAI does.
+KNOWN_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    }
+)
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+MAX_MODEL_NAME = 200
+
+
+@dataclass
+class ChatBody:
+    request: LLMRequest
+    stream: bool
+    client_wants_usage: bool
+    body: dict[str, Any]
+
+
+def _invalid(message: str, param: str | None = None) -> APIError:
+    return APIError(400, message, param=param)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise _invalid(
+            "We could not parse the JSON body of your request. The body must be valid JSON."
+        ) from None
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.")
+    return body
+
+
+def _check_messages(messages: Any) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise _invalid("'messages' must be a non-empty array.", "messages")
+    for i, message in enumerate(messages):
+        param = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise _invalid(f"{param} must be an object.", param)
+        if message.get("role") not in ROLES:
+            raise _invalid(f"{param}.role must be one of {sorted(ROLES)}.", f"{param}.role")
+        content = message.get("content")
+        if content is None and not (message.get("tool_calls") or message.get("function_call")):
+            raise _invalid(f"{param}.content is required.", f"{param}.content")
+        if content is not None and not isinstance(content, str | list):
+            raise _invalid(
+                f"{param}.content must be a string or an array of parts.", f"{param}.content"
+            )
+        if isinstance(content, list) and not all(isinstance(p, dict) for p in content):
+            raise _invalid(f"{param}.content parts must be objects.", f"{param}.content")
+
+
+def _check_ranges(body: dict[str, Any]) -> None:
+    for name in ("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs"):
+        value = body.get(name)
+        if value is not None and not _is_int(value):
+            raise _invalid(f"'{name}' must be an integer.", name)
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        value = body.get(name)
+        if value is not None and value < 1:
+            raise _invalid(f"'{name}' must be at least 1.", name)
+    bounds = {
+        "temperature": (0, 2),
+        "top_p": (0, 1),
+        "presence_penalty": (-2, 2),
+        "frequency_penalty": (-2, 2),
+    }
+    for name, (low, high) in bounds.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not _is_number(value) or not low <= value <= high:
+            raise _invalid(f"'{name}' must be a number between {low} and {high}.", name)
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    types = {
+        "stream": bool,
+        "stream_options": dict,
+        "response_format": dict,
+        "tools": list,
+        "logprobs": bool,
+        "parallel_tool_calls": bool,
+        "user": str,
+        "metadata": dict,
+        "stop": str | list,
+        "logit_bias": dict,
+        "store": bool,
+    }
+    for name, expected in types.items():
+        value = body.get(name)
+        if value is not None and not isinstance(value, expected):
+            raise _invalid(f"'{name}' has the wrong type.", name)
+
+
+def parse_chat_body(raw: bytes) -> ChatBody:
+    body = parse_json(raw)
+    unknown = sorted(set(body) - KNOWN_FIELDS)
+    if unknown:
+        raise _invalid(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0])
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip() or len(model) > MAX_MODEL_NAME:
+        raise _invalid("'model' must be a non-empty string.", "model")
+    _check_messages(body.get("messages"))
+    _check_types(body)
+    _check_ranges(body)
+    skip = {"model", "messages", "stream", "stream_options", "max_tokens", "response_format"}
+    request = LLMRequest(
+        messages=body["messages"],
+        model=model,
+        max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
+        response_format=body.get("response_format"),
+        extra={k: v for k, v in body.items() if k not in skip},
+        passthrough=True,
+    )
+    return ChatBody(
+        request=request,
+        stream=bool(body.get("stream")),
+        client_wants_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+        body=body,
+    )

@@ -1,0 +1,84 @@
+"""Reads behind the key-facing endpoints: its own usage, its budgets, the model list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from costs.pricing import known_models
+from llm_gateway.manager import LLMManager
+from llm_gateway.models import LLMCall
+
+PERIODS = ("daily", "weekly", "monthly")
+
+
+def period_start(period: str, now: datetime) -> datetime:
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "weekly":
+        return day - timedelta(days=day.weekday())
+    if period == "monthly":
+        return day.replace(day=1)
+    return day
+
+
+def _key_usage(key_id: int, period: str) -> dict[str, Any]:
+    now = timezone.now()
+    start = period_start(period, now)
+    calls = LLMCall.objects.filter(gateway_key_id=key_id, created_at__gte=start)
+    by_model = (
+        calls.values("model")
+        .annotate(calls=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost"))
+        .order_by("model")
+    )
+    total = calls.aggregate(
+        calls=Count("id"),
+        prompt=Sum("prompt_tokens"),
+        completion=Sum("completion_tokens"),
+        cost=Sum("cost"),
+    )
+    return {
+        "object": "usage",
+        "period": period,
+        "start": start.isoformat(),
+        "end": now.isoformat(),
+        "calls": total["calls"],
+        "prompt_tokens": total["prompt"] or 0,
+        "completion_tokens": total["completion"] or 0,
+        # Money travels as a string: JSON numbers are floats in most clients.
+        "cost_usd": str(total["cost"] or Decimal("0")),
+        "by_model": [
+            {
+                "model": row["model"],
+                "calls": row["calls"],
+                "total_tokens": row["tokens"] or 0,
+                "cost_usd": str(row["cost"] or Decimal("0")),
+            }
+            for row in by_model
+        ],
+    }
+
+
+async def key_usage(*, key_id: int, period: str) -> dict[str, Any]:
+    return await sync_to_async(_key_usage)(key_id, period)
+
+
+async def key_budgets(*, agent_name: str, key_prefix: str) -> list[dict[str, Any]]:
+    """Budgets that apply to this key; empty until budgets are configured."""
+    return []
+
+
+async def model_list(manager: LLMManager) -> list[dict[str, Any]]:
+    priced = await sync_to_async(known_models)("openai")
+    listed: set[str] = set()
+    for provider in manager.providers:
+        listed.update(await provider.list_models())
+    created = int(timezone.now().timestamp())
+    return [
+        {"id": name, "object": "model", "created": created, "owned_by": "llm-gateway"}
+        for name in sorted(set(priced) | listed)
+    ]

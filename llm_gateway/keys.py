@@ -1,0 +1,173 @@
+"""Gateway keys: creation, hashing and lookup.
+
+A key looks like ``gw_<prefix>_<secret>``. Only the prefix (not secret, used to
+find the row and to show the key) and an HMAC-SHA256 of the whole key are
+stored. HMAC with a server-side pepper means a stolen table alone cannot be
+brute-forced offline; the secret has 256 bits, so a slow hash adds nothing.
+Lookups are cached in-process for a few seconds: the key check is on every
+request's path and must not cost a database round trip each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from llm_gateway.models import GatewayKey
+
+KEY_PREFIX = "gw_"
+CACHE_SECONDS = 5.0
+LAST_USED_WRITE_EVERY = 60.0
+
+
+def _pepper() -> bytes:
+    return (getattr(settings, "GATEWAY_KEY_PEPPER", "") or settings.SECRET_KEY).encode()
+
+
+def key_hash(raw_key: str) -> str:
+    return hmac.new(_pepper(), raw_key.encode(), hashlib.sha256).hexdigest()
+
+
+def key_prefix_of(raw_key: str) -> str | None:
+    """``gw_abcd1234`` from ``gw_abcd1234_<secret>``; None when the shape is wrong."""
+    if not raw_key.startswith(KEY_PREFIX) or len(raw_key) > 200:
+        return None
+    head, _, secret = raw_key[len(KEY_PREFIX) :].partition("_")
+    if len(head) != 8 or not head.isalnum() or len(secret) < 20:
+        return None
+    return KEY_PREFIX + head
+
+
+def gateway_key_create(
+    *,
+    name: str,
+    agent_name: str,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    allowed_models: list[str] | None = None,
+    expires_at: datetime | None = None,
+    validate_responses: bool = False,
+) -> tuple[str, GatewayKey]:
+    """Create a key and return it with the raw value, which is never retrievable again."""
+    prefix = KEY_PREFIX + secrets.token_hex(4)
+    raw = f"{prefix}_{secrets.token_urlsafe(32)}"
+    key = GatewayKey.objects.create(
+        name=name,
+        agent_name=agent_name,
+        prefix=prefix,
+        key_hash=key_hash(raw),
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+        allowed_models=allowed_models or [],
+        expires_at=expires_at,
+        validate_responses=validate_responses,
+    )
+    return raw, key
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What a request needs to know about its key; safe to share between requests."""
+
+    id: int
+    prefix: str
+    key_hash: str
+    agent_name: str
+    rpm_limit: int | None
+    tpm_limit: int | None
+    allowed_models: tuple[str, ...]
+    validate_responses: bool
+    expires_at: datetime | None
+    revoked: bool
+
+    @classmethod
+    def of(cls, key: GatewayKey) -> KeyInfo:
+        return cls(
+            key.id,
+            key.prefix,
+            key.key_hash,
+            key.agent_name,
+            key.rpm_limit,
+            key.tpm_limit,
+            tuple(key.allowed_models or ()),
+            key.validate_responses,
+            key.expires_at,
+            key.revoked_at is not None,
+        )
+
+    def usable(self, now: datetime) -> bool:
+        return not self.revoked and (self.expires_at is None or self.expires_at > now)
+
+
+class _KeyCache:
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[float, KeyInfo | None]] = {}
+        self._last_used: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def get(self, prefix: str) -> tuple[bool, KeyInfo | None]:
+        hit = self._rows.get(prefix)
+        if hit is None or time.monotonic() - hit[0] > CACHE_SECONDS:
+            return False, None
+        return True, hit[1]
+
+    def put(self, prefix: str, info: KeyInfo | None) -> None:
+        with self._lock:
+            self._rows[prefix] = (time.monotonic(), info)
+
+    def forget(self, prefix: str) -> None:
+        with self._lock:
+            self._rows.pop(prefix, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+            self._last_used.clear()
+
+    def last_used_due(self, key_id: int) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_used.get(key_id, -LAST_USED_WRITE_EVERY) < LAST_USED_WRITE_EVERY:
+                return False
+            self._last_used[key_id] = now
+            return True
+
+
+key_cache = _KeyCache()
+
+
+def _load(prefix: str) -> KeyInfo | None:
+    key = GatewayKey.objects.filter(prefix=prefix).first()
+    return KeyInfo.of(key) if key else None
+
+
+def _touch(key_id: int) -> None:
+    GatewayKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+
+
+async def gateway_key_authenticate(raw_key: str) -> KeyInfo | None:
+    """The key's info if the raw key is valid, active and unexpired; else None."""
+    prefix = key_prefix_of(raw_key)
+    if prefix is None:
+        return None
+    cached, info = key_cache.get(prefix)
+    if not cached:
+        info = await sync_to_async(_load)(prefix)
+        key_cache.put(prefix, info)
+    # Constant-time comparison: timing must not reveal how much of a hash matched.
+    if info is None or not hmac.compare_digest(info.key_hash, key_hash(raw_key)):
+        return None
+    if not info.usable(timezone.now()):
+        return None
+    if key_cache.last_used_due(info.id):
+        await sync_to_async(_touch)(info.id)
+    return info

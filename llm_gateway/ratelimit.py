@@ -1,0 +1,141 @@
+"""Per-key request and token limits over fixed one-minute windows.
+
+With ``REDIS_URL`` the counters live in Redis (shared by every process and
+machine, via redis-py's asyncio client: no thread hop on the hot path);
+without it they live in this process, which is right for the single-process
+default setup. A fixed window is coarser than a sliding one but needs one
+INCR per request, and a minute boundary burst is bounded by 2× the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+
+from django.conf import settings
+
+WINDOW = 60
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LimitDecision:
+    allowed: bool
+    limit_name: str = ""
+    retry_after: int = 0
+
+
+def _window(now: float) -> tuple[int, int]:
+    start = int(now // WINDOW) * WINDOW
+    return start, max(1, start + WINDOW - int(now))
+
+
+class _LocalCounters:
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+
+    async def incr(self, key: str, window: int, amount: int) -> int:
+        with self._lock:
+            if len(self._counts) > 100_000:  # drop old windows
+                self._counts = {k: v for k, v in self._counts.items() if k[1] >= window}
+            value = self._counts.get((key, window), 0) + amount
+            self._counts[(key, window)] = value
+            return value
+
+    async def get(self, key: str, window: int) -> int:
+        return self._counts.get((key, window), 0)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+class _RedisCounters:
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._url = url
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._factory = aioredis.Redis.from_url
+
+    def _client(self):  # one client per event loop: its pool is bound to the loop
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._factory(self._url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            self._clients[loop] = client
+        return client
+
+    async def incr(self, key: str, window: int, amount: int) -> int:
+        name = f"rl:{key}:{window}"
+        pipe = self._client().pipeline(transaction=False)
+        pipe.incrby(name, amount)
+        pipe.expire(name, WINDOW * 2)
+        value, _ = await pipe.execute()
+        return int(value)
+
+    async def get(self, key: str, window: int) -> int:
+        value = await self._client().get(f"rl:{key}:{window}")
+        return int(value or 0)
+
+    def clear(self) -> None:
+        self._clients = weakref.WeakKeyDictionary()
+
+
+_backend: _LocalCounters | _RedisCounters | None = None
+
+
+def backend() -> _LocalCounters | _RedisCounters:
+    global _backend
+    if _backend is None:
+        _backend = _RedisCounters(settings.REDIS_URL) if settings.REDIS_URL else _LocalCounters()
+    return _backend
+
+
+def reset_backend() -> None:
+    global _backend
+    if _backend is not None:
+        _backend.clear()
+    _backend = None
+
+
+async def rate_limit_admit(*, key_id: int, rpm: int | None, tpm: int | None) -> LimitDecision:
+    """Count this request against the key's RPM; refuse if RPM or TPM is spent.
+
+    If the counter store is unreachable the request is let through (and logged):
+    a Redis outage must not take every agent down with it.
+    """
+    if not rpm and not tpm:
+        return LimitDecision(True)
+    try:
+        return await _admit(key_id, rpm, tpm)
+    except Exception:
+        logger.warning("rate limiter unavailable; admitting the request", exc_info=True)
+        return LimitDecision(True)
+
+
+async def _admit(key_id: int, rpm: int | None, tpm: int | None) -> LimitDecision:
+    window, retry_after = _window(time.time())
+    counters = backend()
+    if rpm:
+        used = await counters.incr(f"{key_id}:req", window, 1)
+        if used > rpm:
+            return LimitDecision(False, "requests", retry_after)
+    if tpm and await counters.get(f"{key_id}:tok", window) >= tpm:
+        return LimitDecision(False, "tokens", retry_after)
+    return LimitDecision(True)
+
+
+async def rate_limit_spend_tokens(*, key_id: int, tpm: int | None, tokens: int) -> None:
+    """Add a finished call's tokens to the key's current window."""
+    if tpm and tokens:
+        window, _ = _window(time.time())
+        try:
+            await backend().incr(f"{key_id}:tok", window, tokens)
+        except Exception:
+            logger.warning("rate limiter unavailable; tokens not counted", exc_info=True)

@@ -1,0 +1,121 @@
+"""Usage rollups: idempotent, late rows found again, and the reads built on them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from costs import histogram
+from costs.models import Granularity, UsageRollup
+from costs.rollups import COMMIT_LAG, rollup_position, rollups_rebuild_all, rollups_update
+from costs.selectors import UsageFilter, cost_series, usage_breakdown, usage_totals
+from llm_gateway.models import LLMCall
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def make_call(at: datetime, *, recorded: datetime | None = None, **fields) -> LLMCall:
+    values = {
+        "agent_name": "CTO Agent",
+        "model": "gpt-4o-mini",
+        "provider": "openai",
+        "prompt_tokens": 100,
+        "completion_tokens": 20,
+        "cost": Decimal("0.0010000000"),
+        "latency_ms": 400.0,
+    }
+    values.update(fields)
+    return LLMCall.objects.create(created_at=at, recorded_at=recorded or at, **values)
+
+
+def minute_rows() -> list[UsageRollup]:
+    return list(UsageRollup.objects.filter(granularity=Granularity.MINUTE))
+
+
+def test_calls_are_folded_into_minute_and_hour_buckets():
+    make_call(T0 + timedelta(seconds=5))
+    make_call(T0 + timedelta(seconds=50), cost=Decimal("0.002"), latency_ms=1200)
+    make_call(T0 + timedelta(minutes=3), agent_name="Support Bot", status="error", error_type="X")
+    rollups_update(now=T0 + timedelta(hours=1))
+
+    cto = UsageRollup.objects.get(granularity="minute", bucket_start=T0, agent_name="CTO Agent")
+    assert (cto.calls, cto.cost, cto.prompt_tokens) == (2, Decimal("0.003"), 200)
+    assert sum(cto.latency_hist) == 2
+    assert cto.latency_hist[histogram.bucket_index(1200)] == 1
+    hour = UsageRollup.objects.filter(granularity="hour", bucket_start=T0)
+    assert sorted(hour.values_list("agent_name", "calls", "errors")) == [
+        ("CTO Agent", 2, 0),
+        ("Support Bot", 1, 1),
+    ]
+    assert hour.get(agent_name="Support Bot").error_types == {"X": 1}
+
+
+def test_running_the_rollup_twice_does_not_double_count():
+    make_call(T0)
+    rollups_update(now=T0 + timedelta(minutes=5))
+    rollups_update(now=T0 + timedelta(minutes=10))
+    rollups_rebuild_all()
+    assert [r.calls for r in minute_rows()] == [1]
+
+
+def test_a_late_row_is_folded_into_the_bucket_where_its_call_started():
+    make_call(T0, recorded=T0)
+    rollups_update(now=T0 + timedelta(minutes=5))
+    # A long stream started at T0 and was written ten minutes later.
+    make_call(T0 + timedelta(seconds=1), recorded=T0 + timedelta(minutes=10))
+    rollups_update(now=T0 + timedelta(minutes=15))
+    assert [(r.bucket_start, r.calls) for r in minute_rows()] == [(T0, 2)]
+    assert UsageRollup.objects.get(granularity="hour").calls == 2
+
+
+def test_rows_younger_than_the_commit_lag_wait_for_the_next_run():
+    now = T0 + timedelta(minutes=1)
+    make_call(now - COMMIT_LAG / 2)
+    rollups_update(now=now)
+    assert minute_rows() == []
+    assert rollup_position() == now - COMMIT_LAG
+    rollups_update(now=now + COMMIT_LAG)
+    assert [r.calls for r in minute_rows()] == [1]
+
+
+def test_totals_and_breakdowns_are_read_from_rollups():
+    make_call(T0, cost=Decimal("0.5"))
+    make_call(T0 + timedelta(hours=2), model="gpt-4o", cost=Decimal("2"))
+    rollups_update(now=T0 + timedelta(hours=3))
+    LLMCall.objects.all().delete()  # the reads must not need the raw log
+
+    totals = usage_totals(start=T0, end=T0 + timedelta(days=1))
+    assert (totals.calls, totals.cost) == (2, Decimal("2.5"))
+    assert totals.latency_ms(0.5) is not None
+    by_model = usage_breakdown(start=T0, end=T0 + timedelta(days=1), by="model")
+    assert [(name, t.cost) for name, t in by_model] == [
+        ("gpt-4o", Decimal("2")),
+        ("gpt-4o-mini", Decimal("0.5")),
+    ]
+    only_mini = usage_totals(
+        start=T0, end=T0 + timedelta(days=1), filters=UsageFilter(model="gpt-4o-mini")
+    )
+    assert only_mini.cost == Decimal("0.5")
+
+
+def test_cost_series_has_a_value_for_every_bucket():
+    make_call(T0 + timedelta(minutes=30), cost=Decimal("1"))
+    rollups_update(now=T0 + timedelta(hours=2))
+    buckets, series = cost_series(start=T0, end=T0 + timedelta(hours=12), by="agent")
+    assert len(buckets) == 12
+    assert series["CTO Agent"][0] == Decimal("1")
+    assert sum(series["CTO Agent"][1:]) == 0
+
+
+def test_seeded_demo_history_is_visible_in_rollups(prices):
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    call_command("seed_demo_data", calls=200, days=3)
+    now = timezone.now()
+    totals = usage_totals(start=now - timedelta(days=4), end=now + timedelta(minutes=1))
+    assert totals.calls == LLMCall.objects.count() == 200
