@@ -58,13 +58,20 @@ def figure_html(fig: go.Figure) -> SafeString:
     return mark_safe(f'<div class="chart">{html}</div>')
 
 
-def stacked_bars(series: Sequence[Series], *, y_title: str, money: bool = False) -> SafeString:
+def stacked_bars(
+    series: Sequence[Series],
+    *,
+    y_title: str,
+    money: bool = False,
+    colors: dict[str, str] | None = None,
+) -> SafeString:
     fig = go.Figure(
         [
             go.Bar(
                 name=s.name,
                 x=s.x,
                 y=s.y,
+                marker_color=(colors or {}).get(s.name),
                 hovertemplate="%{y:$,.4f}<extra>%{fullData.name}</extra>" if money else None,
             )
             for s in series

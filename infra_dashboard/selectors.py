@@ -51,6 +51,10 @@ class PeriodTotals:
     def cost_per_1k_calls(self) -> Decimal | None:
         return (self.cost * 1000 / self.calls).quantize(Decimal("0.0001")) if self.calls else None
 
+    @property
+    def cost_per_call(self) -> Decimal | None:
+        return (self.cost / self.calls).quantize(Decimal("0.000001")) if self.calls else None
+
 
 def day_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

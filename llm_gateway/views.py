@@ -15,6 +15,8 @@ from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_render
 from infra_dashboard.selectors import usage_totals
 from llm_gateway import selectors
 
+OUTCOME_COLORS = {"succeeded": figures.PALETTE[0], "failed": figures.PALETTE[3]}
+
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
     return {"totals": usage_totals(filters=filters)}
@@ -36,7 +38,9 @@ def _throughput(filters: DashboardFilters) -> dict[str, Any]:
     series = selectors.throughput_series(filters=filters)
     has_data = any(v for s in series for v in s.y)
     return {
-        "throughput_chart": figures.stacked_bars(series, y_title="calls") if has_data else None,
+        "throughput_chart": figures.stacked_bars(series, y_title="calls", colors=OUTCOME_COLORS)
+        if has_data
+        else None,
         "bucket_label": filters.bucket_label,
     }
 
