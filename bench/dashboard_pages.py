@@ -46,12 +46,13 @@ def _setup(calls: int, seed: bool) -> None:
     from django.conf import settings
 
     settings.ALLOWED_HOSTS = ["*"]
+    quiet = open(os.devnull, "w")  # noqa: SIM115 - stdout stays pure JSON
     call_command("migrate", verbosity=0)
-    call_command("load_prices", verbosity=0)
+    call_command("load_prices", verbosity=0, stdout=quiet)
     from llm_gateway.models import LLMCall
 
     if seed and LLMCall.objects.count() < calls:
-        call_command("seed_demo_data", calls=calls - LLMCall.objects.count(), seed=11)
+        call_command("seed_demo_data", calls=calls - LLMCall.objects.count(), seed=11, stdout=quiet)
         from costs.rollups import rollups_rebuild_all
 
         rollups_rebuild_all()
