@@ -109,17 +109,30 @@ def provider_stats(*, filters: DashboardFilters) -> list[ProviderStats]:
     ]
 
 
-async def provider_health() -> list[dict[str, Any]]:
-    """Each configured provider's cheap health check and circuit state."""
-    try:
-        from llm_gateway.health import provider_health as shared_health  # type: ignore
-    except ImportError:
-        from llm_gateway.manager import LLMManager
+def _health_row(entry: dict[str, Any]) -> dict[str, Any]:
+    """One llm_gateway.health entry, flattened for the table (names of key
+    variables only, never their values)."""
+    check = entry.get("check") or {}
+    return {
+        "provider": entry["name"],
+        "kind": entry["kind"],
+        "source": entry.get("source", ""),
+        "status": check.get("status", "skipped"),
+        "circuit": entry.get("circuit", "closed"),
+        "latency_ms": check.get("latency_ms"),
+        "detail": entry.get("misconfigured") or check.get("error") or check.get("reason", ""),
+        "api_key_env": entry.get("api_key_env", ""),
+        "calls": entry.get("calls", 0),
+        "error_rate": entry.get("error_rate"),
+        "p50_latency_ms": entry.get("p50_latency_ms"),
+    }
 
-        report = await LLMManager().health_check()
-        return list(report["providers"])
-    result = await shared_health()
-    return list(result["providers"] if isinstance(result, dict) else result)
+
+def provider_health() -> list[dict[str, Any]]:
+    """Each provider's configuration, circuit, recent error rate and cached live check."""
+    from llm_gateway.health import provider_health as health_entries
+
+    return [_health_row(entry) for entry in health_entries()]
 
 
 # --- request explorer -----------------------------------------------------------

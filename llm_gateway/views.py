@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
@@ -58,7 +57,7 @@ def _errors(filters: DashboardFilters) -> dict[str, Any]:
 
 
 def _health(filters: DashboardFilters) -> dict[str, Any]:
-    return {"health": async_to_sync(selectors.provider_health)()}
+    return {"health": selectors.provider_health()}
 
 
 PERFORMANCE_SECTIONS = {

@@ -185,12 +185,12 @@ def test_provider_stats_give_error_rate_retries_and_failovers():
     assert (stats["openai"].retries, stats["azure"].fallbacks) == (3, 2)
 
 
-def test_provider_health_reports_circuit_state():
-    from asgiref.sync import async_to_sync
-
-    health = async_to_sync(call_selectors.provider_health)()
+def test_provider_health_reports_circuit_state_without_key_values(settings):
+    settings.OPENAI_API_KEY = ""
+    health = call_selectors.provider_health()
     assert health
-    assert {"provider", "healthy", "circuit"} <= set(health[0])
+    assert {"provider", "status", "circuit", "api_key_env"} <= set(health[0])
+    assert health[0]["circuit"] == "closed"
 
 
 # --- request explorer ---------------------------------------------------------------------
