@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from llm_gateway.keys import gateway_key_create, key_cache
-from llm_gateway.models import GatewayKey, LLMCall
+from llm_gateway.models import CacheMode, GatewayKey, LLMCall
 
 
 @admin.register(LLMCall)
@@ -47,9 +47,19 @@ class GatewayKeyForm(forms.ModelForm):
             "tpm_limit",
             "allowed_models",
             "validate_responses",
+            "cache_mode",
+            "cache_ttl_seconds",
             "expires_at",
             "revoked_at",
         )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Optional in the form (scripts posting the older field set keep working).
+        self.fields["cache_mode"].required = False
+
+    def clean_cache_mode(self) -> str:
+        return self.cleaned_data.get("cache_mode") or CacheMode.AUTO
 
 
 @admin.register(GatewayKey)
@@ -86,6 +96,8 @@ class GatewayKeyAdmin(admin.ModelAdmin):
             allowed_models=obj.allowed_models,
             expires_at=obj.expires_at,
             validate_responses=obj.validate_responses,
+            cache_mode=obj.cache_mode,
+            cache_ttl_seconds=obj.cache_ttl_seconds,
         )
         obj.pk, obj.prefix, obj.key_hash = created.pk, created.prefix, created.key_hash
         obj.created_at = created.created_at

@@ -22,6 +22,7 @@ from llm_gateway.api.auth import (
     rate_limit_check,
     request_body_read,
 )
+from llm_gateway.api.cached import cache_through
 from llm_gateway.api.errors import (
     APIError,
     error_response,
@@ -77,6 +78,18 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         return refusal.response()
     ctx = _context(request, key, chat)
     mode = validation_mode(request, key)
+    return await cache_through(
+        request,
+        key,
+        chat,
+        ctx,
+        inline_validation=mode == "inline",
+        answer=lambda: _answer(chat, ctx, key, mode),
+    )
+
+
+async def _answer(chat: ChatBody, ctx: CallContext, key: KeyInfo, mode: str) -> HttpResponse:
+    """The answer from the providers (the response cache calls this on a miss)."""
     if chat.stream:
         return await _stream(chat, ctx, key)
     try:
