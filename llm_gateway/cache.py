@@ -70,14 +70,21 @@ def _canonical_number(value: Any) -> Any:
     return value
 
 
-def provider_scope(manager: Any, request: Any) -> str:
-    """Who would answer: the first attempt of the manager's plan. Answers from
-    a failover or fallback are never stored, so this is the only scope that
-    ever holds entries for the request."""
-    for attempt in manager.plan(request):
+async def provider_scope(manager: Any, request: Any) -> str:
+    """Who would answer: the first attempt of the manager's plan, as
+    ``kind|name|base_url``. Answers are stored only when that provider is the
+    one that answered (see ``scope_provider``), so a failover, a fallback or a
+    routing change never files one provider's answer under another's scope."""
+    for attempt in await manager.aplan(request):
         provider = attempt.provider
         return f"{provider.kind}|{provider.name}|{getattr(provider, 'base_url', '') or ''}"
     return "none"
+
+
+def scope_provider(scope: str) -> str:
+    """The provider name inside a ``provider_scope`` string."""
+    parts = scope.split("|")
+    return parts[1] if len(parts) > 2 else ""
 
 
 # --- policy ---------------------------------------------------------------------------------

@@ -36,9 +36,10 @@ from llm_gateway.interface import (
     TokenUsage,
 )
 from llm_gateway.models import CallStatus
-from llm_gateway.providers import default_providers
+from llm_gateway.providers import adefault_providers, default_providers
 from llm_gateway.providers.mock_provider import MockProvider, estimate_tokens
 from llm_gateway.retry import RetryPolicy, call_with_retries
+from llm_gateway.routing import providers_for
 from llm_gateway.services import CallRecord, acall_record
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class LLMManager:
         max_retries: int | None = None,
         timeout: float | None = None,
     ) -> None:
+        # Built from the admin's Provider rows (and the environment) unless given.
+        self.routed = providers is None
         self.providers = providers if providers is not None else default_providers()
         self.fallback_models = (
             fallback_models if fallback_models is not None else list(settings.LLM_FALLBACK_MODELS)
@@ -94,13 +97,20 @@ class LLMManager:
         primary = request.model or self.default_model
         attempts: list[Attempt] = []
         for index, model in enumerate([primary, *self.fallback_models]):
-            serving = [p for p in self.providers if p.serves(model)]
+            serving = providers_for(model, self.providers)
             for rank, provider in enumerate(serving):
                 kind = "" if index == 0 and rank == 0 else ("provider" if index == 0 else "model")
                 attempts.append(Attempt(provider, model, kind))
-        if self.mock_fallback and not any(isinstance(p, MockProvider) for p in self.providers):
+        if self.mock_fallback and not any(isinstance(a.provider, MockProvider) for a in attempts):
             attempts.append(Attempt(MockProvider(model="mock-fallback"), "mock-fallback", "mock"))
         return _dedupe(attempts)
+
+    async def aplan(self, request: LLMRequest) -> list[Attempt]:
+        """``plan`` with the Provider rows refreshed first: ``__init__`` may run
+        inside the event loop, where it cannot query and reads the cache only."""
+        if self.routed:
+            self.providers = await adefault_providers()
+        return self.plan(request)
 
     def _policy(self, ctx: CallContext) -> RetryPolicy:
         return RetryPolicy(max_retries=self.max_retries, deadline=ctx.started + self.timeout)
@@ -142,7 +152,7 @@ class LLMManager:
         self, request: LLMRequest, ctx: CallContext, record: CallRecord
     ) -> LLMResponse:
         last_error: LLMError | None = None
-        for attempt in self.plan(request):
+        for attempt in await self.aplan(request):
             if not breaker.allows(attempt.provider.name):
                 record.metadata.setdefault("skipped", []).append(attempt.provider.name)
                 continue
@@ -206,7 +216,7 @@ class LLMManager:
 
     async def _open_stream(self, request: LLMRequest, ctx: CallContext, record: CallRecord):
         last_error: LLMError | None = None
-        for attempt in self.plan(request):
+        for attempt in await self.aplan(request):
             if not breaker.allows(attempt.provider.name):
                 continue
             _apply_attempt(record, attempt)
@@ -386,11 +396,17 @@ async def _price(
     price = await aprice_for(model or record.model, provider=kind, at=ctx.created_at)
     record.price = price
     record.priced = price is not None
+    # Anthropic's cache writes are inside prompt_tokens (OpenAI style) but billed
+    # at their own rate: call_cost takes them apart from the input tokens.
+    cache_write = min(getattr(usage, "cache_write_tokens", 0), usage.prompt_tokens)
+    if cache_write:
+        record.metadata["cache_write_tokens"] = cache_write
     record.cost = call_cost(
         price,
-        prompt_tokens=usage.prompt_tokens,
+        prompt_tokens=usage.prompt_tokens - cache_write,
         completion_tokens=usage.completion_tokens,
-        cached_tokens=min(usage.cached_tokens, usage.prompt_tokens),
+        cached_tokens=min(usage.cached_tokens, usage.prompt_tokens - cache_write),
+        cache_write_tokens=cache_write,
     )
 
 

@@ -28,6 +28,7 @@ from llm_gateway.cache import (
     follow,
     provider_scope,
     response_cache,
+    scope_provider,
 )
 from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import CallContext, LLMManager
@@ -57,7 +58,8 @@ async def cache_through(
     if not policy.active and not policy.note_key:
         return _labelled(await answer(), "bypass")
     manager = LLMManager()
-    entry_key = cache_key(chat.body, scope=provider_scope(manager, chat.request))
+    scope = await provider_scope(manager, chat.request)
+    entry_key = cache_key(chat.body, scope=scope)
     chat.request.metadata["cache"] = {"key": entry_key[:16]}
     if not policy.active:
         return _labelled(await answer(), "bypass")
@@ -73,7 +75,7 @@ async def cache_through(
         if leading:
             cache.flights.land(entry_key, None)
         raise
-    store = _Store(entry_key, chat, ctx, key, leading)
+    store = _Store(entry_key, chat, ctx, key, leading, provider=scope_provider(scope))
     if isinstance(response, StreamingHttpResponse):
         response.streaming_content = _then_store(response.streaming_content, store)
     else:
@@ -97,17 +99,25 @@ class _Store:
     """Stores a miss's answer once its record is complete, then releases followers."""
 
     def __init__(
-        self, entry_key: str, chat: ChatBody, ctx: CallContext, key: KeyInfo, leading: bool
+        self,
+        entry_key: str,
+        chat: ChatBody,
+        ctx: CallContext,
+        key: KeyInfo,
+        leading: bool,
+        *,
+        provider: str,
     ) -> None:
         self.entry_key, self.chat, self.ctx, self.key = entry_key, chat, ctx, key
-        self.leading = leading
+        self.leading, self.provider = leading, provider
 
     async def finish(self) -> None:
         cache = response_cache()
         answer = None
         try:
             record = self.ctx.record
-            answer = answer_from_record(record, self.chat.body) if record else None
+            if record is not None and record.provider == self.provider:
+                answer = answer_from_record(record, self.chat.body)
             if answer is not None and record is not None:
                 models = {self.chat.request.model or "", record.model}
                 stored = await cache.put(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('llm_gateway', '0001_initial'),
+        ('llm_gateway', '0002_provider'),
     ]
 
     operations = [
