@@ -7,9 +7,13 @@ inventing one.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import urlencode
+
+from django.urls import reverse
 
 from costs.pricing import Price, price_for
 from costs.selectors import UsageFilter, UsageTotals, rollups_in
@@ -30,18 +34,20 @@ SHORT_ANSWER_TOKENS = 300
 LOW_CACHE_SHARE = Decimal("0.1")
 CACHEABLE_PROMPT_TOKENS = 1024  # OpenAI caches prompts from 1,024 tokens on
 ERROR_RATE_LIMIT = 0.05
+REPEATED_SHARE = Decimal("0.2")  # a fifth of requests repeating is worth a cache
 MIN_CALLS = 20  # below this, a pattern is noise
 _CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    kind: str  # "cheaper_model", "prompt_caching", "errors", "unpriced"
+    kind: str  # "cheaper_model", "prompt_caching", "repeated_prompts", "errors", "unpriced"
     title: str
     detail: str
     agent: str = ""
     model: str = ""
     monthly_saving: Decimal | None = None
+    link: str = ""  # where to act on it (e.g. the admin page of the agent's key)
 
     def as_dict(self) -> dict[str, object]:
         saving = self.monthly_saving
@@ -52,6 +58,7 @@ class Recommendation:
             "agent": self.agent,
             "model": self.model,
             "estimated_monthly_savings": str(saving) if saving is not None else None,
+            "link": self.link,
         }
 
 
@@ -59,13 +66,15 @@ def recommendations_for(*, start: datetime, end: datetime) -> list[Recommendatio
     """Advice for the traffic in [start, end), biggest saving first."""
     scale = Decimal(timedelta(days=30) / (end - start))
     advice: list[Recommendation] = []
-    for (agent, model, provider), totals in _by_agent_model(start=start, end=end).items():
+    groups = _by_agent_model(start=start, end=end)
+    for (agent, model, provider), totals in groups.items():
         if totals.calls < MIN_CALLS:
             continue
         kind = provider if provider in ("openai", "anthropic") else "openai"
         for check in (_cheaper_model, _prompt_caching, _errors):
             if found := check(agent, model, kind, totals, scale):
                 advice.append(found)
+    advice.extend(_repeated_prompts(start=start, end=end, groups=groups, scale=scale))
     advice.extend(_unpriced(start=start, end=end))
     return sorted(advice, key=lambda r: (-(r.monthly_saving or Decimal(0)), r.title))
 
@@ -133,6 +142,55 @@ def _prompt_caching(
         model=model,
         monthly_saving=_money(saving),
     )
+
+
+def _repeated_prompts(
+    *, start: datetime, end: datetime, groups: dict[tuple, UsageTotals], scale: Decimal
+) -> list[Recommendation]:
+    """Agents that send the same request again and again: the response cache
+    would answer the repeats for free. Deterministic requests are cached
+    already, so what repeats here is sampled traffic (or a key set to "never")."""
+    from llm_gateway.cache_selectors import repeated_request_shares
+
+    cost: dict[str, Decimal] = defaultdict(Decimal)
+    for (agent, _model, _provider), totals in groups.items():
+        cost[agent] += totals.cost
+    advice = []
+    for agent, (repeats, sampled) in repeated_request_shares(start=start, end=end).items():
+        share = Decimal(repeats) / sampled if sampled else Decimal(0)
+        if sampled < MIN_CALLS or share < REPEATED_SHARE:
+            continue
+        advice.append(
+            Recommendation(
+                kind="repeated_prompts",
+                title=f"{agent or 'Unnamed agent'}: {share:.0%} of requests repeat an earlier one",
+                detail=(
+                    f"{repeats} of {sampled} recent requests were identical to an earlier one "
+                    "and were sent to the provider again. If a repeated answer is acceptable, "
+                    'set the cache mode of this agent\'s key to "always".'
+                ),
+                agent=agent,
+                monthly_saving=_money(cost[agent] * share * scale),
+                link=_key_admin_link(agent),
+            )
+        )
+    return advice
+
+
+def _key_admin_link(agent: str) -> str:
+    """The admin change page of the agent's newest live key, at the cache mode field."""
+    from llm_gateway.models import GatewayKey
+
+    key_id = (
+        GatewayKey.objects.filter(agent_name=agent, revoked_at__isnull=True)
+        .order_by("-created_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if key_id is None:
+        changelist = reverse("admin:llm_gateway_gatewaykey_changelist")
+        return f"{changelist}?{urlencode({'q': agent})}"
+    return reverse("admin:llm_gateway_gatewaykey_change", args=[key_id]) + "#id_cache_mode"
 
 
 def _errors(

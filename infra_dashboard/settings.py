@@ -192,6 +192,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
 # instead of before it (llm_gateway.recorder explains the trade-off).
 GATEWAY_BACKGROUND_RECORDS = env.bool("GATEWAY_BACKGROUND_RECORDS", default=True)
 
+# --- Response cache (llm_gateway/cache.py) -------------------------------------------------
+# Redis when REDIS_URL is set (run it with maxmemory-policy allkeys-lru), else an
+# in-process LRU of GATEWAY_CACHE_MAX_ENTRIES answers.
+GATEWAY_CACHE_ENABLED = env.bool("GATEWAY_CACHE_ENABLED", default=True)
+GATEWAY_CACHE_TTL = env.int("GATEWAY_CACHE_TTL", default=3600)
+GATEWAY_CACHE_MAX_ENTRY_BYTES = env.int("GATEWAY_CACHE_MAX_ENTRY_BYTES", default=256 * 1024)
+GATEWAY_CACHE_MAX_ENTRIES = env.int("GATEWAY_CACHE_MAX_ENTRIES", default=10_000)
+
 # --- Budgets ------------------------------------------------------------------------------
 BUDGET_TIMEZONE = env("BUDGET_TIMEZONE", default="UTC")
 # How long a budget decision is cached on the hot path (overshoot bound); 0: never.

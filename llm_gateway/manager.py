@@ -287,6 +287,37 @@ class LLMManager:
 
         return await sync_to_async(run)()
 
+    # --- cache hits ----------------------------------------------------------------------------
+
+    async def record_cache_hit(
+        self, request: LLMRequest, answer: Any, *, context: CallContext, stream: bool
+    ) -> CallRecord:
+        """Record an answer served from the response cache (``llm_gateway.cache``).
+
+        No provider was asked and no budget is checked or charged: the cost is
+        0 and ``saved_cost`` is what the stored usage costs at today's price.
+        Provider "cache"; the answer's origin goes in ``metadata["cache"]``.
+        """
+        record = self._new_record(context, request, stream=stream)
+        usage = TokenUsage(
+            answer.prompt_tokens, answer.completion_tokens, cached_tokens=answer.cached_tokens
+        )
+        saved = CallRecord(id=record.id, created_at=record.created_at)
+        await _price(saved, answer.provider_kind, answer.model, usage, context)
+        record.provider, record.provider_kind = "cache", answer.provider_kind
+        record.cache_hit, record.saved_cost, record.priced = True, saved.cost, saved.priced
+        _fill_success(record, context, answer.model, usage, answer.finish_reason)
+        record.ttft_ms = record.latency_ms if stream else None
+        record.response_body = answer.completion
+        record.metadata["cache"] = {
+            **record.metadata.get("cache", {}),
+            "source_request_id": answer.request_id,
+            "source_provider": answer.provider,
+            "stored_at": answer.stored_at,
+        }
+        await _write(record, context)
+        return record
+
     async def health_check(self) -> dict[str, Any]:
         """Each provider's cheap check (never a completion) plus its circuit state."""
         results = await asyncio.gather(*(p.health_check() for p in self.providers))

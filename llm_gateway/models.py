@@ -10,6 +10,14 @@ from django.db import models
 from django.utils import timezone
 
 
+class CacheMode(models.TextChoices):
+    """When the response cache may answer for a key (see llm_gateway/cache.py)."""
+
+    AUTO = "auto", "Auto: deterministic requests only (temperature 0 or a seed)"
+    ALWAYS = "always", "Always: every cacheable request"
+    NEVER = "never", "Never"
+
+
 class GatewayKey(models.Model):
     """A key an agent (or team) presents as ``Authorization: Bearer``.
 
@@ -28,6 +36,18 @@ class GatewayKey(models.Model):
     )
     validate_responses = models.BooleanField(
         default=False, help_text="Validate every response inline and return x-gateway-validation."
+    )
+    cache_mode = models.CharField(
+        max_length=8,
+        choices=CacheMode.choices,
+        default=CacheMode.AUTO,
+        help_text="Response cache: identical requests are answered without calling the "
+        "provider. 'Always' also caches sampled (temperature > 0) answers.",
+    )
+    cache_ttl_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How long this key's cached answers live; empty: GATEWAY_CACHE_TTL.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)

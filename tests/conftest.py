@@ -174,11 +174,30 @@ def upstream(fake_openai, settings):
 @pytest.fixture(autouse=True)
 def _fresh_gateway_state():
     """Key cache and rate-limit counters are per process: start each test clean."""
+    from llm_gateway.cache import reset_response_cache
     from llm_gateway.keys import key_cache
     from llm_gateway.ratelimit import reset_backend
 
     key_cache.clear()
     reset_backend()
+    reset_response_cache()
+    _forget_redis_cache_entries()
     yield
     key_cache.clear()
     reset_backend()
+    reset_response_cache()
+
+
+def _forget_redis_cache_entries() -> None:
+    """With REDIS_URL the response cache outlives a test; start each one empty."""
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match="gwc:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

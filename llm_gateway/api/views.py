@@ -26,6 +26,7 @@ from llm_gateway.api.auth import (
     rate_limit_check,
     request_body_check,
 )
+from llm_gateway.api.cached import cache_through
 from llm_gateway.api.errors import (
     APIError,
     error_api_response,
@@ -102,6 +103,18 @@ async def _chat_completions(request: ApiRequest) -> ApiResponse:
     key, chat = await _admit(request)
     ctx = _context(request, key, chat)
     mode = validation_mode(request.headers, key)
+    return await cache_through(
+        request,
+        key,
+        chat,
+        ctx,
+        inline_validation=mode == "inline",
+        answer=lambda: _answer(chat, ctx, key, mode),
+    )
+
+
+async def _answer(chat: ChatBody, ctx: CallContext, key: KeyInfo, mode: str) -> ApiResponse:
+    """The answer from the providers (the response cache calls this on a miss)."""
     if chat.stream:
         return await _stream(chat, ctx, key)
     try:
