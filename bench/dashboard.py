@@ -331,11 +331,26 @@ def time_export(client: Any, repeat: int) -> dict[str, Any]:
     }
 
 
+def deep_page_path() -> str:
+    """The request explorer 200 pages (10,000 calls) deep: keyset pages cost
+    the same at any depth only if the cursor bound reaches the index."""
+    from django.http import QueryDict
+
+    from infra_dashboard.filters import filters_parse
+    from llm_gateway.selectors import call_page
+
+    filters, after = filters_parse(QueryDict("range=30d")), ""
+    for _ in range(200):
+        after = call_page(filters=filters, after=after).next_cursor or ""
+    return f"/requests/?range=30d&after={after}"
+
+
 def measure(size: int, repeat: int) -> dict[str, dict[str, Any]]:
     """Print and return {label: figures} for every page, partial and the export."""
     client = _client()
     results = {}
-    for name, path, targets in _pages():
+    pages = [*_pages(), ("requests page 201", deep_page_path(), ["requests-results"])]
+    for name, path, targets in pages:
         for target in [None, *targets]:
             label = name if target is None else f"{name} [{target}]"
             figures = time_one(client, path, target, repeat)

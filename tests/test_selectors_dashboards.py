@@ -328,3 +328,18 @@ def test_long_window_sections_are_cached_and_short_ones_stay_live(settings):
     assert section_context("s", section, window()) == {"n": 3}
     live = Section("unused.html", lambda f: built.append(f) or {"n": len(built)})
     assert section_context("s", live, long_window) == {"n": 4}
+
+
+def test_keyset_pages_walk_calls_sharing_a_timestamp_exactly_once():
+    same = H11 + timedelta(minutes=1)
+    ids = {LLMCall.objects.create(created_at=same).id for _ in range(7)}
+    ids.add(LLMCall.objects.create(created_at=H11).id)
+    seen, after = [], ""
+    while True:
+        page = call_selectors.call_page(filters=window(), after=after, size=3)
+        seen += [c.id for c in page.calls]
+        if not page.next_cursor:
+            break
+        after = page.next_cursor
+    assert len(seen) == 8
+    assert set(seen) == ids
