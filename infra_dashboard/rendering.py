@@ -36,7 +36,7 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-# Windows longer than a day are drawn in hour or day buckets from thousands of
+# Windows of a day or more are drawn in hour or day buckets from thousands of
 # rollup rows (an hour x agent x model x provider each). Their figures cannot
 # visibly change within a minute, and the rollups themselves lag the log by
 # the job's 30 s interval, so a section's context is cached this long and a
@@ -56,7 +56,7 @@ class Section:
 
 def section_context(name: str, section: Section, filters: DashboardFilters) -> dict[str, Any]:
     """The section's context, from the cache for long windows (see LONG_WINDOW)."""
-    if not section.cache_long_windows or filters.end - filters.start <= LONG_WINDOW:
+    if not section.cache_long_windows or filters.end - filters.start < LONG_WINDOW:
         return section.build(filters)
     # The query string names the window (preset or custom start/end) and dimensions.
     digest = hashlib.sha256(filters.querystring().encode()).hexdigest()[:32]
