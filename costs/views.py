@@ -34,6 +34,7 @@ def _summary(filters: DashboardFilters) -> dict[str, Any]:
         agent=filters.agent,
         model=filters.model,
         provider=filters.provider,
+        latency=False,
     )
     return {
         "totals": usage.usage_totals(filters=filters),

@@ -113,7 +113,7 @@ def rollups_for(filters: DashboardFilters) -> QuerySet[UsageRollup]:
     )
 
 
-def _rollup_totals(rows: QuerySet[UsageRollup]) -> PeriodTotals:
+def _rollup_totals(rows: QuerySet[UsageRollup], *, latency: bool = True) -> PeriodTotals:
     agg = rows.aggregate(
         calls=Sum("calls"),
         errors=Sum("errors"),
@@ -123,7 +123,8 @@ def _rollup_totals(rows: QuerySet[UsageRollup]) -> PeriodTotals:
         retries=Sum("retries"),
         fallbacks=Sum("fallbacks"),
     )
-    hist = histogram.merge(rows.values_list("latency_hist", flat=True))
+    # Decoding a month of histograms is most of a month card's cost: only on request.
+    hist = histogram.merge(rows.values_list("latency_hist", flat=True)) if latency else []
     return PeriodTotals(
         calls=agg["calls"] or 0,
         errors=agg["errors"] or 0,
@@ -135,7 +136,7 @@ def _rollup_totals(rows: QuerySet[UsageRollup]) -> PeriodTotals:
     )
 
 
-def _raw_totals(calls: QuerySet[LLMCall]) -> PeriodTotals:
+def _raw_totals(calls: QuerySet[LLMCall], *, latency: bool = True) -> PeriodTotals:
     agg = calls.aggregate(
         calls=Count("id"),
         errors=Count("id", filter=~Q(status=CallStatus.SUCCESS)),
@@ -144,9 +145,9 @@ def _raw_totals(calls: QuerySet[LLMCall]) -> PeriodTotals:
         retries=Sum("retries"),
         fallbacks=Count("id", filter=~Q(fallback="")),
     )
-    hist = histogram.empty()
-    for latency in calls.values_list("latency_ms", flat=True):
-        histogram.add(hist, latency)
+    hist = histogram.empty() if latency else []
+    for value in calls.values_list("latency_ms", flat=True) if latency else ():
+        histogram.add(hist, value)
     return PeriodTotals(
         calls=agg["calls"],
         errors=agg["errors"],
@@ -196,7 +197,9 @@ def live_tail_start() -> datetime | None:
     return bucket_floor(position, width=MINUTE)
 
 
-def _rolled_totals(*, start: datetime, split: datetime, dims: dict[str, str]) -> PeriodTotals:
+def _rolled_totals(
+    *, start: datetime, split: datetime, dims: dict[str, str], latency: bool
+) -> PeriodTotals:
     """Rollups of [start, split): whole hours from hour rows, the ragged ends
     (split inside an hour, start off the hour) from minute rows."""
     first_hour = bucket_floor(start + HOUR - MINUTE, width=HOUR)
@@ -207,23 +210,32 @@ def _rolled_totals(*, start: datetime, split: datetime, dims: dict[str, str]) ->
             parts.append(
                 rollups_in(start=edge_start, end=edge_end, granularity=Granularity.MINUTE, **dims)
             )
-    totals = _rollup_totals(parts[0])
+    totals = _rollup_totals(parts[0], latency=latency)
     for part in parts[1:]:
-        totals = _combine(totals, _rollup_totals(part))
+        totals = _combine(totals, _rollup_totals(part, latency=latency))
     return totals
 
 
 def period_totals(
-    *, start: datetime, end: datetime, agent: str = "", model: str = "", provider: str = ""
+    *,
+    start: datetime,
+    end: datetime,
+    agent: str = "",
+    model: str = "",
+    provider: str = "",
+    latency: bool = True,
 ) -> PeriodTotals:
-    """Totals for [start, end): rollups up to the live tail, the tail from the log."""
+    """Totals for [start, end): rollups up to the live tail, the tail from the log.
+
+    ``latency=False`` skips the latency histogram (``p95_latency_ms`` is None)."""
     tail_start = live_tail_start()
     split = start if tail_start is None else min(max(start, tail_start), end)
     dims = {"agent": agent, "model": model, "provider": provider}
     tail = LLMCall.objects.filter(created_at__gte=split, created_at__lt=end)
     exact = {"agent_name": agent, "model": model, "provider": provider}
     tail = tail.filter(**{k: v for k, v in exact.items() if v})
-    return _combine(_rolled_totals(start=start, split=split, dims=dims), _raw_totals(tail))
+    rolled = _rolled_totals(start=start, split=split, dims=dims, latency=latency)
+    return _combine(rolled, _raw_totals(tail, latency=latency))
 
 
 def usage_totals(*, filters: DashboardFilters) -> PeriodTotals:

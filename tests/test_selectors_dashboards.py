@@ -343,3 +343,12 @@ def test_keyset_pages_walk_calls_sharing_a_timestamp_exactly_once():
         after = page.next_cursor
     assert len(seen) == 8
     assert set(seen) == ids
+
+
+def test_period_totals_without_latency_keep_every_sum():
+    rollup_make(bucket_start=H10, cost=Decimal("1.00"), errors=1, latencies=(100, 200))
+    rollup_make(bucket_start=H11, cost=Decimal("9.00"), latencies=(100,))  # newest: read raw
+    LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
+    totals = selectors.period_totals(start=H10, end=NOW, latency=False)
+    assert (totals.cost, totals.calls, totals.errors) == (Decimal("1.5"), 3, 1)
+    assert totals.p95_latency_ms is None
