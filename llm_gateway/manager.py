@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from costs.pricing import aprice_for, call_cost
@@ -39,7 +41,7 @@ from llm_gateway.models import CallStatus
 from llm_gateway.providers import default_providers
 from llm_gateway.providers.mock_provider import MockProvider, estimate_tokens
 from llm_gateway.retry import RetryPolicy, call_with_retries
-from llm_gateway.services import CallRecord, acall_record
+from llm_gateway.services import CallRecord, call_record
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class CallContext:
     request_body: Any = None
     # Set by the manager: the call's record as it is being built (provider, retries…).
     record: CallRecord | None = None
+    # The budget reservation held between the budget check and the record (settled once).
+    reservation: Any = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ class LLMManager:
         ctx = self._context(request, agent_name, context)
         record = self._new_record(ctx, request, stream=False)
         try:
-            await _enforce_budgets(record)
+            request = await _enforce_budgets(request, record, ctx, self._kinds(request))
             response = await self._run_plan(request, ctx, record)
         except BaseException as exc:
             await _record_failure(record, ctx, exc)
@@ -133,7 +137,7 @@ class LLMManager:
         if validate_response:
             response.metadata["validation"] = await self._validate(request, response, ctx)
             record.metadata["validation"] = response.metadata["validation"]
-        await _shielded(acall_record(record))
+        await _shielded(_arecord(record, ctx))
         if validate_response:
             await _store_validation(record, response.metadata["validation"])
         return response
@@ -194,7 +198,7 @@ class LLMManager:
         record = self._new_record(ctx, request, stream=True)
         state = _StreamState()
         try:
-            await _enforce_budgets(record)
+            request = await _enforce_budgets(request, record, ctx, self._kinds(request))
             first, rest, attempt = await self._open_stream(request, ctx, record)
             async for chunk in _chain(first, rest):
                 state.take(chunk, ctx)
@@ -239,6 +243,11 @@ class LLMManager:
         ctx = ctx or CallContext()
         ctx.agent_name = agent_name or ctx.agent_name or request.agent_name or ""
         return ctx
+
+    def _kinds(self, request: LLMRequest) -> list[str]:
+        """Provider kinds that may serve the request's model (for its price)."""
+        model = request.model or self.default_model
+        return [p.kind for p in self.providers if p.serves(model)]
 
     def _new_record(self, ctx: CallContext, request: LLMRequest, *, stream: bool) -> CallRecord:
         body = ctx.request_body
@@ -390,7 +399,7 @@ async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseExcepti
         record.error_type = type(exc).__name__
         record.error_message = str(exc)
         record.http_status = 500
-    await _shielded(acall_record(record))
+    await _shielded(_arecord(record, ctx))
 
 
 async def _record_stream_end(
@@ -417,20 +426,59 @@ async def _record_stream_end(
     record.ttft_ms = state.ttft
     record.response_body = {"content": text, "finish_reason": state.finish_reason}
     if exc is None:
-        await _shielded(acall_record(record))
+        await _shielded(_arecord(record, ctx))
         return
     await _record_failure(record, ctx, exc)
 
 
-async def _enforce_budgets(record: CallRecord) -> None:
-    """Refuse the call before any provider is asked if a blocking budget is spent."""
-    from costs.budgets import abudget_enforce
+async def _enforce_budgets(
+    request: LLMRequest, record: CallRecord, ctx: CallContext, kinds: list[str]
+) -> LLMRequest:
+    """Reserve the request's worst-case cost on every budget in its scope before
+    any provider is asked. A spent ``block`` budget raises
+    LLMBudgetExceededError; a spent ``downgrade`` budget returns the request
+    moved to its downgrade model (the record keeps the requested one)."""
+    from costs.reservations import abudget_reserve, reservation_estimate
 
-    await abudget_enforce(
-        agent_name=record.agent_name,
-        gateway_key_id=record.gateway_key_id,
-        model=record.requested_model,
+    model = record.requested_model
+    amount = await reservation_estimate(
+        messages=request.to_messages(),
+        max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
+        model=model,
+        kinds=kinds,
     )
+    ctx.reservation = await abudget_reserve(
+        agent_name=record.agent_name, key_prefix=record.key_prefix, model=model, amount=amount
+    )
+    target = ctx.reservation.downgrade_to
+    if not target or target == model:
+        return request
+    record.downgraded = True
+    record.metadata["downgraded_from"] = model
+    return request.with_model(target)
+
+
+def _record_and_settle(record: CallRecord, reservation: Any) -> None:
+    """Write the call and settle its budget reservation in one transaction, so
+    budget counters never disagree with the log. A failed settle (savepoint)
+    never costs the call its record; the periodic reconciliation repairs it."""
+    from costs.reservations import budget_settle
+
+    with transaction.atomic():
+        call_record(record)
+        if reservation is None:
+            return
+        try:
+            with transaction.atomic():
+                budget_settle(reservation=reservation, cost=record.cost)
+        except DatabaseError:
+            logger.exception("budget settle failed for call %s", record.id)
+
+
+async def _arecord(record: CallRecord, ctx: CallContext) -> None:
+    # Taken off the context first: a reservation is settled exactly once.
+    reservation, ctx.reservation = ctx.reservation, None
+    await sync_to_async(_record_and_settle)(record, reservation)
 
 
 async def _shielded(coro: Any) -> Any:
