@@ -102,7 +102,9 @@ def budget_validate(budget: Budget) -> None:
     """The cross-field rules, shared by budget_create, the page form and the admin."""
     errors: dict[str, str] = {}
     if budget.scope != BudgetScope.GLOBAL and not budget.scope_value:
-        errors["scope_value"] = "Name the agent or model (or the gateway key's prefix) this budget limits."
+        errors["scope_value"] = (
+            "Name the agent or model (or the gateway key's prefix) this budget limits."
+        )
     if budget.amount is not None and budget.amount <= 0:
         errors["amount"] = "The amount must be more than $0."
     if budget.action == BudgetAction.DOWNGRADE and not budget.downgrade_model:
