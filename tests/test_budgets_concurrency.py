@@ -135,14 +135,18 @@ def test_parallel_python_api_calls_on_postgres_overshoot_by_at_most_one_reservat
 @pytest.mark.postgres
 def test_two_workers_evaluating_at_once_record_each_threshold_once():
     budget = budget_create(name="B", amount="10", period="daily", thresholds=[0.5, 0.8, 1])
-    LLMCall.objects.create(agent_name="A", cost=Decimal("12"))
+    # bulk_create sends no post_save: no refresh evaluates before the two racers do.
+    LLMCall.objects.bulk_create([LLMCall(agent_name="A", cost=Decimal("12"))])
     barrier = threading.Barrier(2)
     created: list[int] = []
+    errors: list[BaseException] = []
 
     def evaluate() -> None:
         try:
             barrier.wait()
             created.extend(event.id for event in budgets_evaluate())
+        except BaseException as error:  # surfaced below: a thread's error is not a failure
+            errors.append(error)
         finally:
             connection.close()
 
@@ -151,6 +155,7 @@ def test_two_workers_evaluating_at_once_record_each_threshold_once():
         worker.start()
     for worker in workers:
         worker.join()
+    assert errors == []
     events = BudgetAlertEvent.objects.filter(budget=budget)
     assert sorted(events.values_list("threshold", flat=True)) == [
         Decimal("0.5"),
