@@ -27,6 +27,7 @@ from costs.models import (
     UsageRollup,
 )
 from costs.periods import period_bounds
+from costs.pricing import COST_QUANTUM
 from costs.rollups import bucket_floor, rollup_position
 from llm_gateway.models import LLMCall
 
@@ -373,15 +374,21 @@ def budget_status_json(status: BudgetStatus) -> dict[str, object]:
         "scope_value": budget.scope_value,
         "period": budget.period,
         "amount": str(budget.amount),
-        "spent": str(status.spend),
-        "reserved": str(status.reserved),
-        "remaining": str(status.remaining),
+        "spent": _money_text(status.spend),
+        "reserved": _money_text(status.reserved),
+        "remaining": _money_text(status.remaining),
         "percent": str((status.fraction * 100).quantize(Decimal("0.01"))),
         "period_start": status.period_start.isoformat(),
         "period_end": status.period_end.isoformat(),
         "action": budget.action,
         "forecast": str(status.forecast) if status.forecast is not None else None,
     }
+
+
+def _money_text(value: Decimal) -> str:
+    """At the call log's precision, in plain notation ("0.0000000000", never "0E-10");
+    also drops the float noise SQLite's SUM() adds to decimals."""
+    return f"{value.quantize(COST_QUANTUM):f}"
 
 
 def alert_events_recent(*, limit: int = 20) -> list[BudgetAlertEvent]:
