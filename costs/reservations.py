@@ -25,11 +25,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -38,6 +38,10 @@ from costs.periods import period_bounds
 from costs.pricing import aprice_for, call_cost
 from llm_gateway.interface import LLMBudgetExceededError
 from llm_gateway.providers.mock_provider import estimate_tokens
+
+if TYPE_CHECKING:
+    from llm_gateway.interface import LLMRequest
+    from llm_gateway.services import CallRecord
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +152,45 @@ async def reservation_estimate(
         cost = call_cost(price, prompt_tokens=prompt, completion_tokens=completion)
         worst = max(worst, cost)
     return worst
+
+
+# --- the manager's hooks ----------------------------------------------------------------
+
+
+async def areserve_for_call(
+    *, record: CallRecord, request: LLMRequest, kinds: list[str]
+) -> Reservation:
+    """Estimate the request's worst case and reserve it for the call's scope."""
+    amount = await reservation_estimate(
+        messages=request.to_messages(),
+        max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
+        model=record.requested_model,
+        kinds=kinds,
+    )
+    return await abudget_reserve(
+        agent_name=record.agent_name,
+        key_prefix=record.key_prefix,
+        model=record.requested_model,
+        amount=amount,
+    )
+
+
+def call_record_and_settle(*, record: CallRecord, reservation: Reservation | None) -> None:
+    """Write the call (through ``call_record``, its only writer) and settle its
+    reservation in one transaction, so counters never disagree with the log. A
+    failed settle (a savepoint) never costs the call its record: the periodic
+    reconciliation repairs the counter."""
+    from llm_gateway.services import call_record
+
+    with transaction.atomic():
+        call_record(record)
+        if reservation is None:
+            return
+        try:
+            with transaction.atomic():
+                budget_settle(reservation=reservation, cost=record.cost)
+        except DatabaseError:
+            logger.exception("budget settle failed for call %s", record.id)
 
 
 # --- reserve and settle ------------------------------------------------------------

@@ -21,7 +21,6 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from costs.pricing import aprice_for, call_cost
@@ -41,7 +40,7 @@ from llm_gateway.models import CallStatus
 from llm_gateway.providers import default_providers
 from llm_gateway.providers.mock_provider import MockProvider, estimate_tokens
 from llm_gateway.retry import RetryPolicy, call_with_retries
-from llm_gateway.services import CallRecord, call_record
+from llm_gateway.services import CallRecord
 
 logger = logging.getLogger(__name__)
 
@@ -434,51 +433,28 @@ async def _record_stream_end(
 async def _enforce_budgets(
     request: LLMRequest, record: CallRecord, ctx: CallContext, kinds: list[str]
 ) -> LLMRequest:
-    """Reserve the request's worst-case cost on every budget in its scope before
-    any provider is asked. A spent ``block`` budget raises
-    LLMBudgetExceededError; a spent ``downgrade`` budget returns the request
-    moved to its downgrade model (the record keeps the requested one)."""
-    from costs.reservations import abudget_reserve, reservation_estimate
+    """Reserve the request's worst-case cost on the budgets in its scope before
+    any provider is asked (costs.reservations). A spent ``block`` budget raises
+    LLMBudgetExceededError; a spent ``downgrade`` budget moves the request to
+    its downgrade model (the record keeps the requested one)."""
+    from costs.reservations import areserve_for_call
 
-    model = record.requested_model
-    amount = await reservation_estimate(
-        messages=request.to_messages(),
-        max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
-        model=model,
-        kinds=kinds,
-    )
-    ctx.reservation = await abudget_reserve(
-        agent_name=record.agent_name, key_prefix=record.key_prefix, model=model, amount=amount
-    )
+    ctx.reservation = await areserve_for_call(record=record, request=request, kinds=kinds)
     target = ctx.reservation.downgrade_to
-    if not target or target == model:
+    if not target or target == record.requested_model:
         return request
     record.downgraded = True
-    record.metadata["downgraded_from"] = model
+    record.metadata["downgraded_from"] = record.requested_model
     return request.with_model(target)
 
 
-def _record_and_settle(record: CallRecord, reservation: Any) -> None:
-    """Write the call and settle its budget reservation in one transaction, so
-    budget counters never disagree with the log. A failed settle (savepoint)
-    never costs the call its record; the periodic reconciliation repairs it."""
-    from costs.reservations import budget_settle
-
-    with transaction.atomic():
-        call_record(record)
-        if reservation is None:
-            return
-        try:
-            with transaction.atomic():
-                budget_settle(reservation=reservation, cost=record.cost)
-        except DatabaseError:
-            logger.exception("budget settle failed for call %s", record.id)
-
-
 async def _arecord(record: CallRecord, ctx: CallContext) -> None:
+    """Write the call and settle its reservation in one transaction (costs.reservations)."""
+    from costs.reservations import call_record_and_settle
+
     # Taken off the context first: a reservation is settled exactly once.
     reservation, ctx.reservation = ctx.reservation, None
-    await sync_to_async(_record_and_settle)(record, reservation)
+    await sync_to_async(call_record_and_settle)(record=record, reservation=reservation)
 
 
 async def _shielded(coro: Any) -> Any:
