@@ -54,7 +54,7 @@ def calls_reprice(*, since: datetime, model: str = "", provider: str = "", by: s
             who=by,
         )
     for budget in Budget.objects.filter(enabled=True):
-        counter_reconcile(budget=budget)
+        counter_reconcile(budget=budget, exact=True)
     return audit
 
 

@@ -101,10 +101,15 @@ class _BudgetCache:
         self.loaded_at = float("-inf")
         self.budgets: tuple[ActiveBudget, ...] = ()
 
-    def get(self) -> tuple[ActiveBudget, ...]:
+    def peek(self) -> tuple[ActiveBudget, ...] | None:
+        """The cached list if it is fresh, else None (never queries)."""
         ttl = float(getattr(settings, "BUDGET_CHECK_CACHE_SECONDS", 5.0))
-        if time.monotonic() - self.loaded_at < ttl:
-            return self.budgets
+        return self.budgets if time.monotonic() - self.loaded_at < ttl else None
+
+    def get(self) -> tuple[ActiveBudget, ...]:
+        fresh = self.peek()
+        if fresh is not None:
+            return fresh
         budgets = tuple(
             ActiveBudget(**row)
             for row in Budget.objects.filter(enabled=True)
@@ -160,7 +165,18 @@ async def reservation_estimate(
 async def areserve_for_call(
     *, record: CallRecord, request: LLMRequest, kinds: list[str]
 ) -> Reservation:
-    """Estimate the request's worst case and reserve it for the call's scope."""
+    """Estimate the request's worst case and reserve it for the call's scope.
+
+    Fast path: when the cached budget list is fresh and no budget covers the
+    call, nothing is priced and no thread or transaction is used."""
+    cached = budget_cache.peek()
+    scope = {
+        "agent_name": record.agent_name,
+        "key_prefix": record.key_prefix,
+        "model": record.requested_model,
+    }
+    if cached is not None and not any(b.covers(**scope) for b in cached):
+        return Reservation(amount=ZERO)
     amount = await reservation_estimate(
         messages=request.to_messages(),
         max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
@@ -177,20 +193,24 @@ async def areserve_for_call(
 
 def call_record_and_settle(*, record: CallRecord, reservation: Reservation | None) -> None:
     """Write the call (through ``call_record``, its only writer) and settle its
-    reservation in one transaction, so counters never disagree with the log. A
-    failed settle (a savepoint) never costs the call its record: the periodic
-    reconciliation repairs the counter."""
+    reservation in one transaction, so counters never disagree with the log."""
     from llm_gateway.services import call_record
 
     with transaction.atomic():
         call_record(record)
-        if reservation is None:
-            return
-        try:
-            with transaction.atomic():
-                budget_settle(reservation=reservation, cost=record.cost)
-        except DatabaseError:
-            logger.exception("budget settle failed for call %s", record.id)
+        if reservation is not None:
+            settle_quietly(reservation=reservation, cost=record.cost)
+
+
+def settle_quietly(*, reservation: Reservation, cost: Decimal) -> None:
+    """Settle in a savepoint: a failed settle must never cost a call its record
+    (or its answer). The reservation then leaks until the periodic
+    reconciliation releases it and counts the cost from the log."""
+    try:
+        with transaction.atomic():
+            budget_settle(reservation=reservation, cost=cost)
+    except DatabaseError:
+        logger.exception("budget settle failed")
 
 
 # --- reserve and settle ------------------------------------------------------------
@@ -315,12 +335,16 @@ def _refusal(budget: ActiveBudget, start: datetime) -> LLMBudgetExceededError:
 # --- reconcile --------------------------------------------------------------------------
 
 
-def counter_reconcile(*, budget: Budget, at: datetime | None = None) -> BudgetCounter:
-    """Set this period's ``spent`` to what the call log says.
+def counter_reconcile(
+    *, budget: Budget, at: datetime | None = None, exact: bool = False
+) -> BudgetCounter:
+    """Bring this period's ``spent`` up to what the call log says.
 
-    The counter row is locked first: a call recorded meanwhile waits for the
-    lock in its own transaction (record + settle), so its cost is either in
-    the log we read or added after we write, never both or neither."""
+    Only upwards unless ``exact``: the server settles a call a moment before
+    its batched row is written, so a counter briefly ahead of the log is
+    normal, while one behind it (calls that started before the counter
+    existed, a leaked settle) is drift to repair. ``exact`` (after a reprice)
+    sets it to the log. The row is locked first, so a settle waits for us."""
     from costs.selectors import budget_spend
 
     now = at or timezone.now()
@@ -328,7 +352,8 @@ def counter_reconcile(*, budget: Budget, at: datetime | None = None) -> BudgetCo
     BudgetCounter.objects.get_or_create(budget=budget, period_start=start)
     with transaction.atomic():
         counter = BudgetCounter.objects.select_for_update().get(budget=budget, period_start=start)
-        counter.spent = budget_spend(budget=budget, at=now).spend
+        logged = budget_spend(budget=budget, at=now).spend
+        counter.spent = logged if exact else max(counter.spent, logged)
         if counter.reserved and now - counter.updated_at > STALE_RESERVATION:
             logger.warning("budget %s: releasing a leaked reservation", budget.id)
             counter.reserved = ZERO

@@ -88,7 +88,13 @@ else:
     DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / ".test-db.sqlite3")})
     # SQLite: wait for a writer instead of failing at once under concurrent calls.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            # WAL with synchronous=NORMAL survives an application crash and skips an
+            # fsync per commit (a power cut may lose the last commits, not corrupt).
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -182,6 +188,9 @@ LLM_CIRCUIT_COOLDOWN = env.float("LLM_CIRCUIT_COOLDOWN", default=30.0)
 # --- Gateway HTTP API ------------------------------------------------------------------
 GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
+# Under the ASGI server, write call records in batches right after the response
+# instead of before it (llm_gateway.recorder explains the trade-off).
+GATEWAY_BACKGROUND_RECORDS = env.bool("GATEWAY_BACKGROUND_RECORDS", default=True)
 
 # --- Budgets ------------------------------------------------------------------------------
 BUDGET_TIMEZONE = env("BUDGET_TIMEZONE", default="UTC")

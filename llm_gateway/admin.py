@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from django import forms
 from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from llm_gateway.keys import gateway_key_create, key_cache
-from llm_gateway.models import GatewayKey, LLMCall
+from llm_gateway.models import ENV_VAR_NAME_RE, GatewayKey, LLMCall, Provider
 
 
 @admin.register(LLMCall)
@@ -114,3 +117,49 @@ class GatewayKeyAdmin(admin.ModelAdmin):
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         for prefix in prefixes:
             key_cache.forget(prefix)
+
+
+class EnvVarNameInput(forms.TextInput):
+    """Shows the variable's name, but never echoes back a value that is not a
+    valid name: if someone pastes the key itself, the form refuses it and the
+    error page must not print it."""
+
+    def format_value(self, value: object) -> str | None:
+        text = super().format_value(value)
+        return text if text is None or re.match(ENV_VAR_NAME_RE, text) else ""
+
+
+class ProviderForm(forms.ModelForm):
+    class Meta:
+        model = Provider
+        fields = (
+            "name",
+            "kind",
+            "enabled",
+            "priority",
+            "models",
+            "base_url",
+            "api_version",
+            "deployments",
+            "api_key_env",
+        )
+        widgets = {"api_key_env": EnvVarNameInput(attrs={"autocomplete": "off"})}
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderForm
+    list_display = ("name", "kind", "priority", "enabled", "api_key_env", "key_status", "models")
+    list_filter = ("kind", "enabled")
+    list_editable = ("priority", "enabled")
+    search_fields = ("name",)
+    readonly_fields = ("key_status", "created_at", "updated_at")
+    fields = (*ProviderForm.Meta.fields, "key_status", "created_at", "updated_at")
+
+    @admin.display(description="key")
+    def key_status(self, obj: Provider) -> str:
+        """Whether the variable is set in this process; the value is never read out."""
+        if not obj.api_key_env:
+            return "no key needed"
+        # Not even the name is echoed: on a refused form it may be a pasted key.
+        return "set" if os.environ.get(obj.api_key_env) else "NOT SET"

@@ -37,10 +37,11 @@ from llm_gateway.interface import (
     TokenUsage,
 )
 from llm_gateway.models import CallStatus
-from llm_gateway.providers import default_providers
+from llm_gateway.providers import adefault_providers, default_providers
 from llm_gateway.providers.mock_provider import MockProvider, estimate_tokens
 from llm_gateway.retry import RetryPolicy, call_with_retries
-from llm_gateway.services import CallRecord
+from llm_gateway.routing import providers_for
+from llm_gateway.services import CallRecord, acall_record
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ class CallContext:
     record: CallRecord | None = None
     # The budget reservation held between the budget check and the record (settled once).
     reservation: Any = None
+    # The server's API path writes records in the background (llm_gateway.recorder);
+    # everything else writes before returning.
+    defer_record: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class LLMManager:
         max_retries: int | None = None,
         timeout: float | None = None,
     ) -> None:
+        # Built from the admin's Provider rows (and the environment) unless given.
+        self.routed = providers is None
         self.providers = providers if providers is not None else default_providers()
         self.fallback_models = (
             fallback_models if fallback_models is not None else list(settings.LLM_FALLBACK_MODELS)
@@ -97,13 +103,20 @@ class LLMManager:
         primary = request.model or self.default_model
         attempts: list[Attempt] = []
         for index, model in enumerate([primary, *self.fallback_models]):
-            serving = [p for p in self.providers if p.serves(model)]
+            serving = providers_for(model, self.providers)
             for rank, provider in enumerate(serving):
                 kind = "" if index == 0 and rank == 0 else ("provider" if index == 0 else "model")
                 attempts.append(Attempt(provider, model, kind))
-        if self.mock_fallback and not any(isinstance(p, MockProvider) for p in self.providers):
+        if self.mock_fallback and not any(isinstance(a.provider, MockProvider) for a in attempts):
             attempts.append(Attempt(MockProvider(model="mock-fallback"), "mock-fallback", "mock"))
         return _dedupe(attempts)
+
+    async def aplan(self, request: LLMRequest) -> list[Attempt]:
+        """``plan`` with the Provider rows refreshed first: ``__init__`` may run
+        inside the event loop, where it cannot query and reads the cache only."""
+        if self.routed:
+            self.providers = await adefault_providers()
+        return self.plan(request)
 
     def _policy(self, ctx: CallContext) -> RetryPolicy:
         return RetryPolicy(max_retries=self.max_retries, deadline=ctx.started + self.timeout)
@@ -136,16 +149,16 @@ class LLMManager:
         if validate_response:
             response.metadata["validation"] = await self._validate(request, response, ctx)
             record.metadata["validation"] = response.metadata["validation"]
-        await _shielded(_arecord(record, ctx))
         if validate_response:
-            await _store_validation(record, response.metadata["validation"])
+            record.validation = response.metadata["validation"]
+        await _write(record, ctx)
         return response
 
     async def _run_plan(
         self, request: LLMRequest, ctx: CallContext, record: CallRecord
     ) -> LLMResponse:
         last_error: LLMError | None = None
-        for attempt in self.plan(request):
+        for attempt in await self.aplan(request):
             if not breaker.allows(attempt.provider.name):
                 record.metadata.setdefault("skipped", []).append(attempt.provider.name)
                 continue
@@ -209,7 +222,7 @@ class LLMManager:
 
     async def _open_stream(self, request: LLMRequest, ctx: CallContext, record: CallRecord):
         last_error: LLMError | None = None
-        for attempt in self.plan(request):
+        for attempt in await self.aplan(request):
             if not breaker.allows(attempt.provider.name):
                 continue
             _apply_attempt(record, attempt)
@@ -246,7 +259,7 @@ class LLMManager:
     def _kinds(self, request: LLMRequest) -> list[str]:
         """Provider kinds that may serve the request's model (for its price)."""
         model = request.model or self.default_model
-        return [p.kind for p in self.providers if p.serves(model)]
+        return [p.kind for p in providers_for(model, self.providers)]
 
     def _new_record(self, ctx: CallContext, request: LLMRequest, *, stream: bool) -> CallRecord:
         body = ctx.request_body
@@ -363,11 +376,17 @@ async def _price(
     price = await aprice_for(model or record.model, provider=kind, at=ctx.created_at)
     record.price = price
     record.priced = price is not None
+    # Anthropic's cache writes are inside prompt_tokens (OpenAI style) but billed
+    # at their own rate: call_cost takes them apart from the input tokens.
+    cache_write = min(getattr(usage, "cache_write_tokens", 0), usage.prompt_tokens)
+    if cache_write:
+        record.metadata["cache_write_tokens"] = cache_write
     record.cost = call_cost(
         price,
-        prompt_tokens=usage.prompt_tokens,
+        prompt_tokens=usage.prompt_tokens - cache_write,
         completion_tokens=usage.completion_tokens,
-        cached_tokens=min(usage.cached_tokens, usage.prompt_tokens),
+        cached_tokens=min(usage.cached_tokens, usage.prompt_tokens - cache_write),
+        cache_write_tokens=cache_write,
     )
 
 
@@ -398,7 +417,7 @@ async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseExcepti
         record.error_type = type(exc).__name__
         record.error_message = str(exc)
         record.http_status = 500
-    await _shielded(_arecord(record, ctx))
+    await _write(record, ctx)
 
 
 async def _record_stream_end(
@@ -425,7 +444,7 @@ async def _record_stream_end(
     record.ttft_ms = state.ttft
     record.response_body = {"content": text, "finish_reason": state.finish_reason}
     if exc is None:
-        await _shielded(_arecord(record, ctx))
+        await _write(record, ctx)
         return
     await _record_failure(record, ctx, exc)
 
@@ -448,15 +467,6 @@ async def _enforce_budgets(
     return request.with_model(target)
 
 
-async def _arecord(record: CallRecord, ctx: CallContext) -> None:
-    """Write the call and settle its reservation in one transaction (costs.reservations)."""
-    from costs.reservations import call_record_and_settle
-
-    # Taken off the context first: a reservation is settled exactly once.
-    reservation, ctx.reservation = ctx.reservation, None
-    await sync_to_async(call_record_and_settle)(record=record, reservation=reservation)
-
-
 async def _shielded(coro: Any) -> Any:
     """Finish the write even if the caller's task is being cancelled."""
     task = asyncio.ensure_future(coro)
@@ -467,9 +477,25 @@ async def _shielded(coro: Any) -> Any:
         raise
 
 
-async def _store_validation(record: CallRecord, result: dict) -> None:
-    from asgiref.sync import sync_to_async
+async def _write(record: CallRecord, ctx: CallContext) -> None:
+    """Write the record once: now, or through the server's background writer;
+    and settle the call's budget reservation, exactly once (costs.reservations)."""
+    from costs.reservations import call_record_and_settle, settle_quietly
 
-    from validation.services import validation_result_store_dict
+    # Taken off the context first: a reservation is settled exactly once.
+    reservation, ctx.reservation = ctx.reservation, None
+    held = reservation is not None and bool(reservation.counter_ids)
+    if ctx.defer_record:
+        from llm_gateway.recorder import record_writer
 
-    await sync_to_async(validation_result_store_dict)(call_id=record.id, result=result)
+        if held:  # only calls covered by a budget pay for this round trip
+            await _shielded(
+                sync_to_async(settle_quietly)(reservation=reservation, cost=record.cost)
+            )
+        record_writer().submit(record)
+        return
+    if held:
+        write = sync_to_async(call_record_and_settle)(record=record, reservation=reservation)
+        await _shielded(write)
+        return
+    await _shielded(acall_record(record))

@@ -65,6 +65,15 @@ def _celery_mode(request: pytest.FixtureRequest):
 
 
 @pytest.fixture(autouse=True)
+def _record_mode(request: pytest.FixtureRequest, settings):
+    """Tests read the call log right after a response: write records before it,
+    unless the test is about the background writer itself."""
+    settings.GATEWAY_BACKGROUND_RECORDS = bool(
+        request.node.get_closest_marker("background_records")
+    )
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 
@@ -122,7 +131,7 @@ def live_gateway(transactional_db, settings):
 
     from infra_dashboard.asgi import application
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

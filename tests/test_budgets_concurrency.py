@@ -6,6 +6,7 @@ proven where it matters, on Postgres (row locks)."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -75,6 +76,10 @@ def run_http(live_gateway, key: str, requests: int, threads: int) -> tuple[int, 
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         outcomes = list(pool.map(one, range(requests)))
+    # The server writes call rows in batches just after each response: wait for them.
+    deadline = time.monotonic() + 10
+    while LLMCall.objects.count() < requests + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
     return outcomes.count("ok"), outcomes.count("blocked")
 
 

@@ -256,12 +256,26 @@ def test_under_its_amount_a_downgrade_budget_changes_nothing(fake_openai, prices
 # --- reconcile --------------------------------------------------------------------------
 
 
-def test_evaluation_reconciles_a_drifted_counter_with_the_log():
+def test_evaluation_brings_a_counter_behind_the_log_up_to_it():
     budget_create(name="All", amount="10", period="daily")
     budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal(0))
-    BudgetCounter.objects.update(spent=Decimal("7"))  # e.g. a reprice changed past costs
+    spend("1.25")  # recorded without a reservation (e.g. it started before the budget)
+    assert counter().spent == 0
+    budgets_evaluate()
+    assert counter().spent == Decimal("1.25")
+
+
+def test_evaluation_keeps_a_counter_ahead_of_the_log_but_an_exact_reconcile_resets_it():
+    from costs.models import Budget
+    from costs.reservations import counter_reconcile
+
+    budget_create(name="All", amount="10", period="daily")
+    budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal(0))
+    BudgetCounter.objects.update(spent=Decimal("7"))  # settled; its row not written yet
     spend("1.25")
     budgets_evaluate()
+    assert counter().spent == Decimal("7")
+    counter_reconcile(budget=Budget.objects.get(), exact=True)  # what reprice does
     assert counter().spent == Decimal("1.25")
 
 
