@@ -121,7 +121,10 @@ def _budget_from_form(form: BudgetForm) -> Budget:
         gateway_key_id=data["gateway_key"].id if data["gateway_key"] else None,
         thresholds=data["thresholds"],
         action=data["action"],
-        channels=form.instance.channels,
+        downgrade_model=data.get("downgrade_model", ""),
+        emails=data.get("emails", ""),
+        webhook_url=data.get("webhook_url", ""),
+        in_app=data.get("in_app", True),
     )
 
 
