@@ -18,6 +18,9 @@ from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+# httpx is imported up front: the SDK looks for an already-loaded httpx on every
+# request, and a first import racing in a worker thread is seen half-initialised.
+import httpx  # noqa: F401
 import openai
 from django.conf import settings
 
