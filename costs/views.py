@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from costs import selectors
@@ -152,7 +152,10 @@ def _budget_from_form(form: BudgetForm) -> Budget:
         gateway_key_id=data["gateway_key"].id if data["gateway_key"] else None,
         thresholds=data["thresholds"],
         action=data["action"],
-        channels=form.instance.channels,
+        downgrade_model=data.get("downgrade_model", ""),
+        emails=data.get("emails", ""),
+        webhook_url=data.get("webhook_url", ""),
+        in_app=data.get("in_app", True),
     )
 
 
@@ -170,6 +173,21 @@ def budgets_page(request: HtmxHttpRequest) -> HttpResponse:
         sections=BUDGET_SECTIONS,
         context={"form": form},
     )
+    if form.errors:
+        response.status_code = 400
+    return response
+
+
+def budget_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Edit one budget with the same form (and rules) as creation and the admin."""
+    budget = get_object_or_404(Budget, pk=pk)
+    initial = {"thresholds": ", ".join(f"{t:g}" for t in budget.thresholds or [])}
+    form = BudgetForm(request.POST or None, instance=budget, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Budget '{budget.name}' saved.")
+        return redirect("costs:budgets")
+    response = render(request, "costs/budget_edit.html", {"form": form, "budget": budget})
     if form.errors:
         response.status_code = 400
     return response

@@ -8,18 +8,16 @@ something a rollup can know.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Sum
-from django.db.models.fields.json import KT
 
 from costs.models import Granularity, UsageRollup
 from costs.rollups import bucket_floor
 from costs.selectors import rollups_in
-from llm_gateway.models import CallStatus, LLMCall
 
 BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 REPEAT_SAMPLE = 5000  # newest calls read for the repeated-prompt share
@@ -82,32 +80,6 @@ def cache_totals(*, start: datetime, end: datetime) -> dict[str, Any]:
     return {
         **_figures(total[0], total[1], Decimal(total[2]), Decimal(total[3])),
         "by_agent": [{"agent": agent, **_figures(*slot)} for agent, slot in agents],
-    }
-
-
-def repeated_request_shares(*, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
-    """Per agent: (requests repeating an earlier one, requests sampled) among
-    the newest ``REPEAT_SAMPLE`` answered, non-cached calls of [start, end).
-
-    Reads the cache key the gateway notes on each call (a hash: no prompt
-    text), so identical requests are recognised exactly as the cache would.
-    """
-    rows = (
-        LLMCall.objects.filter(
-            created_at__gte=start,
-            created_at__lt=end,
-            cache_hit=False,
-            status=CallStatus.SUCCESS,
-            metadata__cache__key__isnull=False,
-        )
-        .order_by("-created_at")
-        .values_list("agent_name", KT("metadata__cache__key"))[:REPEAT_SAMPLE]
-    )
-    seen: dict[str, Counter] = defaultdict(Counter)
-    for agent, key in rows:
-        seen[agent][key] += 1
-    return {
-        agent: (sum(keys.values()) - len(keys), sum(keys.values())) for agent, keys in seen.items()
     }
 
 

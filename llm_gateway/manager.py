@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
@@ -59,6 +60,8 @@ class CallContext:
     request_body: Any = None
     # Set by the manager: the call's record as it is being built (provider, retries…).
     record: CallRecord | None = None
+    # The budget reservation held between the budget check and the record (settled once).
+    reservation: Any = None
     # The server's API path writes records in the background (llm_gateway.recorder);
     # everything else writes before returning.
     defer_record: bool = False
@@ -131,7 +134,7 @@ class LLMManager:
         ctx = self._context(request, agent_name, context)
         record = self._new_record(ctx, request, stream=False)
         try:
-            await _enforce_budgets(record)
+            request = await _enforce_budgets(request, record, ctx, self._kinds(request))
             response = await self._run_plan(request, ctx, record)
         except BaseException as exc:
             await _record_failure(record, ctx, exc)
@@ -146,10 +149,44 @@ class LLMManager:
         if validate_response:
             response.metadata["validation"] = await self._validate(request, response, ctx)
             record.metadata["validation"] = response.metadata["validation"]
-        if validate_response:
             record.validation = response.metadata["validation"]
         await _write(record, ctx)
+        if validate_response and not response.metadata["validation"]["is_valid"]:
+            return await self._retry_invalid(request, response, ctx)
         return response
+
+    async def _retry_invalid(
+        self, request: LLMRequest, response: LLMResponse, ctx: CallContext
+    ) -> LLMResponse:
+        """Ask once more on the agent's retry model (validation policy), if it has one.
+
+        Both calls are recorded; the retry names the first in its metadata. A
+        retry is never retried again, and a retry that fails keeps the first answer.
+        """
+        from validation.policy import validation_retry_model
+
+        model = await validation_retry_model(ctx.agent_name)
+        if not model or model == response.model or request.metadata.get("validation_retry_of"):
+            return response
+        retry = request.with_model(model)
+        retry.metadata = {**request.metadata, "validation_retry_of": str(ctx.request_id)}
+        again = CallContext(
+            agent_name=ctx.agent_name,
+            gateway_key_id=ctx.gateway_key_id,
+            key_prefix=ctx.key_prefix,
+            source=ctx.source,
+            defer_record=ctx.defer_record,
+        )
+        try:
+            second = await self.generate_response(retry, validate_response=True, context=again)
+        except LLMError:
+            logger.warning("validation retry on %s failed; keeping the first answer", model)
+            return response
+        second.metadata["validation_retry_of"] = str(ctx.request_id)
+        if ctx.record is not None and again.record is not None:
+            ctx.record = again.record  # headers name the call that answered
+            ctx.request_id = again.request_id
+        return second
 
     async def _run_plan(
         self, request: LLMRequest, ctx: CallContext, record: CallRecord
@@ -207,7 +244,7 @@ class LLMManager:
         record = self._new_record(ctx, request, stream=True)
         state = _StreamState()
         try:
-            await _enforce_budgets(record)
+            request = await _enforce_budgets(request, record, ctx, self._kinds(request))
             first, rest, attempt = await self._open_stream(request, ctx, record)
             async for chunk in _chain(first, rest):
                 state.take(chunk, ctx)
@@ -252,6 +289,11 @@ class LLMManager:
         ctx = ctx or CallContext()
         ctx.agent_name = agent_name or ctx.agent_name or request.agent_name or ""
         return ctx
+
+    def _kinds(self, request: LLMRequest) -> list[str]:
+        """Provider kinds that may serve the request's model (for its price)."""
+        model = request.model or self.default_model
+        return [p.kind for p in providers_for(model, self.providers)]
 
     def _new_record(self, ctx: CallContext, request: LLMRequest, *, stream: bool) -> CallRecord:
         body = ctx.request_body
@@ -472,15 +514,22 @@ async def _record_stream_end(
     await _record_failure(record, ctx, exc)
 
 
-async def _enforce_budgets(record: CallRecord) -> None:
-    """Refuse the call before any provider is asked if a blocking budget is spent."""
-    from costs.budgets import abudget_enforce
+async def _enforce_budgets(
+    request: LLMRequest, record: CallRecord, ctx: CallContext, kinds: list[str]
+) -> LLMRequest:
+    """Reserve the request's worst-case cost on the budgets in its scope before
+    any provider is asked (costs.reservations). A spent ``block`` budget raises
+    LLMBudgetExceededError; a spent ``downgrade`` budget moves the request to
+    its downgrade model (the record keeps the requested one)."""
+    from costs.reservations import areserve_for_call
 
-    await abudget_enforce(
-        agent_name=record.agent_name,
-        gateway_key_id=record.gateway_key_id,
-        model=record.requested_model,
-    )
+    ctx.reservation = await areserve_for_call(record=record, request=request, kinds=kinds)
+    target = ctx.reservation.downgrade_to
+    if not target or target == record.requested_model:
+        return request
+    record.downgraded = True
+    record.metadata["downgraded_from"] = record.requested_model
+    return request.with_model(target)
 
 
 async def _shielded(coro: Any) -> Any:
@@ -494,10 +543,24 @@ async def _shielded(coro: Any) -> Any:
 
 
 async def _write(record: CallRecord, ctx: CallContext) -> None:
-    """Write the record once: now, or through the server's background writer."""
+    """Write the record once: now, or through the server's background writer;
+    and settle the call's budget reservation, exactly once (costs.reservations)."""
+    from costs.reservations import call_record_and_settle, settle_quietly
+
+    # Taken off the context first: a reservation is settled exactly once.
+    reservation, ctx.reservation = ctx.reservation, None
+    held = reservation is not None and bool(reservation.counter_ids)
     if ctx.defer_record:
         from llm_gateway.recorder import record_writer
 
+        if held:  # only calls covered by a budget pay for this round trip
+            await _shielded(
+                sync_to_async(settle_quietly)(reservation=reservation, cost=record.cost)
+            )
         record_writer().submit(record)
+        return
+    if held:
+        write = sync_to_async(call_record_and_settle)(record=record, reservation=reservation)
+        await _shielded(write)
         return
     await _shielded(acall_record(record))

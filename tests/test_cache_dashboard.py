@@ -79,20 +79,26 @@ def test_cache_totals_rank_agents_by_money_saved():
 def test_repeated_prompts_are_advised_with_a_link_to_the_agents_key():
     _, key = gateway_key_create(name="echo key", agent_name="Echo")
     for i in range(30):  # 20 repeats of one request, 10 distinct ones
-        note = {"cache": {"key": "same" if i < 21 else f"other-{i}"}}
-        call(T0 + timedelta(minutes=i), metadata=note)
+        body = {
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "user", "content": "same question" if i < 21 else f"question {i}"}
+            ],
+        }
+        call(T0 + timedelta(minutes=i), request_body=body)
     rollups_rebuild(start=T0, end=T0 + timedelta(hours=1))
     advice = recommendations_for(start=T0, end=T0 + timedelta(hours=1))
     repeated = [r for r in advice if r.kind == "repeated_prompts"]
     assert len(repeated) == 1
-    assert repeated[0].agent == "Echo" and "67%" in repeated[0].title
+    assert repeated[0].agent == "Echo" and "20 repeated" in repeated[0].title
     assert repeated[0].link == f"/admin/llm_gateway/gatewaykey/{key.pk}/change/#id_cache_mode"
     assert repeated[0].monthly_saving > 0
 
 
 def test_agents_without_repeats_get_no_cache_advice():
     for i in range(30):
-        call(T0 + timedelta(minutes=i), metadata={"cache": {"key": f"k{i}"}})
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}
+        call(T0 + timedelta(minutes=i), request_body=body)
     rollups_rebuild(start=T0, end=T0 + timedelta(hours=1))
     advice = recommendations_for(start=T0, end=T0 + timedelta(hours=1))
     assert not [r for r in advice if r.kind == "repeated_prompts"]

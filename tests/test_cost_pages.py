@@ -99,13 +99,14 @@ def test_a_budget_is_created_from_the_page(staff_client):
             "amount": "50",
             "action": "alert",
             "thresholds": "0.9, 0.5",
-            "alert_emails": "ops@example.com",
+            "emails": "ops@example.com",
+            "in_app": "on",
         },
     )
     assert response.status_code == 302
     budget = Budget.objects.get()
-    assert budget.thresholds == ["0.5", "0.9"]
-    assert budget.channels == [{"type": "email", "to": ["ops@example.com"]}]
+    assert budget.thresholds == [0.5, 0.9]
+    assert budget.email_list == ["ops@example.com"]
 
 
 def test_an_invalid_budget_form_is_shown_again_with_errors(staff_client):
@@ -129,8 +130,42 @@ def test_webhook_urls_are_not_shown_on_the_budgets_page(staff_client):
     budget_create(
         name="Hooked",
         amount="5",
-        channels=[{"type": "webhook", "url": "https://hooks.example.com/T0/s3cr3t"}],
+        webhook_url="https://hooks.example.com/T0/s3cr3t",
     )
     body = staff_client.get("/costs/budgets/").content.decode()
     assert "Hooked" in body
     assert "s3cr3t" not in body
+
+
+def test_staff_edit_a_budget_on_the_page_and_bad_values_get_form_errors(staff_client):
+    from costs.budgets import budget_create
+
+    budget = budget_create(name="Team cap", amount="10", period="daily")
+    url = f"/costs/budgets/{budget.pk}/edit/"
+    page = staff_client.get(url)
+    assert page.status_code == 200 and b"0.5, 0.8, 1" in page.content
+    form = {
+        "name": "Team cap",
+        "scope": "global",
+        "scope_value": "",
+        "period": "weekly",
+        "amount": "25",
+        "action": "alert",
+        "downgrade_model": "",
+        "emails": "",
+        "webhook_url": "",
+        "in_app": "on",
+        "thresholds": "0.5, 1",
+    }
+    assert staff_client.post(url, form).status_code == 302
+    budget.refresh_from_db()
+    assert (budget.period, str(budget.amount), budget.thresholds) == (
+        "weekly",
+        "25.0000",
+        [0.5, 1.0],
+    )
+    bad = staff_client.post(url, {**form, "amount": "-3", "thresholds": "0.5, 99"})
+    assert bad.status_code == 400
+    assert b"errorlist" in bad.content
+    budget.refresh_from_db()
+    assert str(budget.amount) == "25.0000"

@@ -11,8 +11,8 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from costs.pricing import known_models
-from llm_gateway.manager import LLMManager
 from llm_gateway.models import LLMCall
+from llm_gateway.providers import adefault_providers
 
 PERIODS = ("daily", "weekly", "monthly")
 
@@ -67,15 +67,28 @@ async def key_usage(*, key_id: int, period: str) -> dict[str, Any]:
     return await sync_to_async(_key_usage)(key_id, period)
 
 
+def _key_budgets(agent_name: str, key_prefix: str) -> list[dict[str, Any]]:
+    from costs.selectors import budget_status_json, budget_statuses_for_key
+
+    statuses = budget_statuses_for_key(agent_name=agent_name, key_prefix=key_prefix)
+    return [budget_status_json(status) for status in statuses]
+
+
 async def key_budgets(*, agent_name: str, key_prefix: str) -> list[dict[str, Any]]:
-    """Budgets that apply to this key; empty until budgets are configured."""
-    return []
+    """Budgets that apply to this key (global, its agent's, its own), with spend,
+    reservations, remaining and forecast; money as strings."""
+    return await sync_to_async(_key_budgets)(agent_name, key_prefix)
 
 
-async def model_list(manager: LLMManager) -> list[dict[str, Any]]:
-    priced = await sync_to_async(known_models)("openai")
+async def model_list() -> list[dict[str, Any]]:
+    """Priced models of every configured provider kind, plus what each provider lists."""
+    providers = await adefault_providers()
+    kinds = {"openai"} | {p.kind for p in providers if p.kind != "mock"}
+    priced: set[str] = set()
+    for kind in kinds:
+        priced |= await sync_to_async(known_models)(kind)
     listed: set[str] = set()
-    for provider in manager.providers:
+    for provider in providers:
         listed.update(await provider.list_models())
     created = int(timezone.now().timestamp())
     return [
