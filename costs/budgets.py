@@ -100,8 +100,10 @@ def _channel_valid(channel: Any) -> bool:
     if channel["type"] == "email":
         to = channel.get("to")
         return isinstance(to, list) and bool(to) and all(isinstance(a, str) for a in to)
+    from infra_dashboard.security import webhook_url_allowed
+
     url = channel.get("url")
-    return isinstance(url, str) and url.startswith(("https://", "http://"))
+    return isinstance(url, str) and webhook_url_allowed(url)
 
 
 def budgets_changed(*, budget_id: int | None = None) -> None:

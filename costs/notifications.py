@@ -157,7 +157,11 @@ def send_email(channel: dict[str, Any], payload: dict[str, Any]) -> None:
 
 
 def send_webhook(channel: dict[str, Any], payload: dict[str, Any]) -> None:
+    from infra_dashboard.security import webhook_url_allowed
+
     host = urlsplit(channel["url"]).hostname or "?"
+    if not webhook_url_allowed(channel["url"]):  # stored before the rule, or edited around it
+        raise NotificationError(f"webhook at {host} is not an allowed target", permanent=True)
     try:
         response = httpx.post(channel["url"], json=payload, timeout=WEBHOOK_TIMEOUT_S)
     except httpx.HTTPError as exc:

@@ -22,6 +22,32 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="dev-insecure-key-change-me-in-production-0123456789")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Gateway key hashes are HMACs keyed with this; empty: SECRET_KEY (see SECURITY.md).
+GATEWAY_KEY_PEPPER = env("GATEWAY_KEY_PEPPER", default="")
+
+# --- Security headers and HTTPS ------------------------------------------------
+# Always on: they cost nothing over plain HTTP. CSP: infra_dashboard.security.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+# HTTPS hardening follows one switch, SECURE_SSL_REDIRECT (each still overridable):
+# turning these on without TLS in front would lock a plain-HTTP dev server out.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+_https = SECURE_SSL_REDIRECT and not DEBUG
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_https)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_https)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _https else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_https)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=_https)
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO.
+if env("SECURE_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = (env("SECURE_PROXY_SSL_HEADER"), "https")
+# The port this gateway serves on; alert webhooks may not point back at it.
+GATEWAY_PORT = env.int("PORT", default=8000)
+# Probes and scrapers talk plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "infra_dashboard.security.SecurityHeadersMiddleware",
     "infra_dashboard.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -49,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "infra_dashboard.middleware.StaffRequiredMiddleware",
+    "llm_gateway.api.resilience.APIExceptionMiddleware",
 ]
 
 ROOT_URLCONF = "infra_dashboard.urls"
@@ -90,6 +118,15 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+# A pooled or persistent connection is checked before use, so the gateway
+# recovers by itself after a database restart instead of failing on dead sockets.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if "pool" in DATABASES["default"].get("OPTIONS", {}):
+    from psycopg_pool import ConnectionPool
+
+    DATABASES["default"]["OPTIONS"]["pool"]["check"] = ConnectionPool.check_connection
+# How long a finished call's record is retried through a database outage.
+CALL_RECORD_RETRY_SECONDS = env.float("CALL_RECORD_RETRY_SECONDS", default=30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate-limit counters, key and price caches) ------------------------
