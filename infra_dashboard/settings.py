@@ -70,13 +70,14 @@ MIDDLEWARE = [
     "infra_dashboard.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: its process_view answers API method errors as OpenAI JSON.
+    "llm_gateway.api.resilience.APIExceptionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "infra_dashboard.middleware.StaffRequiredMiddleware",
-    "llm_gateway.api.resilience.APIExceptionMiddleware",
 ]
 
 ROOT_URLCONF = "infra_dashboard.urls"
