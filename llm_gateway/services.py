@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from costs.pricing import Price
+from llm_gateway.durable import write_through_outage
 from llm_gateway.metrics import metrics_observe
 from llm_gateway.models import CallStatus, LLMCall
 from llm_gateway.redaction import redact, redact_text
@@ -67,7 +68,17 @@ def call_record(record: CallRecord) -> LLMCall:
     """Write one call. Bodies and error text are redacted before they are stored."""
     store = settings.LLM_STORE_BODIES
     price = record.price
-    call = LLMCall.objects.create(
+    # Retried through a short database outage; the uuid key keeps it exactly once.
+    call = write_through_outage(
+        lambda: _insert(record, store, price),
+        already_written=lambda: LLMCall.objects.filter(id=record.id).first(),
+    )
+    metrics_observe(record)
+    return call
+
+
+def _insert(record: CallRecord, store: bool, price: Price | None) -> LLMCall:
+    return LLMCall.objects.create(
         id=record.id,
         created_at=record.created_at,
         recorded_at=timezone.now(),
@@ -105,8 +116,6 @@ def call_record(record: CallRecord) -> LLMCall:
         response_body=redact(record.response_body) if store else None,
         metadata=redact(record.metadata),
     )
-    metrics_observe(record)
-    return call
 
 
 acall_record = sync_to_async(call_record)
