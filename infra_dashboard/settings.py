@@ -119,13 +119,10 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
-# A pooled or persistent connection is checked before use, so the gateway
-# recovers by itself after a database restart instead of failing on dead sockets.
+# A pooled or persistent connection is checked before use (for the pool Django
+# passes psycopg_pool's check_connection), so the gateway recovers by itself
+# after a database restart instead of failing on dead sockets.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if "pool" in DATABASES["default"].get("OPTIONS", {}):
-    from psycopg_pool import ConnectionPool
-
-    DATABASES["default"]["OPTIONS"]["pool"]["check"] = ConnectionPool.check_connection
 # How long a finished call's record is retried through a database outage.
 CALL_RECORD_RETRY_SECONDS = env.float("CALL_RECORD_RETRY_SECONDS", default=30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,4 +1,4 @@
-"""Security headers on every page, staff-only pages with CSRF, and `check --deploy` in production."""
+"""Security headers, staff-only pages with CSRF, and `check --deploy` in production."""
 
 from __future__ import annotations
 
