@@ -29,7 +29,7 @@ from costs.models import BudgetAlertEvent
 
 logger = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 120
+CLAIM_SECONDS = getattr(settings, "ALERT_CLAIM_SECONDS", 120)
 MAX_ATTEMPTS = 6
 WEBHOOK_TIMEOUT_S = 5.0
 

@@ -188,7 +188,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must fail fast when the broker is down: the caller falls back to
 # doing the work in-process rather than hanging a gateway request.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    # A broker that vanishes without closing the socket must not hang a publish.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    # acks_late: a task whose worker died is handed out again after this long
+    # (keep it above the longest countdown, USAGE_REFRESH_SECONDS).
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -224,6 +236,9 @@ BUDGET_TIMEZONE = env("BUDGET_TIMEZONE", default="UTC")
 BUDGET_CHECK_CACHE_SECONDS = env.float("BUDGET_CHECK_CACHE_SECONDS", default=5.0)
 # After a call, rollups and budget alerts refresh at most this often.
 USAGE_REFRESH_SECONDS = env.int("USAGE_REFRESH_SECONDS", default=15)
+
+# An alert delivery's claim; a worker killed mid-delivery holds it this long.
+ALERT_CLAIM_SECONDS = env.int("ALERT_CLAIM_SECONDS", default=120)
 
 # --- Email ------------------------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")

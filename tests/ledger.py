@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import httpx
 
-MARKER = re.compile(r"\bcall-[0-9a-z]+-\d+\b")
+MARKER = re.compile(r"\bcall-[0-9a-z-]+-\d+\b")
 
 
 @dataclass
@@ -112,6 +112,7 @@ class Books:
     hour_cost: Decimal
     minute_calls: int
     budget_spend: Decimal | None
+    markers: set[str] = field(default_factory=set)
 
     @property
     def balanced(self) -> bool:
@@ -155,7 +156,14 @@ def books(*, tag: str, budget=None) -> Books:
         hour_cost=Decimal(total(Granularity.HOUR)),
         minute_calls=int(total(Granularity.MINUTE, "calls")),
         budget_spend=budget_spend(budget=budget).spend if budget is not None else None,
+        markers=set(markers),
     )
+
+
+def upstream_markers(fake) -> set[str]:
+    """The markers of the calls that reached the (fake) provider."""
+    bodies = [json.dumps(call.body, default=str) for call in fake.chat_calls]
+    return {marker for body in bodies for marker in MARKER.findall(body)}
 
 
 def report(name: str, traffic: Traffic, ledger: Books, **extra: object) -> None:
