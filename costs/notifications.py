@@ -141,6 +141,9 @@ def alert_payload(event: BudgetAlertEvent) -> dict[str, Any]:
         "spend_usd": str(event.spend),
         "amount_usd": str(event.amount),
         "action": budget.action,
+        # Delivery is at-least-once (a worker can die after sending, before noting it):
+        # receivers dedupe on this, also sent as the Idempotency-Key header.
+        "alert_id": f"budget-alert-{event.id}",
     }
 
 
@@ -163,7 +166,12 @@ def send_webhook(channel: dict[str, Any], payload: dict[str, Any]) -> None:
     if not webhook_url_allowed(channel["url"]):  # stored before the rule, or edited around it
         raise NotificationError(f"webhook at {host} is not an allowed target", permanent=True)
     try:
-        response = httpx.post(channel["url"], json=payload, timeout=WEBHOOK_TIMEOUT_S)
+        response = httpx.post(
+            channel["url"],
+            json=payload,
+            headers={"Idempotency-Key": payload["alert_id"]},
+            timeout=WEBHOOK_TIMEOUT_S,
+        )
     except httpx.HTTPError as exc:
         # httpx's own messages include the URL: never pass them on.
         raise NotificationError(f"webhook at {host} unreachable: {type(exc).__name__}") from exc

@@ -102,16 +102,15 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DB_POOL", default=True
-):
+_postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if _postgres and env.bool("DB_POOL", default=True):
     # psycopg 3's pool: one pool per process instead of a connect per request.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DB_POOL_MIN", default=2),
         "max_size": env.int("DB_POOL_MAX", default=20),
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
-else:
+elif not _postgres:  # DB_POOL=false Postgres (e.g. the CI worker) needs neither branch
     # Tests that run a live server use other threads: an on-disk test database lets
     # them share it with real locking (in-memory shared cache fails under writes).
     DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / ".test-db.sqlite3")})
