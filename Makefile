@@ -45,5 +45,11 @@ browser-deps: $(STAMP)
 browser-test: browser-deps
 	$(PY) -m pytest -m browser tests/browser
 
+# Gateway overhead against a direct call to the fake upstream (DESIGN: bench/).
+# Uses DATABASE_URL / REDIS_URL when set (Postgres + Redis), SQLite otherwise.
+bench: $(STAMP)
+	$(PY) bench/overhead.py
+	$(PY) bench/validation.py
+
 clean:
 	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache

@@ -1,10 +1,14 @@
-"""Admin for prices and budgets."""
+"""Admin for prices, budgets, alert events, in-app alerts and reprice audits."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from costs.models import Budget, BudgetAlertEvent, ModelPrice
+from costs.alerts import in_app_alert_resolve
+from costs.models import Budget, BudgetAlertEvent, InAppAlert, ModelPrice, RepriceAudit
+from costs.selectors import BudgetStatus, budget_status
 
 
 @admin.register(ModelPrice)
@@ -54,18 +58,98 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
 @admin.register(Budget)
 class BudgetAdmin(admin.ModelAdmin):
-    list_display = ["name", "scope", "scope_value", "period", "amount", "action", "enabled"]
+    """Budgets with their spend this period. Validation (amount, thresholds,
+    emails, webhook URL, downgrade model) is the model's ``clean``, so a bad
+    value comes back as a form error, never a 500."""
+
+    list_display = [
+        "name",
+        "scope",
+        "scope_value",
+        "period",
+        "amount",
+        "spent_this_period",
+        "percent_used",
+        "action",
+        "enabled",
+    ]
     list_filter = ["scope", "period", "action", "enabled"]
     search_fields = ["name", "scope_value"]
     readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "enabled", "scope", "scope_value", "period", "amount"]}),
+        ("Action", {"fields": ["action", "downgrade_model", "thresholds"]}),
+        ("Alert channels", {"fields": ["emails", "webhook_url", "in_app"]}),
+        ("Audit", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Budget]:
+        self._statuses: dict[int, BudgetStatus] = {}
+        return super().get_queryset(request)
+
+    def _status(self, budget: Budget) -> BudgetStatus:
+        cache = getattr(self, "_statuses", {})
+        if budget.pk not in cache:
+            cache[budget.pk] = budget_status(budget=budget)
+        return cache[budget.pk]
+
+    @admin.display(description="Spent this period")
+    def spent_this_period(self, budget: Budget) -> str:
+        return f"${self._status(budget).spend:.2f}"
+
+    @admin.display(description="% used")
+    def percent_used(self, budget: Budget) -> str:
+        return f"{self._status(budget).percent:.0f}%"
 
 
 @admin.register(BudgetAlertEvent)
 class BudgetAlertEventAdmin(admin.ModelAdmin):
-    list_display = ["budget", "period_start", "threshold", "spend", "delivered_at", "failed_at"]
-    list_filter = ["budget"]
-    # Events are history: written by budget evaluation, never by hand.
+    list_display = [
+        "budget",
+        "period_start",
+        "threshold",
+        "spent",
+        "email_status",
+        "webhook_status",
+        "in_app_status",
+        "attempts",
+        "delivered_at",
+        "failed_at",
+    ]
+    list_filter = ["budget", "email_status", "webhook_status", "in_app_status"]
+    # Events are history: written by budget evaluation and delivery, never by hand.
     readonly_fields = [f.name for f in BudgetAlertEvent._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(InAppAlert)
+class InAppAlertAdmin(admin.ModelAdmin):
+    list_display = ["title", "level", "budget", "created_at", "resolved_at"]
+    list_filter = ["level", ("resolved_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["level", "title", "message", "budget", "dedupe_key", "created_at"]
+    actions = ["resolve"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Mark resolved")
+    def resolve(self, request: HttpRequest, queryset: QuerySet[InAppAlert]) -> None:
+        for alert_id in queryset.values_list("id", flat=True):
+            in_app_alert_resolve(alert_id=alert_id)
+
+
+@admin.register(RepriceAudit)
+class RepriceAuditAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "since", "model", "provider", "calls", "old_total", "new_total"]
+    readonly_fields = [f.name for f in RepriceAudit._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -1,35 +1,31 @@
-"""Writes and checks of budgets: create, enforce before a call, evaluate after.
+"""Writes of budgets: create and validate, and the periodic evaluation.
 
-Enforcement runs on every gateway call, so it reads a cached list of blocking
-budgets and a cached "exhausted" flag per budget instead of summing spend each
-time. The price of the cache is overshoot: a budget can be exceeded by what
-its scope spends within BUDGET_CHECK_CACHE_SECONDS of crossing the line.
+Enforcement on the hot path lives in ``costs.reservations``; this module is
+what the admin, the pages and the periodic task call.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
+from urllib.parse import urlsplit
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
+from django.http.request import validate_host
+from django.utils import timezone
 
-from costs.models import Budget, BudgetAction, BudgetAlertEvent, BudgetScope
-from costs.selectors import BudgetStatus, budget_spend
-from llm_gateway.interface import LLMBudgetExceededError
+from costs.models import Budget, BudgetAction, BudgetAlertEvent, BudgetScope, DeliveryStatus
+from costs.reservations import budget_cache, counter_reconcile
+from costs.selectors import BudgetStatus, budget_status
 
 logger = logging.getLogger(__name__)
 
-BLOCKING_CACHE_KEY = "costs:blocking_budgets"
-_EXHAUSTED_KEY = "costs:budget_exhausted:{id}"
-CHANNEL_TYPES = ("email", "webhook")
-T = TypeVar("T")
+MAX_THRESHOLD = Decimal(10)  # 1000 %: "tell me when we are at ten times the plan"
 
 
 # --- create and validate --------------------------------------------------------------
@@ -42,22 +38,38 @@ def budget_create(
     period: str = "monthly",
     scope: str = BudgetScope.GLOBAL,
     scope_value: str = "",
-    gateway_key_id: int | None = None,
     thresholds: list[Any] | None = None,
     action: str = BudgetAction.ALERT,
-    channels: list[dict[str, Any]] | None = None,
+    downgrade_model: str = "",
+    emails: str = "",
+    webhook_url: str = "",
+    in_app: bool = True,
     enabled: bool = True,
+    gateway_key_id: int | None = None,
+    channels: list[dict[str, Any]] | None = None,
 ) -> Budget:
+    """Create a validated budget. ``gateway_key_id`` and ``channels`` are the
+    first version's arguments, still accepted: a key id becomes the key's
+    prefix, channel dicts become ``emails``/``webhook_url``."""
+    if gateway_key_id is not None and not scope_value:
+        scope_value = _key_prefix(gateway_key_id)
+    for channel in channels or []:
+        if channel.get("type") == "email" and not emails:
+            emails = ", ".join(channel.get("to") or [])
+        elif channel.get("type") == "webhook" and not webhook_url:
+            webhook_url = str(channel.get("url") or "")
     budget = Budget(
         name=name,
         amount=Decimal(str(amount)),
         period=period,
         scope=scope,
         scope_value=scope_value,
-        gateway_key_id=gateway_key_id,
-        thresholds=normalize_thresholds(thresholds or ["0.5", "0.8", "1.0"]),
+        thresholds=thresholds if thresholds is not None else [0.5, 0.8, 1.0],
         action=action,
-        channels=channels or [],
+        downgrade_model=downgrade_model,
+        emails=emails,
+        webhook_url=webhook_url,
+        in_app=in_app,
         enabled=enabled,
     )
     budget.full_clean()
@@ -65,191 +77,129 @@ def budget_create(
     return budget
 
 
-def normalize_thresholds(values: list[Any]) -> list[str]:
-    """Thresholds as sorted, de-duplicated decimal strings ("0.8"), so the
-    alert event's unique key never depends on how a float was spelled."""
+def _key_prefix(key_id: int) -> str:
+    from llm_gateway.models import GatewayKey
+
+    return GatewayKey.objects.filter(id=key_id).values_list("prefix", flat=True).first() or ""
+
+
+def normalize_thresholds(values: list[Any]) -> list[float]:
+    """Sorted, de-duplicated fractions as JSON numbers. Equality is decided on
+    their decimal spelling ("0.80" == 0.8), so the alert event's Decimal key
+    never depends on binary rounding."""
     try:
         fractions = {Decimal(str(value)).normalize() for value in values}
-    except InvalidOperation as exc:
+    except (InvalidOperation, TypeError, ValueError) as exc:
         raise ValidationError({"thresholds": "Thresholds must be numbers like 0.8."}) from exc
-    if any(not Decimal(0) < f <= Decimal(10) for f in fractions):
-        raise ValidationError({"thresholds": "Thresholds are fractions between 0 and 10."})
-    return [format(f, "f") for f in sorted(fractions)]
+    if any(not Decimal(0) < f <= MAX_THRESHOLD for f in fractions):
+        raise ValidationError(
+            {"thresholds": "Each threshold is a fraction above 0 and at most 10 (1000 %)."}
+        )
+    return [float(f) for f in sorted(fractions)]
 
 
 def budget_validate(budget: Budget) -> None:
-    """The cross-field rules, shared by budget_create and the admin form."""
+    """The cross-field rules, shared by budget_create, the page form and the admin."""
     errors: dict[str, str] = {}
-    if budget.scope in (BudgetScope.AGENT, BudgetScope.MODEL) and not budget.scope_value:
-        errors["scope_value"] = "Name the agent or model this budget limits."
-    if budget.scope == BudgetScope.KEY and not budget.gateway_key_id:
-        errors["gateway_key"] = "Choose the gateway key this budget limits."
-    if not isinstance(budget.channels, list) or not all(_channel_valid(c) for c in budget.channels):
-        errors["channels"] = (
-            'A list of {"type": "email", "to": ["ops@example.com"]} or '
-            '{"type": "webhook", "url": "https://…"}.'
+    if budget.scope != BudgetScope.GLOBAL and not budget.scope_value:
+        errors["scope_value"] = (
+            "Name the agent or model (or the gateway key's prefix) this budget limits."
         )
+    if budget.amount is not None and budget.amount <= 0:
+        errors["amount"] = "The amount must be more than $0."
+    if budget.action == BudgetAction.DOWNGRADE and not budget.downgrade_model:
+        errors["downgrade_model"] = "Choose the model calls are downgraded to."
+    if budget.action != BudgetAction.DOWNGRADE and budget.downgrade_model:
+        errors["downgrade_model"] = "Only a downgrade budget has a downgrade model."
+    if bad := [a for a in budget.email_list if not _email_ok(a)]:
+        errors["emails"] = f"Not an email address: {', '.join(bad)}."
+    if budget.webhook_url and (problem := webhook_url_problem(budget.webhook_url)):
+        errors["webhook_url"] = problem
+    if not isinstance(budget.thresholds, list) or not budget.thresholds:
+        errors["thresholds"] = "A list of fractions such as [0.5, 0.8, 1.0]."
     if errors:
         raise ValidationError(errors)
-    budget.thresholds = normalize_thresholds(list(budget.thresholds or []))
+    budget.thresholds = normalize_thresholds(budget.thresholds)
 
 
-def _channel_valid(channel: Any) -> bool:
-    if not isinstance(channel, dict) or channel.get("type") not in CHANNEL_TYPES:
+def _email_ok(address: str) -> bool:
+    try:
+        validate_email(address)
+    except ValidationError:
         return False
-    if channel["type"] == "email":
-        to = channel.get("to")
-        return isinstance(to, list) and bool(to) and all(isinstance(a, str) for a in to)
-    from infra_dashboard.security import webhook_url_allowed
-
-    url = channel.get("url")
-    return isinstance(url, str) and webhook_url_allowed(url)
-
-
-def budgets_changed(*, budget_id: int | None = None) -> None:
-    """Forget cached budget decisions after a Budget save or delete, now and
-    again on commit (a request between the two could re-cache the old row)."""
-    keys = [BLOCKING_CACHE_KEY]
-    if budget_id is not None:
-        keys.append(_EXHAUSTED_KEY.format(id=budget_id))
-
-    def forget() -> None:
-        for key in keys:
-            _cache_delete(key)
-
-    forget()
-    transaction.on_commit(forget, robust=True)
-
-
-# --- enforce ----------------------------------------------------------------------------------
-
-
-def budget_enforce(*, agent_name: str, gateway_key_id: int | None, model: str) -> None:
-    """Raise LLMBudgetExceededError if a blocking budget covering this call is spent."""
-    for budget_id, scope, scope_value, key_id in _blocking_budgets():
-        if not _covers(scope, scope_value, key_id, agent_name, gateway_key_id, model):
-            continue
-        status = _exhausted(budget_id)
-        if status is not None:
-            raise LLMBudgetExceededError(
-                f"Budget '{status.budget.name}' (${status.budget.amount} "
-                f"{status.budget.period}) is exhausted until {status.period_end:%Y-%m-%d %H:%M} "
-                "UTC.",
-                code="budget_exceeded",
-            )
-
-
-abudget_enforce = sync_to_async(budget_enforce)
-
-
-def _blocking_budgets() -> list[tuple[int, str, str, int | None]]:
-    def load() -> list[tuple[int, str, str, int | None]]:
-        rows = Budget.objects.filter(enabled=True, action=BudgetAction.BLOCK)
-        return list(rows.values_list("id", "scope", "scope_value", "gateway_key_id"))
-
-    return _cached(BLOCKING_CACHE_KEY, load)
-
-
-def _covers(
-    scope: str, value: str, key_id: int | None, agent: str, call_key_id: int | None, model: str
-) -> bool:
-    if scope == BudgetScope.AGENT:
-        return value == agent
-    if scope == BudgetScope.MODEL:
-        return value == model
-    if scope == BudgetScope.KEY:
-        return key_id is not None and key_id == call_key_id
     return True
 
 
-def _exhausted(budget_id: int) -> BudgetStatus | None:
-    """The budget's status if it is spent, else None; cached briefly either way."""
+def webhook_url_problem(url: str) -> str:
+    """Why ``url`` cannot be a webhook, or "" if it can: http(s) only, and never
+    the gateway itself (a host it serves, per ALLOWED_HOSTS), which would let
+    an alert call the gateway's own endpoints."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "Use an http:// or https:// URL."
+    served = [h for h in settings.ALLOWED_HOSTS if h != "*"]
+    if validate_host(parts.hostname, served):
+        return "The webhook cannot point at the gateway itself."
+    return ""
 
-    def load() -> BudgetStatus | None:
-        budget = Budget.objects.filter(id=budget_id).first()
-        if budget is None:
-            return None
-        status = budget_spend(budget=budget)
-        return status if status.exhausted else None
 
-    return _cached(_EXHAUSTED_KEY.format(id=budget_id), load)
+def budgets_changed(*, budget_id: int | None = None) -> None:
+    """Forget this process's cached budget list after a Budget save or delete,
+    now and again on commit (a request in between could reload the old row)."""
+    budget_cache.clear()
+    transaction.on_commit(budget_cache.clear, robust=True)
 
 
 # --- evaluate -------------------------------------------------------------------------------
 
 
 def budgets_evaluate(*, at: datetime | None = None) -> list[BudgetAlertEvent]:
-    """Record an alert event for every threshold crossed this period; returns
-    the new ones. The unique (budget, period_start, threshold) constraint
-    makes a second evaluation, or a concurrent one, a no-op."""
+    """The periodic pass: reconcile each budget's counter with the log, record
+    an alert event for every threshold crossed this period, raise forecast and
+    unpriced-model alerts, and (re)queue deliveries. Returns the new events.
+
+    The unique (budget, period_start, threshold) constraint makes a second
+    evaluation, or a concurrent one in another worker, a no-op."""
+    from costs.alerts import forecast_alert_raise, unpriced_alerts_raise
+    from costs.notifications import alert_events_schedule
+
+    now = at or timezone.now()
     created: list[BudgetAlertEvent] = []
     for budget in Budget.objects.filter(enabled=True):
-        status = budget_spend(budget=budget, at=at)
-        if budget.action == BudgetAction.BLOCK and status.exhausted:
-            _cache_set(_EXHAUSTED_KEY.format(id=budget.id), status)
+        counter_reconcile(budget=budget, at=now)
+        status = budget_status(budget=budget, at=now)
         created.extend(_events_for(status))
-    if created:
-        from costs.notifications import alert_events_schedule
-
-        alert_events_schedule(event_ids=[event.id for event in created])
+        forecast_alert_raise(status=status, at=now)
+    unpriced_alerts_raise(at=now)
+    alert_events_schedule(event_ids=[event.id for event in created])
     return created
 
 
 def _events_for(status: BudgetStatus) -> list[BudgetAlertEvent]:
     events = []
-    for threshold in normalize_thresholds(status.budget.thresholds or []):
-        if status.fraction < Decimal(threshold):
+    budget = status.budget
+    for threshold in normalize_thresholds(budget.thresholds or []):
+        limit = Decimal(str(threshold))
+        if status.fraction < limit:
             break
         event, created = BudgetAlertEvent.objects.get_or_create(
-            budget=status.budget,
+            budget=budget,
             period_start=status.period_start,
-            threshold=Decimal(threshold),
-            defaults={"spend": status.spend, "amount": status.budget.amount},
+            threshold=limit,
+            defaults={"spent": status.spend, "amount": budget.amount, **_channel_states(budget)},
         )
         if created:
-            logger.info(
-                "budget %s crossed %s%% (spend %s of %s)",
-                status.budget.name,
-                Decimal(threshold) * 100,
-                status.spend,
-                status.budget.amount,
-            )
+            logger.info("budget %s crossed %s%%", budget.id, limit * 100)
             events.append(event)
     return events
 
 
-# --- cache, robust to an outage ---------------------------------------------------------
+def _channel_states(budget: Budget) -> dict[str, str]:
+    def state(configured: bool) -> str:
+        return DeliveryStatus.PENDING if configured else DeliveryStatus.NONE
 
-
-_MISSING = object()
-
-
-def _cached(key: str, load: Callable[[], T]) -> T:
-    """A short-lived cache entry; if the cache is down, compute every time
-    rather than fail the call (the database is the truth)."""
-    ttl = settings.BUDGET_CHECK_CACHE_SECONDS
-    if ttl <= 0:
-        return load()
-    try:
-        value = cache.get(key, _MISSING)
-    except Exception:
-        logger.warning("budget cache unavailable", exc_info=True)
-        return load()
-    if value is _MISSING:
-        value = load()
-        _cache_set(key, value)
-    return value  # type: ignore[return-value]
-
-
-def _cache_set(key: str, value: object) -> None:
-    try:
-        cache.set(key, value, timeout=max(settings.BUDGET_CHECK_CACHE_SECONDS, 1))
-    except Exception:
-        logger.warning("budget cache unavailable", exc_info=True)
-
-
-def _cache_delete(key: str) -> None:
-    try:
-        cache.delete(key)
-    except Exception:
-        logger.warning("budget cache unavailable", exc_info=True)
+    return {
+        "email_status": state(bool(budget.email_list)),
+        "webhook_status": state(bool(budget.webhook_url)),
+        "in_app_status": state(budget.in_app),
+    }

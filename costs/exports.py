@@ -1,12 +1,23 @@
-"""Exports of cost data: rows for CSV, read from rollups."""
+"""Exports of cost data, streamed: rollup buckets for the dashboard's CSV, and
+the raw calls of a time range as CSV or JSON.
+
+Nothing here builds the export in memory: rows come from ``.values_list``
+with ``.iterator(chunk_size=2000)`` and leave as soon as they are formatted,
+so a year of calls costs the same memory as a day.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Iterator
 from datetime import datetime
 
 from costs.selectors import UsageFilter, rollups_in
+from llm_gateway.models import LLMCall
 
+CHUNK = 2000
 HEADER = (
     "bucket_start_utc",
     "granularity",
@@ -21,6 +32,25 @@ HEADER = (
     "cost_usd",
     "unpriced_calls",
 )
+# No bodies, no key material: the key appears only as its public prefix.
+CALL_FIELDS = (
+    "id",
+    "created_at",
+    "agent_name",
+    "key_prefix",
+    "provider",
+    "requested_model",
+    "model",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost",
+    "priced",
+    "latency_ms",
+    "finish_reason",
+)
+_TEXT_FIELDS = {"agent_name", "requested_model", "model", "provider", "finish_reason"}
 
 
 def usage_csv_rows(
@@ -31,13 +61,13 @@ def usage_csv_rows(
     rows = rollups_in(start=start, end=end, filters=filters).order_by(
         "bucket_start", "agent_name", "model", "provider"
     )
-    for r in rows.iterator():
+    for r in rows.iterator(chunk_size=CHUNK):
         yield (
             r.bucket_start.isoformat(),
             r.granularity,
             _safe(r.agent_name),
             _safe(r.model),
-            r.provider,
+            _safe(r.provider),
             r.calls,
             r.errors,
             r.prompt_tokens,
@@ -46,6 +76,53 @@ def usage_csv_rows(
             f"{r.cost:f}",
             r.unpriced_calls,
         )
+
+
+def calls_rows(
+    *, start: datetime, end: datetime, filters: UsageFilter | None = None
+) -> Iterator[dict[str, object]]:
+    """Calls in [start, end) oldest first, as JSON-ready dicts (money as text)."""
+    rows = (
+        LLMCall.objects.filter((filters or UsageFilter()).q(), created_at__gte=start)
+        .filter(created_at__lt=end)
+        .order_by("created_at", "id")
+        .values_list(*CALL_FIELDS)
+    )
+    for values in rows.iterator(chunk_size=CHUNK):
+        row = dict(zip(CALL_FIELDS, values, strict=True))
+        row["id"] = str(row["id"])
+        row["created_at"] = row["created_at"].isoformat()
+        row["cost"] = f"{row['cost']:f}"
+        yield row
+
+
+def calls_csv_lines(
+    *, start: datetime, end: datetime, filters: UsageFilter | None = None
+) -> Iterator[str]:
+    """CSV text, one line per call after the header; formulas defused."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values: tuple[object, ...]) -> str:
+        writer.writerow(values)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield line(CALL_FIELDS)
+    for row in calls_rows(start=start, end=end, filters=filters):
+        yield line(tuple(_safe(str(v)) if k in _TEXT_FIELDS else v for k, v in row.items()))
+
+
+def calls_json_chunks(
+    *, start: datetime, end: datetime, filters: UsageFilter | None = None
+) -> Iterator[str]:
+    """A JSON array of calls, streamed as text chunks (one element each)."""
+    yield "["
+    for index, row in enumerate(calls_rows(start=start, end=end, filters=filters)):
+        yield ("," if index else "") + json.dumps(row)
+    yield "]"
 
 
 def _safe(text: str) -> str:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class ProviderKind(models.TextChoices):
@@ -173,45 +174,50 @@ class BudgetPeriod(models.TextChoices):
 class BudgetAction(models.TextChoices):
     ALERT = "alert", "Alert only"
     BLOCK = "block", "Alert, and refuse calls once exhausted"
+    DOWNGRADE = "downgrade", "Alert, and serve calls on a cheaper model once exhausted"
 
 
-def _default_thresholds() -> list[str]:
-    return ["0.5", "0.8", "1.0"]
+def _default_thresholds() -> list[float]:
+    return [0.5, 0.8, 1.0]
 
 
 class Budget(models.Model):
     """A spending limit for one scope over a calendar period (BUDGET_TIMEZONE).
 
-    ``thresholds`` are fractions of ``amount``; each fires one alert per period.
-    ``channels`` is a list of ``{"type": "email", "to": [...]}`` or
-    ``{"type": "webhook", "url": "..."}``; webhook URLs often embed a token, so
-    they are treated as secrets and never logged or shown in full.
+    ``scope_value`` names the agent, the model, or the gateway key's public
+    prefix (never the key itself). ``thresholds`` are fractions of ``amount``
+    (JSON numbers); each fires one alert per period. ``webhook_url`` often
+    embeds a token, so it is treated as a secret: never logged or shown.
     """
 
     name = models.CharField(max_length=200)
     scope = models.CharField(max_length=16, choices=BudgetScope.choices, default=BudgetScope.GLOBAL)
     scope_value = models.CharField(
-        max_length=200, blank=True, help_text="Agent name or model name (agent and model scopes)."
-    )
-    gateway_key = models.ForeignKey(
-        "llm_gateway.GatewayKey",
-        null=True,
+        max_length=200,
         blank=True,
-        on_delete=models.CASCADE,
-        related_name="budgets",
-        help_text="Key scope only.",
+        help_text="Agent name, gateway-key prefix (e.g. gw_1a2b3c4d) or model; blank for global.",
     )
     period = models.CharField(
         max_length=16, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTHLY
     )
     amount = models.DecimalField(max_digits=14, decimal_places=4, help_text="USD per period.")
     thresholds = models.JSONField(
-        default=_default_thresholds, blank=True, help_text='Fractions of the amount, e.g. ["0.8"].'
+        default=_default_thresholds,
+        blank=True,
+        help_text="Fractions of the amount, e.g. [0.5, 0.8, 1.0]; up to 10 (1000 %).",
     )
     action = models.CharField(
-        max_length=8, choices=BudgetAction.choices, default=BudgetAction.ALERT
+        max_length=16, choices=BudgetAction.choices, default=BudgetAction.ALERT
     )
-    channels = models.JSONField(default=list, blank=True)
+    downgrade_model = models.CharField(
+        max_length=200, blank=True, help_text="Downgrade action only: the model to serve instead."
+    )
+    emails = models.CharField(max_length=1000, blank=True, help_text="Comma-separated addresses.")
+    # A CharField checked by budget_validate (http/https, not the gateway itself).
+    webhook_url = models.CharField(
+        max_length=1000, blank=True, help_text="Slack-compatible incoming webhook (http/https)."
+    )
+    in_app = models.BooleanField(default=True, help_text="Show alerts in the dashboard.")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -230,6 +236,65 @@ class Budget(models.Model):
 
         budget_validate(self)
 
+    @property
+    def email_list(self) -> list[str]:
+        return [a.strip() for a in self.emails.split(",") if a.strip()]
+
+    @property
+    def channels(self) -> list[dict[str, object]]:
+        """Read-only view in the shape of the former ``channels`` field, for pages
+        written against it. Webhooks appear without their (secret) URL."""
+        channels: list[dict[str, object]] = []
+        if self.email_list:
+            channels.append({"type": "email", "to": self.email_list})
+        if self.webhook_url:
+            channels.append({"type": "webhook"})
+        return channels
+
+
+class BudgetCounter(models.Model):
+    """Spend and in-flight reservations of one budget in one period.
+
+    The hot path's source of truth for enforcement: a call reserves its
+    worst-case cost here before it reaches a provider and settles (releases
+    the reservation, adds the real cost) when it is recorded, all under a row
+    lock. The periodic evaluation reconciles ``spent`` with the call log.
+    """
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="counters")
+    period_start = models.DateTimeField()
+    spent = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    reserved = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "period_start"], name="budgetcounter_one_per_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.budget_id} @ {self.period_start:%Y-%m-%d %H:%M}: {self.spent}+{self.reserved}"
+        )
+
+
+class DeliveryStatus(models.TextChoices):
+    NONE = "none", "not configured"
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+CHANNELS = ("email", "webhook", "in_app")
+
+
+def _status_field() -> models.CharField:
+    return models.CharField(
+        max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.NONE
+    )
+
 
 class BudgetAlertEvent(models.Model):
     """One threshold crossed in one period. The unique constraint is what
@@ -239,15 +304,22 @@ class BudgetAlertEvent(models.Model):
     period_start = models.DateTimeField()
     # Decimal, not float: uniqueness on 0.8 must not depend on binary rounding.
     threshold = models.DecimalField(max_digits=6, decimal_places=4)
-    spend = models.DecimalField(max_digits=24, decimal_places=10)
+    spent = models.DecimalField(max_digits=24, decimal_places=10)
     amount = models.DecimalField(max_digits=14, decimal_places=4)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Delivery bookkeeping: a worker claims the event until claimed_until.
+    # Per channel: its outcome and how many times it was tried.
+    email_status = _status_field()
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    webhook_status = _status_field()
+    webhook_attempts = models.PositiveSmallIntegerField(default=0)
+    in_app_status = _status_field()
+    # Delivery bookkeeping: a worker claims the event until claimed_until; a
+    # failed attempt is due again at next_attempt_at (the sweep's backoff).
     claimed_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    deliveries = models.JSONField(default=dict, blank=True)  # channel index -> "sent"
     last_error = models.TextField(blank=True)
 
     class Meta:
@@ -261,3 +333,59 @@ class BudgetAlertEvent(models.Model):
     def __str__(self) -> str:
         percent = self.threshold * 100
         return f"{self.budget.name} {percent:.0f}% from {self.period_start:%Y-%m-%d %H:%M}"
+
+    @property
+    def spend(self) -> Decimal:
+        """Former name of ``spent``, kept for pages written against it."""
+        return self.spent
+
+
+class AlertLevel(models.TextChoices):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class InAppAlert(models.Model):
+    """An alert shown in the dashboard until someone resolves it.
+
+    ``dedupe_key`` (unique when set) makes "once per model per day" or "once
+    per budget period" alerts race-free across workers.
+    """
+
+    level = models.CharField(max_length=8, choices=AlertLevel.choices, default=AlertLevel.WARNING)
+    title = models.CharField(max_length=300)
+    message = models.TextField(blank=True)
+    budget = models.ForeignKey(
+        Budget, null=True, blank=True, on_delete=models.CASCADE, related_name="in_app_alerts"
+    )
+    dedupe_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.title}"
+
+
+class RepriceAudit(models.Model):
+    """Who recomputed which past costs, and by how much the total moved."""
+
+    since = models.DateTimeField()
+    model = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=100, blank=True)
+    calls = models.PositiveIntegerField(default=0)
+    old_total = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    new_total = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    who = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return (
+            f"reprice since {self.since:%Y-%m-%d} by {self.who}: {self.old_total}→{self.new_total}"
+        )

@@ -1,8 +1,10 @@
-"""Cost optimisation advice computed from rollups and the price table.
+"""Cost optimisation advice computed from real traffic and the price table.
 
 Every saving is an estimate from the real prices and the traffic actually
-seen, scaled to 30 days; advice with no saving attached says so instead of
-inventing one.
+seen in the window, scaled to 30 days. Token totals come from rollups; the
+checks that need per-call detail (repeated prompts, truncation, failed-call
+waste, validation pass rates) read the raw log for the window only, through
+chunked iterators or grouped queries.
 """
 
 from __future__ import annotations
@@ -10,8 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import urlencode
 
-from costs.pricing import Price, price_for
+from django.urls import reverse
+
+from costs.call_patterns import (
+    pass_rates,
+    repeated_prompts,
+    truncations,
+    wasted_on_failures,
+)
+from costs.pricing import Price, known_models, price_for
 from costs.selectors import UsageFilter, UsageTotals, rollups_in
 
 # A cheaper model of the same family that usually does the job for short answers.
@@ -30,18 +41,22 @@ SHORT_ANSWER_TOKENS = 300
 LOW_CACHE_SHARE = Decimal("0.1")
 CACHEABLE_PROMPT_TOKENS = 1024  # OpenAI caches prompts from 1,024 tokens on
 ERROR_RATE_LIMIT = 0.05
+REPEATED_SHARE = Decimal("0.2")  # a fifth of requests repeating is worth a cache
 MIN_CALLS = 20  # below this, a pattern is noise
 _CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    kind: str  # "cheaper_model", "prompt_caching", "errors", "unpriced"
+    # "cheaper_model", "prompt_caching", "repeated_prompts", "truncation", "errors",
+    # "what_if", "unpriced"
+    kind: str
     title: str
     detail: str
     agent: str = ""
     model: str = ""
     monthly_saving: Decimal | None = None
+    link: str = ""  # where to act on it (e.g. the admin page of the agent's key)
 
     def as_dict(self) -> dict[str, object]:
         saving = self.monthly_saving
@@ -52,20 +67,29 @@ class Recommendation:
             "agent": self.agent,
             "model": self.model,
             "estimated_monthly_savings": str(saving) if saving is not None else None,
+            "link": self.link,
         }
 
 
 def recommendations_for(*, start: datetime, end: datetime) -> list[Recommendation]:
     """Advice for the traffic in [start, end), biggest saving first."""
     scale = Decimal(timedelta(days=30) / (end - start))
+    rates = pass_rates(start=start, end=end)
+    waste = wasted_on_failures(start=start, end=end)
     advice: list[Recommendation] = []
-    for (agent, model, provider), totals in _by_agent_model(start=start, end=end).items():
+    groups = _by_agent_model(start=start, end=end)
+    for (agent, model, provider), totals in groups.items():
         if totals.calls < MIN_CALLS:
             continue
         kind = provider if provider in ("openai", "anthropic") else "openai"
-        for check in (_cheaper_model, _prompt_caching, _errors):
-            if found := check(agent, model, kind, totals, scale):
-                advice.append(found)
+        if found := _cheaper_model(agent, model, kind, totals, scale, rates.get(agent, {})):
+            advice.append(found)
+        if found := _prompt_caching(agent, model, kind, totals, scale):
+            advice.append(found)
+        if found := _errors(agent, model, totals, scale, waste.get((agent, model), Decimal(0))):
+            advice.append(found)
+    advice.extend(_repeated(start=start, end=end, scale=scale))
+    advice.extend(_truncated(start=start, end=end, scale=scale))
     advice.extend(_unpriced(start=start, end=end))
     return sorted(advice, key=lambda r: (-(r.monthly_saving or Decimal(0)), r.title))
 
@@ -82,29 +106,56 @@ def _by_agent_model(*, start: datetime, end: datetime) -> dict[tuple, UsageTotal
 
 
 def _cheaper_model(
-    agent: str, model: str, kind: str, totals: UsageTotals, scale: Decimal
+    agent: str,
+    model: str,
+    kind: str,
+    totals: UsageTotals,
+    scale: Decimal,
+    rates: dict[str, tuple[int, float]],
 ) -> Recommendation | None:
-    cheaper = CHEAPER_MODEL.get(model)
+    """A cheaper model for an agent whose answers are short: among the priced
+    models this agent has used, the cheapest one whose validation pass rate is
+    at least the current model's; without validation data, the same family's
+    smaller model (said so in the advice)."""
     answered = totals.calls - totals.errors
-    if not cheaper or not answered or totals.completion_tokens / answered > SHORT_ANSWER_TOKENS:
+    if not answered or totals.completion_tokens / answered > SHORT_ANSWER_TOKENS:
         return None
-    now_price, cheap_price = price_for(model, provider=kind), price_for(cheaper, provider=kind)
-    if now_price is None or cheap_price is None:
+    options = _validated_cheaper(model, kind, totals, rates)
+    note = "its validation pass rate for this agent is at least as high"
+    if not options and (family := CHEAPER_MODEL.get(model)):
+        price = price_for(family, provider=kind)
+        options = [(family, _cost_at(price, totals))] if price else []
+        note = "no validation results compare the two for this agent yet: try it on a share"
+    options = [(name, cost) for name, cost in options if cost < totals.cost]
+    if not options:
         return None
-    saving = (totals.cost - _cost_at(cheap_price, totals)) * scale
-    if saving <= 0:
-        return None
+    cheaper, cost = min(options, key=lambda option: option[1])
     return Recommendation(
         kind="cheaper_model",
         title=f"{agent or 'Unnamed agent'}: try {cheaper} instead of {model}",
         detail=(
             f"Answers average {totals.completion_tokens // answered} tokens over "
-            f"{totals.calls} calls; short answers rarely need {model}."
+            f"{totals.calls} calls; short answers rarely need {model}, and {note}. "
+            "Saving: this traffic's token mix at the other model's price."
         ),
         agent=agent,
         model=model,
-        monthly_saving=_money(saving),
+        monthly_saving=_money((totals.cost - cost) * scale),
     )
+
+
+def _validated_cheaper(
+    model: str, kind: str, totals: UsageTotals, rates: dict[str, tuple[int, float]]
+) -> list[tuple[str, Decimal]]:
+    current = rates.get(model)
+    if current is None:
+        return []
+    options = []
+    for other, (_, rate) in rates.items():
+        price = price_for(other, provider=kind)
+        if other != model and price is not None and rate >= current[1]:
+            options.append((other, _cost_at(price, totals)))
+    return options
 
 
 def _prompt_caching(
@@ -135,18 +186,103 @@ def _prompt_caching(
     )
 
 
+def _key_admin_link(agent: str) -> str:
+    """The admin change page of the agent's newest live key, at the cache mode field."""
+    from llm_gateway.models import GatewayKey
+
+    key_id = (
+        GatewayKey.objects.filter(agent_name=agent, revoked_at__isnull=True)
+        .order_by("-created_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if key_id is None:
+        changelist = reverse("admin:llm_gateway_gatewaykey_changelist")
+        return f"{changelist}?{urlencode({'q': agent})}"
+    return reverse("admin:llm_gateway_gatewaykey_change", args=[key_id]) + "#id_cache_mode"
+
+
 def _errors(
-    agent: str, model: str, kind: str, totals: UsageTotals, scale: Decimal
+    agent: str, model: str, totals: UsageTotals, scale: Decimal, wasted: Decimal
 ) -> Recommendation | None:
-    if totals.error_rate <= ERROR_RATE_LIMIT:
+    """Failed calls: what was billed for calls that returned nothing usable
+    (cut streams, errors after the provider charged), plus how often retried."""
+    if totals.error_rate <= ERROR_RATE_LIMIT and wasted <= 0:
         return None
     return Recommendation(
         kind="errors",
         title=f"{agent or 'Unnamed agent'}: {totals.error_rate:.0%} of {model} calls fail",
-        detail="Failed calls waste retries and latency; check rate limits and timeouts.",
+        detail=(
+            f"{totals.errors} failed calls and {totals.retries} retries in the window; "
+            f"${wasted:.4f} was billed for calls that returned nothing usable. "
+            "Check rate limits, timeouts and client disconnects."
+        ),
         agent=agent,
         model=model,
+        monthly_saving=_money(wasted * scale),
     )
+
+
+def _repeated(*, start: datetime, end: datetime, scale: Decimal) -> list[Recommendation]:
+    return [
+        Recommendation(
+            kind="repeated_prompts",
+            title=f"{agent or 'Unnamed agent'}: {repeats} repeated identical {model} requests",
+            detail=(
+                "The same request body was sent again and again; the response cache would "
+                'answer the repeats for free: set the cache mode of this agent\'s key to "always". '
+                "Saving: the cost of every repeat."
+            ),
+            agent=agent,
+            model=model,
+            monthly_saving=_money(cost * scale),
+            link=_key_admin_link(agent),
+        )
+        for (agent, model), (repeats, cost) in repeated_prompts(start=start, end=end).items()
+    ]
+
+
+def _truncated(*, start: datetime, end: datetime, scale: Decimal) -> list[Recommendation]:
+    return [
+        Recommendation(
+            kind="truncation",
+            title=f"{agent or 'Unnamed agent'}: {count} {model} answers cut at max_tokens",
+            detail=(
+                'These answers stopped at the token limit (finish_reason "length") and are '
+                "usually retried or thrown away: raise max_tokens or ask for shorter output. "
+                "Saving: what the cut answers cost."
+            ),
+            agent=agent,
+            model=model,
+            monthly_saving=_money(cost * scale),
+        )
+        for (agent, model), (count, cost) in truncations(start=start, end=end).items()
+    ]
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    provider: str
+    model: str
+    cost: Decimal
+    difference: Decimal  # cost minus the actual cost: negative is a saving
+
+
+def what_if_table(*, start: datetime, end: datetime) -> tuple[Decimal, list[WhatIf]]:
+    """The window's real token usage re-priced under every priced model
+    (current prices): (actual cost, rows cheapest first)."""
+    usage = UsageTotals()
+    for row in rollups_in(start=start, end=end).iterator():
+        for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "cost"):
+            setattr(usage, name, getattr(usage, name) + getattr(row, name))
+    rows = []
+    for kind in ("openai", "anthropic"):
+        for model in sorted(known_models(kind)):
+            price = price_for(model, provider=kind)
+            if price is not None:
+                cost = _money(_cost_at(price, usage))
+                rows.append(WhatIf(kind, model, cost, cost - _money(usage.cost)))
+    return usage.cost, sorted(rows, key=lambda row: (row.cost, row.model))
 
 
 def _unpriced(*, start: datetime, end: datetime) -> list[Recommendation]:

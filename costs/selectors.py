@@ -17,8 +17,17 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from costs import histogram
-from costs.models import Budget, BudgetAlertEvent, BudgetScope, Granularity, UsageRollup
+from costs.models import (
+    Budget,
+    BudgetAlertEvent,
+    BudgetCounter,
+    BudgetScope,
+    Granularity,
+    InAppAlert,
+    UsageRollup,
+)
 from costs.periods import period_bounds
+from costs.pricing import COST_QUANTUM
 from costs.rollups import bucket_floor, rollup_position
 from llm_gateway.models import LLMCall
 
@@ -187,6 +196,12 @@ class BudgetStatus:
     period_start: datetime
     period_end: datetime
     spend: Decimal
+    reserved: Decimal = ZERO
+    forecast: Decimal | None = None
+
+    @property
+    def spent(self) -> Decimal:
+        return self.spend
 
     @property
     def fraction(self) -> Decimal:
@@ -203,6 +218,14 @@ class BudgetStatus:
     @property
     def exhausted(self) -> bool:
         return self.spend >= self.budget.amount
+
+    @property
+    def on_track_to_exceed(self) -> bool:
+        return self.forecast is not None and self.forecast > self.budget.amount
+
+    def elapsed_fraction(self, at: datetime) -> float:
+        length = (self.period_end - self.period_start).total_seconds()
+        return min(max((at - self.period_start).total_seconds() / length, 0.0), 1.0)
 
 
 def budget_spend(*, budget: Budget, at: datetime | None = None) -> BudgetStatus:
@@ -279,28 +302,100 @@ def _scope_q(budget: Budget) -> Q:
     if budget.scope == BudgetScope.MODEL:
         return Q(model=budget.scope_value)
     if budget.scope == BudgetScope.KEY:
-        return Q(gateway_key_id=budget.gateway_key_id)
+        return Q(key_prefix=budget.scope_value)
     return Q()
+
+
+def budget_forecast(*, spend: Decimal, start: datetime, end: datetime, now: datetime) -> Decimal:
+    """Projected spend at the end of the period, from the run rate so far.
+
+    Method: linear extrapolation of the period-to-date spend, spend / elapsed
+    x period length. Elapsed time is floored at 10 % of the period so the
+    first call of a month is not projected into a fortune; at the end of the
+    period the projection is the spend itself. Simple on purpose: it reacts to
+    a change of pace within days, and people can check it by hand.
+    """
+    length = end - start
+    elapsed = min(max(now - start, length / 10), length)
+    projected = spend * Decimal(length.total_seconds()) / Decimal(elapsed.total_seconds())
+    return projected.quantize(Decimal("0.0001"))
+
+
+def budget_status(*, budget: Budget, at: datetime | None = None) -> BudgetStatus:
+    """Spend, in-flight reservations and forecast of one budget, this period."""
+    now = at or timezone.now()
+    status = budget_spend(budget=budget, at=now)
+    reserved = (
+        BudgetCounter.objects.filter(budget=budget, period_start=status.period_start)
+        .values_list("reserved", flat=True)
+        .first()
+    )
+    forecast = budget_forecast(
+        spend=status.spend, start=status.period_start, end=status.period_end, now=now
+    )
+    return BudgetStatus(
+        budget=budget,
+        period_start=status.period_start,
+        period_end=status.period_end,
+        spend=status.spend,
+        reserved=max(reserved or ZERO, ZERO),
+        forecast=forecast,
+    )
 
 
 def budget_statuses(
     *, at: datetime | None = None, enabled_only: bool = False
 ) -> list[BudgetStatus]:
-    budgets = Budget.objects.select_related("gateway_key").order_by("name")
+    budgets = Budget.objects.order_by("name")
     if enabled_only:
         budgets = budgets.filter(enabled=True)
-    return [budget_spend(budget=budget, at=at) for budget in budgets]
+    return [budget_status(budget=budget, at=at) for budget in budgets]
 
 
-def budget_statuses_for_key(*, key_id: int, agent_name: str) -> list[BudgetStatus]:
-    """The budgets that limit calls made with one key: its own, its agent's, global."""
+def budget_statuses_for_key(*, agent_name: str, key_prefix: str) -> list[BudgetStatus]:
+    """The enabled budgets that limit calls made with one key: global ones,
+    its agent's and its own (by prefix). Model budgets depend on the call's
+    model, not the key, so they are left out."""
     budgets = Budget.objects.filter(enabled=True).filter(
         Q(scope=BudgetScope.GLOBAL)
-        | Q(scope=BudgetScope.KEY, gateway_key_id=key_id)
+        | Q(scope=BudgetScope.KEY, scope_value=key_prefix)
         | Q(scope=BudgetScope.AGENT, scope_value=agent_name)
     )
-    return [budget_spend(budget=budget) for budget in budgets.order_by("name")]
+    return [budget_status(budget=budget) for budget in budgets.order_by("name")]
+
+
+def budget_status_json(status: BudgetStatus) -> dict[str, object]:
+    """A status as JSON-ready data; money as decimal strings (JSON numbers are
+    floats in most clients)."""
+    budget = status.budget
+    return {
+        "name": budget.name,
+        "scope": budget.scope,
+        "scope_value": budget.scope_value,
+        "period": budget.period,
+        "amount": str(budget.amount),
+        "spent": _money_text(status.spend),
+        "reserved": _money_text(status.reserved),
+        "remaining": _money_text(status.remaining),
+        "percent": str((status.fraction * 100).quantize(Decimal("0.01"))),
+        "period_start": status.period_start.isoformat(),
+        "period_end": status.period_end.isoformat(),
+        "action": budget.action,
+        "forecast": str(status.forecast) if status.forecast is not None else None,
+    }
+
+
+def _money_text(value: Decimal) -> str:
+    """At the call log's precision, in plain notation ("0.0000000000", never "0E-10");
+    also drops the float noise SQLite's SUM() adds to decimals."""
+    return f"{value.quantize(COST_QUANTUM):f}"
 
 
 def alert_events_recent(*, limit: int = 20) -> list[BudgetAlertEvent]:
     return list(BudgetAlertEvent.objects.select_related("budget").order_by("-created_at")[:limit])
+
+
+def in_app_alerts_active(*, limit: int = 50) -> list[InAppAlert]:
+    """Unresolved in-app alerts, newest first."""
+    rows = InAppAlert.objects.filter(resolved_at=None).select_related("budget")
+    return list(rows.order_by("-created_at")[:limit])

@@ -1,10 +1,15 @@
+"""Staff pages of the costs app (mounted under /costs/)."""
+
+from __future__ import annotations
+
 from django.urls import path
 
 from costs import views
 
 app_name = "costs"
 urlpatterns = [
-    path("", views.cost_dashboard, name="dashboard"),
-    path("export.csv", views.cost_export_csv, name="export"),
+    path("", views.costs_page, name="dashboard"),
+    path("export.csv", views.export_csv, name="export"),
+    path("export.json", views.export_json, name="export_json"),
     path("budgets/", views.budgets_page, name="budgets"),
 ]

@@ -1,96 +1,191 @@
-"""Cost dashboard, budgets page and CSV export: parse, call selectors, render."""
+"""Costs page, budgets page and the streamed exports of the current costs view."""
 
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+import json
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils import timezone
 
 from costs import selectors
 from costs.budgets import budget_create
 from costs.exports import usage_csv_rows
-from costs.figures import breakdown_figure, cost_over_time_figure
-from costs.forms import RANGES, BudgetForm, CostFilterForm
+from costs.forms import BudgetForm
+from costs.models import Budget
 from costs.recommendations import recommendations_for
+from infra_dashboard import budget_status, figures
+from infra_dashboard import selectors as usage
+from infra_dashboard.filters import DashboardFilters, filters_parse
+from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_render
 
 
-def _window(filters: dict[str, str]) -> tuple[datetime, datetime]:
-    end = timezone.now()
-    return end - RANGES[filters["range"]], end
+def _summary(filters: DashboardFilters) -> dict[str, Any]:
+    now = timezone.now()
+    month = usage.period_totals(
+        start=usage.month_start(now),
+        end=now,
+        agent=filters.agent,
+        model=filters.model,
+        provider=filters.provider,
+    )
+    return {
+        "totals": usage.usage_totals(filters=filters),
+        "month": month,
+        "month_forecast": usage.month_forecast(spent=month.cost, now=now),
+    }
 
 
-def _usage_filter(filters: dict[str, str]) -> selectors.UsageFilter:
-    return selectors.UsageFilter(
-        agent=filters["agent"], model=filters["model"], provider=filters["provider"]
+def _spend(filters: DashboardFilters) -> dict[str, Any]:
+    series = usage.spend_series(filters=filters, group_by=filters.group)
+    has_data = any(v for s in series for v in s.y)
+    chart = figures.stacked_bars(series, y_title="USD", money=True) if has_data else None
+    return {"spend_chart": chart}
+
+
+def _cumulative(filters: DashboardFilters) -> dict[str, Any]:
+    x, spend = usage.cumulative_spend(filters=filters)
+    budgets = budget_status.overview_budgets(now=filters.end)
+    has_data = bool(spend) and spend[-1] > 0
+    chart = None
+    if has_data:
+        chart = figures.cumulative_against_budgets(
+            x=x,
+            spend=spend,
+            budgets=[(f"{b.name} ({b.period})", b.amount) for b in budgets],
+            # A forecast from less than a week of pace would mostly draw noise.
+            forecast=budget_status.forecast_line(x=x, spend=spend, until=filters.end)
+            if filters.end - filters.start >= timedelta(days=7)
+            else None,
+        )
+    return {"cumulative_chart": chart, "budget_lines": budgets}
+
+
+def _per_1k(filters: DashboardFilters) -> dict[str, Any]:
+    series = usage.cost_per_1k_series(filters=filters)
+    has_data = any(v is not None for v in series.y)
+    chart = figures.lines([series], y_title="USD", y_format="$,.3f") if has_data else None
+    return {"per_1k_chart": chart}
+
+
+def _recommendations(filters: DashboardFilters) -> dict[str, Any]:
+    return {"recommendations": recommendations_for(start=filters.start, end=filters.end)[:8]}
+
+
+COSTS_SECTIONS = {
+    "costs-summary": Section("costs/partials/costs-summary.html", _summary),
+    "costs-spend": Section("costs/partials/costs-spend.html", _spend),
+    "costs-cumulative": Section("costs/partials/costs-cumulative.html", _cumulative),
+    "costs-per-1k": Section("costs/partials/costs-per-1k.html", _per_1k),
+    "costs-recommendations": Section("costs/partials/costs-recommendations.html", _recommendations),
+}
+
+
+def costs_page(request: HtmxHttpRequest) -> HttpResponse:
+    return dashboard_render(
+        request,
+        page="costs/costs.html",
+        body="costs/partials/costs-body.html",
+        sections=COSTS_SECTIONS,
     )
 
 
-def cost_dashboard(request: HttpRequest) -> HttpResponse:
-    filters = CostFilterForm(request.GET).cleaned()
-    start, end = _window(filters)
-    usage = _usage_filter(filters)
-    buckets, series = selectors.cost_series(start=start, end=end, by=filters["by"], filters=usage)
-    breakdown = selectors.usage_breakdown(start=start, end=end, by=filters["by"], filters=usage)
-    context = {
-        "filters": filters,
-        "ranges": list(RANGES),
-        "totals": selectors.usage_totals(start=start, end=end, filters=usage),
-        "breakdown": breakdown,
-        "by_agent": selectors.usage_breakdown(start=start, end=end, by="agent", filters=usage),
-        "cost_figure": cost_over_time_figure(buckets, series),
-        "breakdown_figure": breakdown_figure([(n, t.cost) for n, t in breakdown[:10]]),
-        "recommendations": recommendations_for(start=start, end=end)[:6],
-        "choices": selectors.usage_dimension_values(start=start, end=end),
-        "query": request.GET.urlencode(),
-        "now": end,
-    }
-    template = "costs/partials/cost_panels.html" if request.htmx else "costs/dashboard.html"
-    return render(request, template, context)
+def _budget_statuses(filters: DashboardFilters) -> dict[str, Any]:
+    statuses = selectors.budget_statuses()
+    return {"statuses": statuses, "burn_figures": budget_status.burn_downs(statuses=statuses)}
 
 
-def cost_export_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """The filtered rollups as CSV, streamed: a 90-day hourly export is large."""
-    filters = CostFilterForm(request.GET).cleaned()
-    start, end = _window(filters)
-    writer = csv.writer(_Echo())
-    rows = usage_csv_rows(start=start, end=end, filters=_usage_filter(filters))
-    response = StreamingHttpResponse((writer.writerow(r) for r in rows), content_type="text/csv")
-    name = f"llm-costs-{start:%Y%m%d}-{end:%Y%m%d}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
+def _budget_events(filters: DashboardFilters) -> dict[str, Any]:
+    return {"events": selectors.alert_events_recent(limit=20)}
+
+
+BUDGET_SECTIONS = {
+    "budgets-list": Section("costs/partials/budgets-list.html", _budget_statuses),
+    "budgets-alerts": Section("costs/partials/budgets-alerts.html", _budget_events),
+}
+
+
+def _budget_from_form(form: BudgetForm) -> Budget:
+    data = form.cleaned_data
+    return budget_create(
+        name=data["name"],
+        amount=data["amount"],
+        period=data["period"],
+        scope=data["scope"],
+        scope_value=data["scope_value"],
+        gateway_key_id=data["gateway_key"].id if data["gateway_key"] else None,
+        thresholds=data["thresholds"],
+        action=data["action"],
+        downgrade_model=data.get("downgrade_model", ""),
+        emails=data.get("emails", ""),
+        webhook_url=data.get("webhook_url", ""),
+        in_app=data.get("in_app", True),
+    )
+
+
+def budgets_page(request: HtmxHttpRequest) -> HttpResponse:
+    """Burn-down per budget, alert history, and the form that creates a budget."""
+    form = BudgetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        budget = _budget_from_form(form)
+        messages.success(request, f"Budget '{budget.name}' created.")
+        return redirect("costs:budgets")
+    response = dashboard_render(
+        request,
+        page="costs/budgets.html",
+        body="costs/partials/budgets-body.html",
+        sections=BUDGET_SECTIONS,
+        context={"form": form},
+    )
+    if form.errors:
+        response.status_code = 400
     return response
 
 
+# --- exports --------------------------------------------------------------------
+
+
 class _Echo:
+    """csv.writer wants a file; this hands each formatted line straight back."""
+
     def write(self, value: str) -> str:
         return value
 
 
-def budgets_page(request: HttpRequest) -> HttpResponse:
-    form = BudgetForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        budget = budget_create(
-            name=data["name"],
-            amount=data["amount"],
-            period=data["period"],
-            scope=data["scope"],
-            scope_value=data["scope_value"],
-            gateway_key_id=data["gateway_key"].id if data["gateway_key"] else None,
-            thresholds=data["thresholds"],
-            action=data["action"],
-            channels=form.instance.channels,
-        )
-        messages.success(request, f"Budget '{budget.name}' created.")
-        return redirect("costs:budgets")
-    context = {
-        "statuses": selectors.budget_statuses(),
-        "events": selectors.alert_events_recent(limit=20),
-        "form": form,
-        "now": timezone.now(),
-    }
-    template = "costs/partials/budget_table.html" if request.htmx else "costs/budgets.html"
-    return render(request, template, context, status=400 if form.errors else 200)
+def _json_chunks(rows: Iterable[dict[str, object]], filters: DashboardFilters) -> Iterator[str]:
+    yield '{"filters": ' + json.dumps(filters.params()) + ', "rows": ['
+    for i, row in enumerate(rows):
+        yield ("," if i else "") + json.dumps(row)
+    yield "]}"
+
+
+def _filename(filters: DashboardFilters, ext: str) -> str:
+    return f"llm-spend-{filters.start:%Y%m%dT%H%M}-{filters.end:%Y%m%dT%H%M}.{ext}"
+
+
+def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The filtered rollups as CSV (costs.exports: exact decimals, formula-safe cells)."""
+    filters = filters_parse(request.GET)
+    dims = selectors.UsageFilter(
+        agent=filters.agent, model=filters.model, provider=filters.provider
+    )
+    rows = usage_csv_rows(start=filters.start, end=filters.end, filters=dims)
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse((writer.writerow(r) for r in rows), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "csv")}"'
+    return response
+
+
+def export_json(request: HttpRequest) -> StreamingHttpResponse:
+    filters = filters_parse(request.GET)
+    response = StreamingHttpResponse(
+        _json_chunks(usage.spend_rows(filters=filters), filters),
+        content_type="application/json",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "json")}"'
+    return response

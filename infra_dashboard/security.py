@@ -3,12 +3,15 @@
 Content-Security-Policy for every response. What the pages need, and why
 each source is allowed:
 
-- ``script-src 'self'``: htmx (django-htmx's static file), plotly.js
-  (``/static/vendor/plotly.min.js``) and ``/static/js/figures.js``. No inline
-  scripts and no ``'unsafe-eval'``: figure data travels in
-  ``<script type="application/json">`` blocks (``json_script``), which are data
-  and never executed; plotly.js's only ``eval`` sits in its map-tile worker
-  loader, which our cartesian charts never reach.
+- ``script-src 'self' 'nonce-…'``: htmx (django-htmx's static file), plotly.js
+  (``/static/vendor/plotly.min.js``) and ``/static/js/*.js``; inline scripts
+  only with this response's nonce. The figures' init scripts
+  (``infra_dashboard.figures.figure_html``) carry it (``nonce_scripts``);
+  inline scripts htmx swaps in get the *page's* nonce from the
+  ``htmx-config`` meta tag in base.html (``inlineScriptNonce``). No
+  ``'unsafe-eval'``: plotly.js's only ``eval`` sits in its map-tile worker
+  loader, which our cartesian charts never reach; no ``'unsafe-inline'``, so an
+  injected ``<script>`` or ``onclick=`` never runs.
 - ``style-src 'self' 'unsafe-inline'``: plotly.js and htmx inject ``<style>``
   elements and style attributes at runtime; styles cannot run code.
 - ``img-src 'self' data:``: plotly draws some markers and images as data URIs.
@@ -20,19 +23,19 @@ A template that needs more must change ``CSP_DIRECTIVES`` here, in one place.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from contextvars import ContextVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.http import HttpRequest
-from django.http.request import validate_host
 from django.http.response import HttpResponseBase
 
 CSP_DIRECTIVES: dict[str, str] = {
     "default-src": "'self'",
-    "script-src": "'self'",
+    "script-src": "'self' 'nonce-{nonce}'",
     "style-src": "'self' 'unsafe-inline'",
     "img-src": "'self' data:",
     "font-src": "'self'",
@@ -43,6 +46,25 @@ CSP_DIRECTIVES: dict[str, str] = {
     "frame-ancestors": "'none'",
 }
 CONTENT_SECURITY_POLICY = "; ".join(f"{name} {value}" for name, value in CSP_DIRECTIVES.items())
+_nonce: ContextVar[str] = ContextVar("csp_nonce", default="")
+
+
+def csp_nonce() -> str:
+    """This request's nonce; asgiref carries the context var into sync views' threads."""
+    return _nonce.get()
+
+
+def nonce_scripts(html: str) -> str:
+    """Give our own generated inline ``<script>`` tags this request's nonce."""
+    nonce = csp_nonce()
+    return html.replace("<script", f'<script nonce="{nonce}"') if nonce else html
+
+
+def csp_context(request: HttpRequest) -> dict[str, str]:
+    """Context processor: ``csp_nonce`` for templates (django-htmx's tag reads it too)."""
+    return {"csp_nonce": getattr(request, "csp_nonce", "")}
+
+
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 # The fallback SECRET_KEY in settings.py: fine for a laptop, fatal in production.
@@ -64,14 +86,23 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest):
         if self.async_mode:
             return self.__acall__(request)
-        return _with_headers(self.get_response(request))
+        nonce = _new_nonce(request)
+        return _with_headers(self.get_response(request), nonce)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        return _with_headers(await self.get_response(request))
+        nonce = _new_nonce(request)
+        return _with_headers(await self.get_response(request), nonce)
 
 
-def _with_headers(response: HttpResponseBase) -> HttpResponseBase:
-    response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+def _new_nonce(request: HttpRequest) -> str:
+    nonce = secrets.token_urlsafe(16)
+    request.csp_nonce = nonce  # type: ignore[attr-defined]
+    _nonce.set(nonce)
+    return nonce
+
+
+def _with_headers(response: HttpResponseBase, nonce: str) -> HttpResponseBase:
+    response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(nonce=nonce))
     response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
     return response
 
@@ -97,31 +128,3 @@ def check_key_pepper_is_not_the_dev_default(app_configs, **kwargs) -> list[Error
     if pepper.startswith(DEV_SECRET_KEY_PREFIX):
         return [Error("GATEWAY_KEY_PEPPER is a development value.", id="infra_dashboard.E002")]
     return []
-
-
-# --- Alert webhooks ------------------------------------------------------------------
-
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-
-
-def webhook_url_allowed(url: str) -> bool:
-    """An alert webhook may be any http(s) URL except the gateway itself.
-
-    "Itself" is every public name in ALLOWED_HOSTS, and the loopback address on
-    the port the gateway serves (GATEWAY_PORT): a budget alert posted back into
-    the gateway could loop or hit its API with the server's own standing. Other
-    loopback ports stay allowed for local relays (and the test receivers).
-    Credentials in the URL are refused: they would be stored and shown in clear.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return False
-    host = (parts.hostname or "").lower().rstrip(".")
-    if parts.scheme not in ("http", "https") or not host or parts.username or parts.password:
-        return False
-    if host in LOOPBACK_NAMES or host.startswith("127."):
-        return port != settings.GATEWAY_PORT
-    public = [h for h in settings.ALLOWED_HOSTS if h != "*" and h.lower() not in LOOPBACK_NAMES]
-    return not validate_host(host, public)

@@ -44,8 +44,6 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=_https)
 # Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO.
 if env("SECURE_PROXY_SSL_HEADER", default=""):
     SECURE_PROXY_SSL_HEADER = (env("SECURE_PROXY_SSL_HEADER"), "https")
-# The port this gateway serves on; alert webhooks may not point back at it.
-GATEWAY_PORT = env.int("PORT", default=8000)
 # Probes and scrapers talk plain HTTP inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
@@ -95,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "infra_dashboard.context_processors.gateway_status",
+                "infra_dashboard.security.csp_context",
             ],
         },
     },
@@ -116,7 +115,13 @@ elif not _postgres:  # DB_POOL=false Postgres (e.g. the CI worker) needs neither
     DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / ".test-db.sqlite3")})
     # SQLite: wait for a writer instead of failing at once under concurrent calls.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            # WAL with synchronous=NORMAL survives an application crash and skips an
+            # fsync per commit (a power cut may lose the last commits, not corrupt).
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 # A pooled or persistent connection is checked before use (for the pool Django
 # passes psycopg_pool's check_connection), so the gateway recovers by itself
@@ -228,6 +233,17 @@ LLM_CIRCUIT_COOLDOWN = env.float("LLM_CIRCUIT_COOLDOWN", default=30.0)
 # --- Gateway HTTP API ------------------------------------------------------------------
 GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
+# Under the ASGI server, write call records in batches right after the response
+# instead of before it (llm_gateway.recorder explains the trade-off).
+GATEWAY_BACKGROUND_RECORDS = env.bool("GATEWAY_BACKGROUND_RECORDS", default=True)
+
+# --- Response cache (llm_gateway/cache.py) -------------------------------------------------
+# Redis when REDIS_URL is set (run it with maxmemory-policy allkeys-lru), else an
+# in-process LRU of GATEWAY_CACHE_MAX_ENTRIES answers.
+GATEWAY_CACHE_ENABLED = env.bool("GATEWAY_CACHE_ENABLED", default=True)
+GATEWAY_CACHE_TTL = env.int("GATEWAY_CACHE_TTL", default=3600)
+GATEWAY_CACHE_MAX_ENTRY_BYTES = env.int("GATEWAY_CACHE_MAX_ENTRY_BYTES", default=256 * 1024)
+GATEWAY_CACHE_MAX_ENTRIES = env.int("GATEWAY_CACHE_MAX_ENTRIES", default=10_000)
 
 # --- Budgets ------------------------------------------------------------------------------
 BUDGET_TIMEZONE = env("BUDGET_TIMEZONE", default="UTC")

@@ -16,4 +16,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("costs/", include("costs.urls")),
     path("admin/", admin.site.urls),
+    path("", include("llm_gateway.urls")),
+    path("", include("validation.urls")),
 ]

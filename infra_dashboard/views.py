@@ -3,30 +3,80 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.utils import timezone
 
-from infra_dashboard import selectors
+from infra_dashboard import quality, selectors
+from infra_dashboard.budget_status import overview_alerts, overview_budgets
+from infra_dashboard.filters import DashboardFilters
+from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_render
 
 logger = logging.getLogger(__name__)
 
 
-def overview(request: HttpRequest) -> HttpResponse:
+def _spend_section(filters: DashboardFilters) -> dict[str, Any]:
     now = timezone.now()
-    context = {
+    month = selectors.period_totals(start=selectors.month_start(now), end=now)
+    return {
         "today": selectors.period_totals(start=selectors.day_start(now), end=now),
-        "month": selectors.period_totals(start=selectors.month_start(now), end=now),
+        "month": month,
+        "month_forecast": selectors.month_forecast(spent=month.cost, now=now),
+        "budgets": overview_budgets(now=now),
         "now": now,
     }
-    template = "infra_dashboard/overview.html"
-    if request.htmx:
-        template = "infra_dashboard/partials/overview_cards.html"
-    return render(request, template, context)
+
+
+def _health_section(filters: DashboardFilters) -> dict[str, Any]:
+    now = timezone.now()
+    start = selectors.day_start(now)
+    return {
+        "day": selectors.period_totals(start=start, end=now),
+        "quality": quality.quality_summary(start=start, end=now),
+        "now": now,
+    }
+
+
+def _attention_section(filters: DashboardFilters) -> dict[str, Any]:
+    now = timezone.now()
+    month = DashboardFilters(range="custom", start=selectors.month_start(now), end=now)
+    return {
+        "alerts": overview_alerts(),
+        "unpriced": selectors.unpriced_models(filters=month),
+    }
+
+
+def _top_section(filters: DashboardFilters) -> dict[str, Any]:
+    now = timezone.now()
+    month = DashboardFilters(range="custom", start=selectors.month_start(now), end=now)
+    return {
+        "top_agents": selectors.top_by_cost(filters=month, dimension="agent"),
+        "top_models": selectors.top_by_cost(filters=month, dimension="model"),
+    }
+
+
+OVERVIEW_SECTIONS = {
+    "overview-spend": Section("infra_dashboard/partials/overview-spend.html", _spend_section),
+    "overview-health": Section("infra_dashboard/partials/overview-health.html", _health_section),
+    "overview-attention": Section(
+        "infra_dashboard/partials/overview-attention.html", _attention_section
+    ),
+    "overview-top": Section("infra_dashboard/partials/overview-top.html", _top_section),
+}
+
+
+def overview(request: HtmxHttpRequest) -> HttpResponse:
+    """Today and this month at a glance; each card polls for itself."""
+    return dashboard_render(
+        request,
+        page="infra_dashboard/overview.html",
+        body="infra_dashboard/partials/overview-body.html",
+        sections=OVERVIEW_SECTIONS,
+    )
 
 
 async def healthz(request: HttpRequest) -> JsonResponse:

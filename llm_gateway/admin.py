@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from django import forms
 from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from llm_gateway.cache import cache_purge_sync
 from llm_gateway.keys import gateway_key_create, key_cache
-from llm_gateway.models import GatewayKey, LLMCall
+from llm_gateway.models import ENV_VAR_NAME_RE, CacheMode, GatewayKey, LLMCall, Provider
 
 
 @admin.register(LLMCall)
@@ -30,8 +34,28 @@ class LLMCallAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False  # COUNT(*) over the whole log is slow at scale
 
+    actions = ("purge_cache_for_models", "purge_cache_for_agents")
+
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.action(description="Purge cached answers of the selected calls' models")
+    def purge_cache_for_models(self, request, queryset) -> None:
+        models = set(queryset.values_list("model", flat=True)) | set(
+            queryset.values_list("requested_model", flat=True)
+        )
+        _purge(self, request, "model", models)
+
+    @admin.action(description="Purge cached answers of the selected calls' agents")
+    def purge_cache_for_agents(self, request, queryset) -> None:
+        _purge(self, request, "agent", set(queryset.values_list("agent_name", flat=True)))
+
+
+def _purge(model_admin: admin.ModelAdmin, request, kind: str, names: set[str]) -> None:
+    """Purge through the per-agent/per-model index (no scan of the whole cache).
+    With the local backend this reaches only this process's cache."""
+    deleted = sum(cache_purge_sync(**{kind: name}) for name in sorted(names) if name)
+    model_admin.message_user(request, f"Purged {deleted} cached answers ({kind}: {len(names)}).")
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
@@ -47,9 +71,19 @@ class GatewayKeyForm(forms.ModelForm):
             "tpm_limit",
             "allowed_models",
             "validate_responses",
+            "cache_mode",
+            "cache_ttl_seconds",
             "expires_at",
             "revoked_at",
         )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Optional in the form (scripts posting the older field set keep working).
+        self.fields["cache_mode"].required = False
+
+    def clean_cache_mode(self) -> str:
+        return self.cleaned_data.get("cache_mode") or CacheMode.AUTO
 
 
 @admin.register(GatewayKey)
@@ -63,15 +97,16 @@ class GatewayKeyAdmin(admin.ModelAdmin):
         "prefix",
         "rpm_limit",
         "tpm_limit",
+        "cache_mode",
         "created_at",
         "expires_at",
         "revoked_at",
         "last_used_at",
     )
-    list_filter = ("revoked_at",)
+    list_filter = ("revoked_at", "cache_mode")
     search_fields = ("name", "agent_name", "prefix")
     readonly_fields = ("prefix", "created_at", "last_used_at")
-    actions = ("revoke",)
+    actions = ("revoke", "purge_cache")
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
@@ -86,6 +121,8 @@ class GatewayKeyAdmin(admin.ModelAdmin):
             allowed_models=obj.allowed_models,
             expires_at=obj.expires_at,
             validate_responses=obj.validate_responses,
+            cache_mode=obj.cache_mode,
+            cache_ttl_seconds=obj.cache_ttl_seconds,
         )
         obj.pk, obj.prefix, obj.key_hash = created.pk, created.prefix, created.key_hash
         obj.created_at = created.created_at
@@ -114,3 +151,53 @@ class GatewayKeyAdmin(admin.ModelAdmin):
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         for prefix in prefixes:
             key_cache.forget(prefix)
+
+    @admin.action(description="Purge cached answers of the selected keys' agents")
+    def purge_cache(self, request, queryset) -> None:
+        _purge(self, request, "agent", set(queryset.values_list("agent_name", flat=True)))
+
+
+class EnvVarNameInput(forms.TextInput):
+    """Shows the variable's name, but never echoes back a value that is not a
+    valid name: if someone pastes the key itself, the form refuses it and the
+    error page must not print it."""
+
+    def format_value(self, value: object) -> str | None:
+        text = super().format_value(value)
+        return text if text is None or re.match(ENV_VAR_NAME_RE, text) else ""
+
+
+class ProviderForm(forms.ModelForm):
+    class Meta:
+        model = Provider
+        fields = (
+            "name",
+            "kind",
+            "enabled",
+            "priority",
+            "models",
+            "base_url",
+            "api_version",
+            "deployments",
+            "api_key_env",
+        )
+        widgets = {"api_key_env": EnvVarNameInput(attrs={"autocomplete": "off"})}
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderForm
+    list_display = ("name", "kind", "priority", "enabled", "api_key_env", "key_status", "models")
+    list_filter = ("kind", "enabled")
+    list_editable = ("priority", "enabled")
+    search_fields = ("name",)
+    readonly_fields = ("key_status", "created_at", "updated_at")
+    fields = (*ProviderForm.Meta.fields, "key_status", "created_at", "updated_at")
+
+    @admin.display(description="key")
+    def key_status(self, obj: Provider) -> str:
+        """Whether the variable is set in this process; the value is never read out."""
+        if not obj.api_key_env:
+            return "no key needed"
+        # Not even the name is echoed: on a refused form it may be a pasted key.
+        return "set" if os.environ.get(obj.api_key_env) else "NOT SET"

@@ -56,6 +56,8 @@ def gateway_key_create(
     allowed_models: list[str] | None = None,
     expires_at: datetime | None = None,
     validate_responses: bool = False,
+    cache_mode: str = "auto",
+    cache_ttl_seconds: int | None = None,
 ) -> tuple[str, GatewayKey]:
     """Create a key and return it with the raw value, which is never retrievable again."""
     prefix = KEY_PREFIX + secrets.token_hex(4)
@@ -70,6 +72,8 @@ def gateway_key_create(
         allowed_models=allowed_models or [],
         expires_at=expires_at,
         validate_responses=validate_responses,
+        cache_mode=cache_mode,
+        cache_ttl_seconds=cache_ttl_seconds,
     )
     return raw, key
 
@@ -88,6 +92,9 @@ class KeyInfo:
     validate_responses: bool
     expires_at: datetime | None
     revoked: bool
+    # Response cache policy (llm_gateway/cache.py): "auto", "always" or "never".
+    cache_mode: str = "auto"
+    cache_ttl_seconds: int | None = None
 
     @classmethod
     def of(cls, key: GatewayKey) -> KeyInfo:
@@ -102,6 +109,8 @@ class KeyInfo:
             key.validate_responses,
             key.expires_at,
             key.revoked_at is not None,
+            key.cache_mode,
+            key.cache_ttl_seconds,
         )
 
     def usable(self, now: datetime) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
@@ -36,9 +37,10 @@ from llm_gateway.interface import (
     TokenUsage,
 )
 from llm_gateway.models import CallStatus
-from llm_gateway.providers import default_providers
+from llm_gateway.providers import adefault_providers, default_providers
 from llm_gateway.providers.mock_provider import MockProvider, estimate_tokens
 from llm_gateway.retry import RetryPolicy, call_with_retries
+from llm_gateway.routing import providers_for
 from llm_gateway.services import CallRecord, acall_record
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,11 @@ class CallContext:
     request_body: Any = None
     # Set by the manager: the call's record as it is being built (provider, retries…).
     record: CallRecord | None = None
+    # The budget reservation held between the budget check and the record (settled once).
+    reservation: Any = None
+    # The server's API path writes records in the background (llm_gateway.recorder);
+    # everything else writes before returning.
+    defer_record: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ class LLMManager:
         max_retries: int | None = None,
         timeout: float | None = None,
     ) -> None:
+        # Built from the admin's Provider rows (and the environment) unless given.
+        self.routed = providers is None
         self.providers = providers if providers is not None else default_providers()
         self.fallback_models = (
             fallback_models if fallback_models is not None else list(settings.LLM_FALLBACK_MODELS)
@@ -94,13 +103,20 @@ class LLMManager:
         primary = request.model or self.default_model
         attempts: list[Attempt] = []
         for index, model in enumerate([primary, *self.fallback_models]):
-            serving = [p for p in self.providers if p.serves(model)]
+            serving = providers_for(model, self.providers)
             for rank, provider in enumerate(serving):
                 kind = "" if index == 0 and rank == 0 else ("provider" if index == 0 else "model")
                 attempts.append(Attempt(provider, model, kind))
-        if self.mock_fallback and not any(isinstance(p, MockProvider) for p in self.providers):
+        if self.mock_fallback and not any(isinstance(a.provider, MockProvider) for a in attempts):
             attempts.append(Attempt(MockProvider(model="mock-fallback"), "mock-fallback", "mock"))
         return _dedupe(attempts)
+
+    async def aplan(self, request: LLMRequest) -> list[Attempt]:
+        """``plan`` with the Provider rows refreshed first: ``__init__`` may run
+        inside the event loop, where it cannot query and reads the cache only."""
+        if self.routed:
+            self.providers = await adefault_providers()
+        return self.plan(request)
 
     def _policy(self, ctx: CallContext) -> RetryPolicy:
         return RetryPolicy(max_retries=self.max_retries, deadline=ctx.started + self.timeout)
@@ -118,7 +134,7 @@ class LLMManager:
         ctx = self._context(request, agent_name, context)
         record = self._new_record(ctx, request, stream=False)
         try:
-            await _enforce_budgets(record)
+            request = await _enforce_budgets(request, record, ctx, self._kinds(request))
             response = await self._run_plan(request, ctx, record)
         except BaseException as exc:
             await _record_failure(record, ctx, exc)
@@ -133,16 +149,16 @@ class LLMManager:
         if validate_response:
             response.metadata["validation"] = await self._validate(request, response, ctx)
             record.metadata["validation"] = response.metadata["validation"]
-        await _shielded(acall_record(record))
         if validate_response:
-            await _store_validation(record, response.metadata["validation"])
+            record.validation = response.metadata["validation"]
+        await _write(record, ctx)
         return response
 
     async def _run_plan(
         self, request: LLMRequest, ctx: CallContext, record: CallRecord
     ) -> LLMResponse:
         last_error: LLMError | None = None
-        for attempt in self.plan(request):
+        for attempt in await self.aplan(request):
             if not breaker.allows(attempt.provider.name):
                 record.metadata.setdefault("skipped", []).append(attempt.provider.name)
                 continue
@@ -194,7 +210,7 @@ class LLMManager:
         record = self._new_record(ctx, request, stream=True)
         state = _StreamState()
         try:
-            await _enforce_budgets(record)
+            request = await _enforce_budgets(request, record, ctx, self._kinds(request))
             first, rest, attempt = await self._open_stream(request, ctx, record)
             async for chunk in _chain(first, rest):
                 state.take(chunk, ctx)
@@ -206,7 +222,7 @@ class LLMManager:
 
     async def _open_stream(self, request: LLMRequest, ctx: CallContext, record: CallRecord):
         last_error: LLMError | None = None
-        for attempt in self.plan(request):
+        for attempt in await self.aplan(request):
             if not breaker.allows(attempt.provider.name):
                 continue
             _apply_attempt(record, attempt)
@@ -239,6 +255,11 @@ class LLMManager:
         ctx = ctx or CallContext()
         ctx.agent_name = agent_name or ctx.agent_name or request.agent_name or ""
         return ctx
+
+    def _kinds(self, request: LLMRequest) -> list[str]:
+        """Provider kinds that may serve the request's model (for its price)."""
+        model = request.model or self.default_model
+        return [p.kind for p in providers_for(model, self.providers)]
 
     def _new_record(self, ctx: CallContext, request: LLMRequest, *, stream: bool) -> CallRecord:
         body = ctx.request_body
@@ -273,6 +294,37 @@ class LLMManager:
             return result.to_dict()
 
         return await sync_to_async(run)()
+
+    # --- cache hits ----------------------------------------------------------------------------
+
+    async def record_cache_hit(
+        self, request: LLMRequest, answer: Any, *, context: CallContext, stream: bool
+    ) -> CallRecord:
+        """Record an answer served from the response cache (``llm_gateway.cache``).
+
+        No provider was asked and no budget is checked or charged: the cost is
+        0 and ``saved_cost`` is what the stored usage costs at today's price.
+        Provider "cache"; the answer's origin goes in ``metadata["cache"]``.
+        """
+        record = self._new_record(context, request, stream=stream)
+        usage = TokenUsage(
+            answer.prompt_tokens, answer.completion_tokens, cached_tokens=answer.cached_tokens
+        )
+        saved = CallRecord(id=record.id, created_at=record.created_at)
+        await _price(saved, answer.provider_kind, answer.model, usage, context)
+        record.provider, record.provider_kind = "cache", answer.provider_kind
+        record.cache_hit, record.saved_cost, record.priced = True, saved.cost, saved.priced
+        _fill_success(record, context, answer.model, usage, answer.finish_reason)
+        record.ttft_ms = record.latency_ms if stream else None
+        record.response_body = answer.completion
+        record.metadata["cache"] = {
+            **record.metadata.get("cache", {}),
+            "source_request_id": answer.request_id,
+            "source_provider": answer.provider,
+            "stored_at": answer.stored_at,
+        }
+        await _write(record, context)
+        return record
 
     async def health_check(self) -> dict[str, Any]:
         """Each provider's cheap check (never a completion) plus its circuit state."""
@@ -355,11 +407,17 @@ async def _price(
     price = await aprice_for(model or record.model, provider=kind, at=ctx.created_at)
     record.price = price
     record.priced = price is not None
+    # Anthropic's cache writes are inside prompt_tokens (OpenAI style) but billed
+    # at their own rate: call_cost takes them apart from the input tokens.
+    cache_write = min(getattr(usage, "cache_write_tokens", 0), usage.prompt_tokens)
+    if cache_write:
+        record.metadata["cache_write_tokens"] = cache_write
     record.cost = call_cost(
         price,
-        prompt_tokens=usage.prompt_tokens,
+        prompt_tokens=usage.prompt_tokens - cache_write,
         completion_tokens=usage.completion_tokens,
-        cached_tokens=min(usage.cached_tokens, usage.prompt_tokens),
+        cached_tokens=min(usage.cached_tokens, usage.prompt_tokens - cache_write),
+        cache_write_tokens=cache_write,
     )
 
 
@@ -390,7 +448,7 @@ async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseExcepti
         record.error_type = type(exc).__name__
         record.error_message = str(exc)
         record.http_status = 500
-    await _shielded(acall_record(record))
+    await _write(record, ctx)
 
 
 async def _record_stream_end(
@@ -417,20 +475,27 @@ async def _record_stream_end(
     record.ttft_ms = state.ttft
     record.response_body = {"content": text, "finish_reason": state.finish_reason}
     if exc is None:
-        await _shielded(acall_record(record))
+        await _write(record, ctx)
         return
     await _record_failure(record, ctx, exc)
 
 
-async def _enforce_budgets(record: CallRecord) -> None:
-    """Refuse the call before any provider is asked if a blocking budget is spent."""
-    from costs.budgets import abudget_enforce
+async def _enforce_budgets(
+    request: LLMRequest, record: CallRecord, ctx: CallContext, kinds: list[str]
+) -> LLMRequest:
+    """Reserve the request's worst-case cost on the budgets in its scope before
+    any provider is asked (costs.reservations). A spent ``block`` budget raises
+    LLMBudgetExceededError; a spent ``downgrade`` budget moves the request to
+    its downgrade model (the record keeps the requested one)."""
+    from costs.reservations import areserve_for_call
 
-    await abudget_enforce(
-        agent_name=record.agent_name,
-        gateway_key_id=record.gateway_key_id,
-        model=record.requested_model,
-    )
+    ctx.reservation = await areserve_for_call(record=record, request=request, kinds=kinds)
+    target = ctx.reservation.downgrade_to
+    if not target or target == record.requested_model:
+        return request
+    record.downgraded = True
+    record.metadata["downgraded_from"] = record.requested_model
+    return request.with_model(target)
 
 
 async def _shielded(coro: Any) -> Any:
@@ -443,9 +508,25 @@ async def _shielded(coro: Any) -> Any:
         raise
 
 
-async def _store_validation(record: CallRecord, result: dict) -> None:
-    from asgiref.sync import sync_to_async
+async def _write(record: CallRecord, ctx: CallContext) -> None:
+    """Write the record once: now, or through the server's background writer;
+    and settle the call's budget reservation, exactly once (costs.reservations)."""
+    from costs.reservations import call_record_and_settle, settle_quietly
 
-    from validation.services import validation_result_store_dict
+    # Taken off the context first: a reservation is settled exactly once.
+    reservation, ctx.reservation = ctx.reservation, None
+    held = reservation is not None and bool(reservation.counter_ids)
+    if ctx.defer_record:
+        from llm_gateway.recorder import record_writer
 
-    await sync_to_async(validation_result_store_dict)(call_id=record.id, result=result)
+        if held:  # only calls covered by a budget pay for this round trip
+            await _shielded(
+                sync_to_async(settle_quietly)(reservation=reservation, cost=record.cost)
+            )
+        record_writer().submit(record)
+        return
+    if held:
+        write = sync_to_async(call_record_and_settle)(record=record, reservation=reservation)
+        await _shielded(write)
+        return
+    await _shielded(acall_record(record))

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+
+
+class CacheMode(models.TextChoices):
+    """When the response cache may answer for a key (see llm_gateway/cache.py)."""
+
+    AUTO = "auto", "Auto: deterministic requests only (temperature 0 or a seed)"
+    ALWAYS = "always", "Always: every cacheable request"
+    NEVER = "never", "Never"
 
 
 class GatewayKey(models.Model):
@@ -26,6 +36,18 @@ class GatewayKey(models.Model):
     )
     validate_responses = models.BooleanField(
         default=False, help_text="Validate every response inline and return x-gateway-validation."
+    )
+    cache_mode = models.CharField(
+        max_length=8,
+        choices=CacheMode.choices,
+        default=CacheMode.AUTO,
+        help_text="Response cache: identical requests are answered without calling the "
+        "provider. 'Always' also caches sampled (temperature > 0) answers.",
+    )
+    cache_ttl_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How long this key's cached answers live; empty: GATEWAY_CACHE_TTL.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -111,3 +133,92 @@ class LLMCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.agent_name or '-'} {self.model}"
+
+
+# Names an environment variable could have; a pasted key ("sk-…", "sk-ant-…")
+# never matches because of its dashes, so the form refuses it before saving.
+ENV_VAR_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    AZURE_OPENAI = "azure_openai", "Azure OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible (vLLM, Ollama, Together, …)"
+
+
+class Provider(models.Model):
+    """An upstream the gateway may route to, configured in the admin.
+
+    The key itself is never stored: ``api_key_env`` names the environment
+    variable that holds it, read at use time, so a database dump, the admin
+    pages and the call log cannot leak it. Without any enabled row the
+    environment's OpenAI settings form the default provider (DESIGN.md).
+    """
+
+    name = models.CharField(
+        max_length=100, unique=True, help_text="Recorded on every call it answers."
+    )
+    kind = models.CharField(max_length=32, choices=ProviderKind.choices)
+    base_url = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="API base URL; for Azure the resource endpoint (https://NAME.openai.azure.com). "
+        "Empty: the vendor's default.",
+    )
+    api_version = models.CharField(
+        max_length=40, blank=True, help_text="Azure only, e.g. 2024-10-21."
+    )
+    deployments = models.JSONField(
+        default=dict, blank=True, help_text='Azure only: {"model name": "deployment name"}.'
+    )
+    api_key_env = models.CharField(
+        "API key environment variable",
+        max_length=100,
+        blank=True,
+        validators=[
+            RegexValidator(
+                ENV_VAR_NAME_RE,
+                "Enter the NAME of an environment variable (letters, digits, _), never a key.",
+            )
+        ],
+        help_text="The name of the environment variable holding the key, e.g. ANTHROPIC_API_KEY. "
+        "Optional for OpenAI-compatible servers that need no key.",
+    )
+    priority = models.PositiveIntegerField(default=100, help_text="Lower is tried first.")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Last: the name shadows the ``models`` module for the rest of the class body.
+    models = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Model names or fnmatch patterns it serves, e.g. ["claude-*"]; empty: any.',
+    )
+
+    class Meta:
+        ordering = ["priority", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not isinstance(self.models, list) or not all(isinstance(m, str) for m in self.models):
+            errors["models"] = "A JSON list of model names or patterns."
+        deployments = self.deployments
+        if not isinstance(deployments, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in deployments.items()
+        ):
+            errors["deployments"] = 'A JSON object {"model": "deployment"}.'
+        if self.kind == ProviderKind.AZURE_OPENAI:
+            if not self.base_url:
+                errors["base_url"] = "Azure needs the resource endpoint."
+            if not self.api_version:
+                errors["api_version"] = "Azure needs an API version."
+        if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:
+            errors["base_url"] = "An OpenAI-compatible server needs its base URL."
+        if self.kind != ProviderKind.OPENAI_COMPATIBLE and not self.api_key_env:
+            errors["api_key_env"] = "This kind needs the name of the variable holding its key."
+        if errors:
+            raise ValidationError(errors)

@@ -15,9 +15,11 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from costs.pricing import Price
+from costs.signals import call_recorded
 from llm_gateway.durable import write_through_outage
 from llm_gateway.metrics import metrics_observe
 from llm_gateway.models import CallStatus, LLMCall
@@ -62,23 +64,36 @@ class CallRecord:
     request_body: Any = None
     response_body: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # An inline validation's result, stored with the row when writes are batched.
+    validation: dict[str, Any] | None = None
 
 
 def call_record(record: CallRecord) -> LLMCall:
     """Write one call. Bodies and error text are redacted before they are stored."""
-    store = settings.LLM_STORE_BODIES
-    price = record.price
+    from validation.services import validation_result_store_dict
+
+    call = call_row(record)
+
+    def save() -> LLMCall:
+        with transaction.atomic():
+            call.save(force_insert=True)
+            if record.validation is not None:
+                validation_result_store_dict(call_id=record.id, result=record.validation)
+        return call
+
     # Retried through a short database outage; the uuid key keeps it exactly once.
     call = write_through_outage(
-        lambda: _insert(record, store, price),
-        already_written=lambda: LLMCall.objects.filter(id=record.id).first(),
+        save, already_written=lambda: LLMCall.objects.filter(id=record.id).first()
     )
     metrics_observe(record)
     return call
 
 
-def _insert(record: CallRecord, store: bool, price: Price | None) -> LLMCall:
-    return LLMCall.objects.create(
+def call_row(record: CallRecord) -> LLMCall:
+    """The unsaved row for a record (redacted), for single or batched writes."""
+    store = settings.LLM_STORE_BODIES
+    price = record.price
+    return LLMCall(
         id=record.id,
         created_at=record.created_at,
         recorded_at=timezone.now(),
@@ -119,3 +134,22 @@ def _insert(record: CallRecord, store: bool, price: Price | None) -> LLMCall:
 
 
 acall_record = sync_to_async(call_record)
+
+
+def calls_record_batch(records: list[CallRecord]) -> None:
+    """Write many calls in one transaction (the background writer's unit of work).
+
+    ``ignore_conflicts``: a batch retried after an ambiguous failure (committed,
+    but the connection died before we heard) must not duplicate or fail; the
+    primary keys are the calls' own UUIDs, so a repeat is recognised.
+    """
+    from validation.services import validation_result_store_dict
+
+    with transaction.atomic():
+        LLMCall.objects.bulk_create([call_row(r) for r in records], ignore_conflicts=True)
+        for record in records:
+            if "validation" in record.metadata and record.metadata.get("store_validation"):
+                validation_result_store_dict(
+                    call_id=record.id, result=record.metadata["validation"]
+                )
+        call_recorded(sender=LLMCall, created=True)

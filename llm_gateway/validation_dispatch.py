@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest
 
 from llm_gateway.keys import KeyInfo
 
@@ -22,9 +22,9 @@ logger = logging.getLogger(__name__)
 _background: set[asyncio.Task] = set()
 
 
-def validation_mode(request: HttpRequest, key: KeyInfo) -> str:
+def validation_mode(headers: Mapping[str, str], key: KeyInfo) -> str:
     """ "inline", "async" or "off", from the request header, else the key's setting."""
-    asked = (request.headers.get("x-gateway-validate") or "").strip().lower()
+    asked = (headers.get("x-gateway-validate") or "").strip().lower()
     if asked in ("inline", "true", "1", "yes"):
         return "inline"
     if asked in ("async", "background"):

@@ -65,6 +65,15 @@ def _celery_mode(request: pytest.FixtureRequest):
 
 
 @pytest.fixture(autouse=True)
+def _record_mode(request: pytest.FixtureRequest, settings):
+    """Tests read the call log right after a response: write records before it,
+    unless the test is about the background writer itself."""
+    settings.GATEWAY_BACKGROUND_RECORDS = bool(
+        request.node.get_closest_marker("background_records")
+    )
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 
@@ -122,7 +131,7 @@ def live_gateway(transactional_db, settings):
 
     from infra_dashboard.asgi import application
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -165,11 +174,30 @@ def upstream(fake_openai, settings):
 @pytest.fixture(autouse=True)
 def _fresh_gateway_state():
     """Key cache and rate-limit counters are per process: start each test clean."""
+    from llm_gateway.cache import reset_response_cache
     from llm_gateway.keys import key_cache
     from llm_gateway.ratelimit import reset_backend
 
     key_cache.clear()
     reset_backend()
+    reset_response_cache()
+    _forget_redis_cache_entries()
     yield
     key_cache.clear()
     reset_backend()
+    reset_response_cache()
+
+
+def _forget_redis_cache_entries() -> None:
+    """With REDIS_URL the response cache outlives a test; start each one empty."""
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match="gwc:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -229,9 +229,7 @@ def start_gateway(tmp_path: Path, **env: str) -> tuple[Process, str]:
             "127.0.0.1",
             "--port",
             str(port),
-            "--no-access-log",
-            "--lifespan",
-            "off",
+            "--no-access-log",  # lifespan on: shutdown drains the background record writer
         ],
         child_env(**env),
         tmp_path / f"gateway-{port}.log",

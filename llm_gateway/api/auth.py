@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest
-from django.http.request import RawPostDataException
 
 from llm_gateway.api.errors import APIError
+from llm_gateway.api.http import ApiRequest
 from llm_gateway.keys import KeyInfo, gateway_key_authenticate
 from llm_gateway.ratelimit import rate_limit_admit
 
@@ -20,9 +19,8 @@ _NO_KEY = (
 _BAD_KEY = "Incorrect API key provided, or the key is revoked or expired."
 
 
-async def api_key_authenticate(request: HttpRequest) -> KeyInfo:
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw = header.partition(" ")
+async def api_key_authenticate(headers: Mapping[str, str]) -> KeyInfo:
+    scheme, _, raw = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         raise APIError(401, _NO_KEY, code="invalid_api_key")
     key = await gateway_key_authenticate(raw.strip())
@@ -31,25 +29,14 @@ async def api_key_authenticate(request: HttpRequest) -> KeyInfo:
     return key
 
 
-def request_body_read(request: HttpRequest) -> bytes:
-    """The body, refusing oversized ones before and after reading."""
+def request_body_check(request: ApiRequest) -> bytes:
+    """The body, unless it was over the limit (then 413, before it was read whole)."""
     limit = settings.GATEWAY_MAX_BODY_BYTES
-    too_big = APIError(
-        413, f"Request body too large: the limit is {limit} bytes.", code="request_too_large"
-    )
-    try:
-        declared = int(request.headers.get("Content-Length") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise too_big
-    try:
-        body = request.body
-    except (RequestDataTooBig, RawPostDataException):
-        raise too_big from None
-    if len(body) > limit:
-        raise too_big
-    return body
+    if request.too_large or len(request.body) > limit:
+        raise APIError(
+            413, f"Request body too large: the limit is {limit} bytes.", code="request_too_large"
+        )
+    return request.body
 
 
 def model_allowed_check(key: KeyInfo, model: str) -> None:
@@ -57,7 +44,6 @@ def model_allowed_check(key: KeyInfo, model: str) -> None:
         raise APIError(
             403,
             f"This key is not allowed to use the model '{model}'.",
-            type="invalid_request_error",
             code="model_not_allowed",
             param="model",
         )

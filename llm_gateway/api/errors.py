@@ -7,10 +7,7 @@ that shape exactly is what makes the gateway a drop-in ``base_url``.
 
 from __future__ import annotations
 
-import json
-
-from django.http import HttpResponse
-
+from llm_gateway.api.http import ApiResponse, json_response
 from llm_gateway.interface import LLMAuthenticationError, LLMError
 from llm_gateway.redaction import redact_text
 
@@ -32,35 +29,24 @@ class APIError(Exception):
         self.status, self.message, self.type = status, message, type
         self.code, self.param, self.headers = code, param, headers or {}
 
-    def response(self) -> HttpResponse:
-        return error_response(
-            self.status,
-            self.message,
-            type=self.type,
-            code=self.code,
-            param=self.param,
-            headers=self.headers,
-        )
+    def api_response(self) -> ApiResponse:
+        body = error_body(self.message, type=self.type, code=self.code, param=self.param)
+        return json_response(body, self.status, self.headers)
 
 
 def error_body(message: str, *, type: str, code: str | None, param: str | None = None) -> dict:
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-def error_response(
+def error_api_response(
     status: int,
     message: str,
     *,
     type: str = "invalid_request_error",
     code: str | None = None,
     param: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> HttpResponse:
-    body = json.dumps(error_body(message, type=type, code=code, param=param))
-    response = HttpResponse(body, status=status, content_type="application/json")
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
+) -> ApiResponse:
+    return json_response(error_body(message, type=type, code=code, param=param), status)
 
 
 def llm_error_payload(error: LLMError) -> tuple[int, dict, dict[str, str]]:
@@ -78,11 +64,8 @@ def llm_error_payload(error: LLMError) -> tuple[int, dict, dict[str, str]]:
     return error.http_status, body, headers
 
 
-def llm_error_response(
+def llm_error_api_response(
     error: LLMError, extra_headers: dict[str, str] | None = None
-) -> HttpResponse:
+) -> ApiResponse:
     status, body, headers = llm_error_payload(error)
-    response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
-    for name, value in {**headers, **(extra_headers or {})}.items():
-        response[name] = value
-    return response
+    return json_response(body, status, {**headers, **(extra_headers or {})})

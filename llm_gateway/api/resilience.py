@@ -18,7 +18,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from llm_gateway.api.errors import error_response
+from llm_gateway.api.errors import error_body
+from llm_gateway.api.http import ApiResponse, json_response, to_django
 from llm_gateway.api.openapi import ALLOWED_METHODS
 from llm_gateway.redaction import redact_text
 
@@ -42,19 +43,32 @@ def _database_errors() -> tuple[type[BaseException], ...]:
 DATABASE_ERRORS = _database_errors()
 
 
-def database_unavailable_response() -> HttpResponseBase:
-    return error_response(
+def _error(
+    status: int, message: str, *, code: str, type: str = "api_error", headers=None
+) -> ApiResponse:
+    return json_response(error_body(message, type=type, code=code), status, headers)
+
+
+def database_unavailable_response() -> ApiResponse:
+    return _error(
         503,
         "The gateway's database is unavailable; retry shortly.",
-        type="api_error",
         code="database_unavailable",
         headers={"retry-after": DATABASE_RETRY_AFTER_S},
     )
 
 
-def unexpected_error_response() -> HttpResponseBase:
-    return error_response(
-        500, "The gateway had an internal error.", type="api_error", code="internal_error"
+def unexpected_error_response() -> ApiResponse:
+    return _error(500, "The gateway had an internal error.", code="internal_error")
+
+
+def _method_not_allowed(method: str, path: str, allowed: tuple[str, ...]) -> ApiResponse:
+    return _error(
+        405,
+        f"Method {method} is not allowed for {path}; use {', '.join(allowed)}.",
+        type="invalid_request_error",
+        code="method_not_allowed",
+        headers={"allow": ", ".join(allowed)},
     )
 
 
@@ -81,13 +95,7 @@ class APIExceptionMiddleware:
             allowed = (*allowed, "HEAD")
         if request.method in allowed:
             return None
-        return error_response(
-            405,
-            f"Method {request.method} is not allowed for {request.path_info}; "
-            f"use {', '.join(allowed)}.",
-            code="method_not_allowed",
-            headers={"allow": ", ".join(allowed)},
-        )
+        return to_django(_method_not_allowed(request.method, request.path_info, allowed))
 
     def process_exception(self, request: HttpRequest, exception: Exception):
         if not request.path_info.startswith(API_PREFIXES):
@@ -97,10 +105,36 @@ class APIExceptionMiddleware:
             logger.warning(
                 "API %s: database unavailable (%s)", request.path_info, type(exception).__name__
             )
-            return database_unavailable_response()
+            return to_django(database_unavailable_response())
         logger.error(
             "API %s: unhandled %s: %s",
             request.path_info,
+            type(exception).__name__,
+            redact_text(str(exception))[:500],
+        )
+        return to_django(unexpected_error_response())
+
+
+async def guarded(handler, request) -> ApiResponse:
+    """The fast ASGI route's equivalent of this middleware, for ``ApiRequest`` handlers.
+
+    Under the ASGI server the API bypasses Django's middleware (llm_gateway.api.http),
+    so the same method check and exception mapping wrap the handler here.
+    """
+    allowed = ALLOWED_METHODS.get(request.path)
+    if allowed is not None:
+        allowed = (*allowed, "HEAD") if "GET" in allowed else allowed
+        if request.method not in allowed:
+            return _method_not_allowed(request.method, request.path, allowed)
+    try:
+        return await handler(request)
+    except DATABASE_ERRORS as exception:
+        logger.warning("API %s: database unavailable (%s)", request.path, type(exception).__name__)
+        return database_unavailable_response()
+    except Exception as exception:  # noqa: BLE001 - the agent gets JSON, never a bare 500
+        logger.error(
+            "API %s: unhandled %s: %s",
+            request.path,
             type(exception).__name__,
             redact_text(str(exception))[:500],
         )

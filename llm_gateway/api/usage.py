@@ -67,9 +67,17 @@ async def key_usage(*, key_id: int, period: str) -> dict[str, Any]:
     return await sync_to_async(_key_usage)(key_id, period)
 
 
+def _key_budgets(agent_name: str, key_prefix: str) -> list[dict[str, Any]]:
+    from costs.selectors import budget_status_json, budget_statuses_for_key
+
+    statuses = budget_statuses_for_key(agent_name=agent_name, key_prefix=key_prefix)
+    return [budget_status_json(status) for status in statuses]
+
+
 async def key_budgets(*, agent_name: str, key_prefix: str) -> list[dict[str, Any]]:
-    """Budgets that apply to this key; empty until budgets are configured."""
-    return []
+    """Budgets that apply to this key (global, its agent's, its own), with spend,
+    reservations, remaining and forecast; money as strings."""
+    return await sync_to_async(_key_budgets)(agent_name, key_prefix)
 
 
 async def model_list(manager: LLMManager) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@
 Every path ends in an OpenAI-shaped JSON answer: gateway refusals as
 ``APIError``, provider failures as ``LLMError``; nothing reaches Django's HTML
 error pages. The call itself goes through ``LLMManager`` like the Python API.
+Handlers are protocol-neutral (``api.http``); the Django views at the bottom
+only adapt them, and the ASGI router serves the same handlers directly.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, close_old_connections
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from llm_gateway.api import usage as usage_selectors
@@ -20,14 +24,16 @@ from llm_gateway.api.auth import (
     api_key_authenticate,
     model_allowed_check,
     rate_limit_check,
-    request_body_read,
+    request_body_check,
 )
+from llm_gateway.api.cached import cache_through
 from llm_gateway.api.errors import (
     APIError,
-    error_response,
+    error_api_response,
+    llm_error_api_response,
     llm_error_payload,
-    llm_error_response,
 )
+from llm_gateway.api.http import ApiRequest, ApiResponse, from_django, json_response, to_django
 from llm_gateway.api.parsing import ChatBody, parse_chat_body
 from llm_gateway.interface import LLMError, StreamChunk
 from llm_gateway.keys import KeyInfo
@@ -39,20 +45,21 @@ logger = logging.getLogger(__name__)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _context(request: HttpRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
-    agent = (request.headers.get("X-Agent-Name") or key.agent_name).strip()[:200]
+def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
+    agent = (request.headers.get("x-agent-name") or key.agent_name).strip()[:200]
     return CallContext(
         agent_name=agent or key.agent_name,
         gateway_key_id=key.id,
         key_prefix=key.prefix,
         source="api",
         request_body=chat.body,
+        defer_record=request.background_writes,
     )
 
 
-async def _admit(request: HttpRequest) -> tuple[KeyInfo, ChatBody]:
-    key = await api_key_authenticate(request)
-    chat = parse_chat_body(request_body_read(request))
+async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody]:
+    key = await api_key_authenticate(request.headers)
+    chat = parse_chat_body(request_body_check(request))
     model_allowed_check(key, chat.request.model or "")
     await rate_limit_check(key)
     return key, chat
@@ -67,16 +74,47 @@ def _gateway_headers(ctx: CallContext) -> dict[str, str]:
     return headers
 
 
-@csrf_exempt
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+async def _database_unavailable() -> ApiResponse:
+    """The call log is unreachable: refuse rather than serve calls we cannot record."""
+    logger.error("database unavailable on the API path", exc_info=True)
+    await sync_to_async(close_old_connections)()  # drop the broken connection
+    return error_api_response(
+        503,
+        "The gateway cannot reach its database; retry shortly.",
+        type="api_error",
+        code="database_unavailable",
+    )
+
+
+async def chat_completions_handler(request: ApiRequest) -> ApiResponse:
     if request.method != "POST":
-        return error_response(405, "Use POST for /v1/chat/completions.", code="method_not_allowed")
+        return error_api_response(
+            405, "Use POST for /v1/chat/completions.", code="method_not_allowed"
+        )
     try:
-        key, chat = await _admit(request)
+        return await _chat_completions(request)
     except APIError as refusal:
-        return refusal.response()
+        return refusal.api_response()
+    except DatabaseError:
+        return await _database_unavailable()
+
+
+async def _chat_completions(request: ApiRequest) -> ApiResponse:
+    key, chat = await _admit(request)
     ctx = _context(request, key, chat)
-    mode = validation_mode(request, key)
+    mode = validation_mode(request.headers, key)
+    return await cache_through(
+        request,
+        key,
+        chat,
+        ctx,
+        inline_validation=mode == "inline",
+        answer=lambda: _answer(chat, ctx, key, mode),
+    )
+
+
+async def _answer(chat: ChatBody, ctx: CallContext, key: KeyInfo, mode: str) -> ApiResponse:
+    """The answer from the providers (the response cache calls this on a miss)."""
     if chat.stream:
         return await _stream(chat, ctx, key)
     try:
@@ -84,38 +122,44 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             chat.request, validate_response=mode == "inline", context=ctx
         )
     except LLMError as error:
-        return llm_error_response(error, _gateway_headers(ctx))
+        return llm_error_api_response(error, _gateway_headers(ctx))
     await rate_limit_spend_tokens(
         key_id=key.id, tpm=key.tpm_limit, tokens=response.token_usage.total_tokens
     )
     if mode == "async":
         validation_enqueue(ctx=ctx, content=response.content, finish_reason=response.finish_reason)
-    out = HttpResponse(json.dumps(response.raw), content_type="application/json")
-    for name, value in _gateway_headers(ctx).items():
-        out[name] = value
-    out["x-gateway-cost-usd"] = str(response.token_usage.estimated_cost)
+    headers = _gateway_headers(ctx)
+    headers["x-gateway-cost-usd"] = str(response.token_usage.estimated_cost)
     if mode == "inline":
-        out["x-gateway-validation"] = str(response.metadata["validation"]["quality_score"])
-    return out
+        headers["x-gateway-validation"] = str(response.metadata["validation"]["quality_score"])
+    return ApiResponse(body=json.dumps(response.raw).encode(), headers=headers)
 
 
-async def _stream(chat: ChatBody, ctx: CallContext, key: KeyInfo) -> HttpResponse:
+async def _stream(chat: ChatBody, ctx: CallContext, key: KeyInfo) -> ApiResponse:
     """Open the stream before answering, so failures before the first chunk get a
     proper status code and headers can name the provider that answered."""
     chunks = LLMManager().stream_response(chat.request, context=ctx).__aiter__()
     try:
         first = await chunks.__anext__()
     except LLMError as error:
-        return llm_error_response(error, _gateway_headers(ctx))
-    body = _sse(first, chunks, chat.client_wants_usage, ctx, key)
-    response = StreamingHttpResponse(body, content_type="text/event-stream")
-    for name, value in {**SSE_HEADERS, **_gateway_headers(ctx)}.items():
-        response[name] = value
-    return response
+        return llm_error_api_response(error, _gateway_headers(ctx))
+    return ApiResponse(
+        headers={**SSE_HEADERS, **_gateway_headers(ctx)},
+        content_type="text/event-stream",
+        stream=_sse(first, chunks, chat.client_wants_usage, ctx, key),
+    )
 
 
 def _encode(chunk: StreamChunk) -> str:
     return f"data: {chunk.raw_json or json.dumps(chunk.raw)}\n\n"
+
+
+def _hidden(chunk: StreamChunk, wants_usage: bool) -> bool:
+    """The gateway always asks for usage; the agent sees that chunk only if it asked."""
+    usage_only = (
+        chunk.usage is not None and not chunk.delta and not (chunk.raw or {}).get("choices")
+    )
+    return usage_only and not wants_usage
 
 
 async def _sse(
@@ -128,13 +172,7 @@ async def _sse(
     try:
         chunk: StreamChunk | None = first
         while chunk is not None:
-            # The gateway always asks for usage; the agent sees it only if it asked.
-            if not (
-                chunk.usage is not None
-                and not chunk.delta
-                and not wants_usage
-                and not (chunk.raw or {}).get("choices")
-            ):
+            if not _hidden(chunk, wants_usage):
                 yield _encode(chunk)
             chunk = await anext(rest, None)
     except LLMError as error:
@@ -146,49 +184,81 @@ async def _sse(
     record = ctx.record
     if record is not None:
         yield f": x-gateway-cost-usd {record.cost}\n\n"
-        await rate_limit_spend_tokens(
-            key_id=key.id, tpm=key.tpm_limit, tokens=record.prompt_tokens + record.completion_tokens
-        )
+        tokens = record.prompt_tokens + record.completion_tokens
+        await rate_limit_spend_tokens(key_id=key.id, tpm=key.tpm_limit, tokens=tokens)
     yield "data: [DONE]\n\n"
 
 
 _models_cache: dict[str, tuple[float, list[dict]]] = {}
 
 
-async def models(request: HttpRequest) -> HttpResponse:
+async def models_handler(request: ApiRequest) -> ApiResponse:
     try:
-        await api_key_authenticate(request)
+        await api_key_authenticate(request.headers)
     except APIError as refusal:
-        return refusal.response()
+        return refusal.api_response()
     cached = _models_cache.get("all")
     if cached is None or time.monotonic() - cached[0] > 60:
         data = await usage_selectors.model_list(LLMManager())
         _models_cache["all"] = cached = (time.monotonic(), data)
-    return JsonResponse({"object": "list", "data": cached[1]})
+    return json_response({"object": "list", "data": cached[1]})
+
+
+async def usage_handler(request: ApiRequest) -> ApiResponse:
+    try:
+        key = await api_key_authenticate(request.headers)
+    except APIError as refusal:
+        return refusal.api_response()
+    period = request.query.get("period", "daily")
+    if period not in usage_selectors.PERIODS:
+        return error_api_response(
+            400, "period must be one of daily, weekly, monthly.", param="period"
+        )
+    return json_response(await usage_selectors.key_usage(key_id=key.id, period=period))
+
+
+async def budgets_handler(request: ApiRequest) -> ApiResponse:
+    try:
+        key = await api_key_authenticate(request.headers)
+    except APIError as refusal:
+        return refusal.api_response()
+    data = await usage_selectors.key_budgets(agent_name=key.agent_name, key_prefix=key.prefix)
+    return json_response({"object": "list", "data": data})
+
+
+# Served straight from the ASGI router (infra_dashboard.asgi), skipping Django's cycle.
+FAST_ROUTES = {
+    "/v1/chat/completions": chat_completions_handler,
+    "/v1/models": models_handler,
+    "/api/v1/usage": usage_handler,
+    "/api/v1/budgets": budgets_handler,
+}
+
+
+# --- Django views over the same handlers -----------------------------------------------
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    return to_django(await chat_completions_handler(from_django(request)))
+
+
+async def models(request: HttpRequest) -> HttpResponse:
+    return to_django(await models_handler(from_django(request)))
 
 
 async def usage(request: HttpRequest) -> HttpResponse:
-    try:
-        key = await api_key_authenticate(request)
-    except APIError as refusal:
-        return refusal.response()
-    period = request.GET.get("period", "daily")
-    if period not in usage_selectors.PERIODS:
-        return error_response(400, "period must be one of daily, weekly, monthly.", param="period")
-    return JsonResponse(await usage_selectors.key_usage(key_id=key.id, period=period))
+    return to_django(await usage_handler(from_django(request)))
 
 
 async def budgets(request: HttpRequest) -> HttpResponse:
-    try:
-        key = await api_key_authenticate(request)
-    except APIError as refusal:
-        return refusal.response()
-    data = await usage_selectors.key_budgets(agent_name=key.agent_name, key_prefix=key.prefix)
-    return JsonResponse({"object": "list", "data": data})
+    return to_django(await budgets_handler(from_django(request)))
 
 
 @csrf_exempt
 async def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
-    return error_response(
-        404, f"Unknown endpoint: {request.method} {request.path}.", code="unknown_url"
+    return to_django(
+        error_api_response(
+            404, f"Unknown endpoint: {request.method} {request.path}.", code="unknown_url"
+        )
     )

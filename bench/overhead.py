@@ -1,0 +1,293 @@
+"""Gateway overhead against a direct call to the same fake upstream.
+
+Method (../PERFORMANCE.md of the team, reproduced here): the fake upstream and
+this load generator on CPU 0, the gateway as one uvicorn process pinned to CPU 1
+(``taskset``), the same requests sent directly and through the gateway.
+"added" = gateway − direct at the same percentile. Everything the product does
+per call stays on: key auth, rate limits, budget checks, pricing, the record.
+
+    python bench/overhead.py                 # the full set (< 10 minutes)
+    python bench/overhead.py --quick         # c=1 and c=50, upstream 0 ms
+    DATABASE_URL=postgres://… REDIS_URL=redis://… python bench/overhead.py
+
+Prints one JSON line per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.loadgen import Result, percentile, run_load  # noqa: E402
+
+PROMPT = (
+    "Summarise the main trade-offs between managed Kubernetes and serverless "
+    "containers for a small platform team please"
+)  # ~20 words
+UPSTREAM_KEY = "sk-bench-upstream-key-000000000000"
+
+
+def pinned(cpu: int) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() > 1 else []
+
+
+def start_process(
+    cmd: list[str], env: dict[str, str], ready: str, timeout: float = 30
+) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            raise RuntimeError(f"{cmd[0]} exited: {proc.returncode}")
+        if ready in line:
+            return proc, line.strip()
+    stop(proc)
+    raise RuntimeError(f"{' '.join(cmd)} did not become ready")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gateway(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
+    cmd = [
+        *pinned(1),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "infra_dashboard.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--timeout-keep-alive",
+        "30",
+    ]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    stop(proc)
+    raise RuntimeError("the gateway did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM of the process and its children (uvicorn workers)."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
+def gateway_env(base: dict[str, str], upstream: str, db_url: str) -> dict[str, str]:
+    env = {
+        **base,
+        "DATABASE_URL": db_url,
+        "OPENAI_API_KEY": UPSTREAM_KEY,
+        "OPENAI_BASE_URL": upstream + "/v1",
+        "LLM_MOCK_FALLBACK": "false",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "LLM_MAX_RETRIES": "0",
+        "SECRET_KEY": "bench-secret-key-" + "x" * 40,
+    }
+    env.setdefault("CELERY_BROKER_URL", "")
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout
+
+
+def summarise(name: str, result: Result, direct: Result | None, extra: dict) -> dict:
+    ok = [s for s in result.samples if s.ok]
+    lat = [s.latency * 1000 for s in ok]
+    ttft = [s.ttft * 1000 for s in ok if s.ttft is not None]
+    line = {
+        "case": name,
+        **extra,
+        "requests": len(result.samples),
+        "failures": len(result.samples) - len(ok),
+        "rps": round(len(ok) / result.wall, 1) if result.wall else None,
+    }
+    for q in (0.5, 0.95, 0.99):
+        line[f"p{int(q * 100)}_ms"] = _round(percentile(lat, q))
+    if ttft:
+        line["ttft_p50_ms"] = _round(percentile(ttft, 0.5))
+    if direct is not None:
+        d_ok = [s.latency * 1000 for s in direct.samples if s.ok]
+        d_ttft = [s.ttft * 1000 for s in direct.samples if s.ok and s.ttft is not None]
+        line["added_p50_ms"] = _round(percentile(lat, 0.5) - percentile(d_ok, 0.5))
+        line["added_p95_ms"] = _round(percentile(lat, 0.95) - percentile(d_ok, 0.95))
+        if ttft and d_ttft:
+            line["ttft_added_p50_ms"] = _round(percentile(ttft, 0.5) - percentile(d_ttft, 0.5))
+        d_rps = len(d_ok) / direct.wall if direct.wall else 0
+        line["throughput_ratio"] = round(line["rps"] / d_rps, 3) if d_rps else None
+    return line
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+async def measure(url: str, key: str, *, total: int, concurrency: int, stream: bool) -> Result:
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 16,
+        "stream": stream,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    headers = {"Authorization": f"Bearer {key}"}
+    return await run_load(
+        url, body=body, headers=headers, total=total, concurrency=concurrency, stream=stream
+    )
+
+
+def requests_for(latency_ms: int, concurrency: int, base: int) -> int:
+    if latency_ms == 0:
+        return base
+    return min(2000, max(100, concurrency * 10))
+
+
+def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env: dict) -> None:
+    os.sched_setaffinity(0, {0}) if hasattr(
+        os, "sched_setaffinity"
+    ) and os.cpu_count() > 1 else None
+    upstream, line = start_process(
+        [
+            *pinned(0),
+            sys.executable,
+            "tests/fake_openai.py",
+            "--port",
+            "0",
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        base_env,
+        "ready",
+    )
+    upstream_url = line.split()[-1]
+    env = gateway_env(base_env, upstream_url, db_url)
+    manage(env, "migrate", "--noinput")
+    manage(env, "load_prices")
+    key = manage(env, "create_gateway_key", "--agent", "bench").strip().splitlines()[-1]
+    port = free_port()
+    gateway = start_gateway(port, args.workers, env)
+    gw_url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    direct_url = upstream_url + "/v1/chat/completions"
+    try:
+        asyncio.run(measure(gw_url, key, total=300, concurrency=10, stream=False))  # warm-up
+        for stream in (False, True):
+            for concurrency in args.concurrency:
+                total = requests_for(latency_ms, concurrency, args.requests)
+                direct = asyncio.run(
+                    measure(
+                        direct_url,
+                        UPSTREAM_KEY,
+                        total=total,
+                        concurrency=concurrency,
+                        stream=stream,
+                    )
+                )
+                through = asyncio.run(
+                    measure(gw_url, key, total=total, concurrency=concurrency, stream=stream)
+                )
+                extra = {
+                    "stream": stream,
+                    "concurrency": concurrency,
+                    "upstream_latency_ms": latency_ms,
+                    "workers": args.workers,
+                    "db": db_url.split(":")[0],
+                }
+                line = summarise("gateway", through, direct, extra)
+                line["direct_p50_ms"] = _round(
+                    percentile([s.latency * 1000 for s in direct.samples if s.ok], 0.5)
+                )
+                line["direct_rps"] = round(len(direct.samples) / direct.wall, 1)
+                line["gateway_peak_rss_mib"] = peak_rss_mib(gateway.pid)
+                print(json.dumps(line), flush=True)
+    finally:
+        stop(gateway)
+        stop(upstream)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", default="1,10,50,200")
+    parser.add_argument("--latency", default="0,200")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.concurrency, args.latency = "1,50", "0"
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    base_env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
+        for latency in (int(v) for v in args.latency.split(",")):
+            run_latency(args, latency, db_url, base_env)
+
+
+if __name__ == "__main__":
+    main()

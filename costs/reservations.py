@@ -1,0 +1,361 @@
+"""Budget enforcement on the hot path: reserve before a call, settle after it.
+
+A call first reserves its worst-case cost (estimated prompt plus ``max_tokens``
+at the model's price) on the counter of every enabled budget in its scope, in
+one short transaction holding those counter rows locked. A ``block`` budget
+refuses the call when spent + reserved + this reservation would pass its
+amount, so concurrent calls cannot all squeeze through the last dollar: real
+spend exceeds the amount by at most one reservation (the reservation is an
+upper bound of a call's cost, apart from prompt-estimate error). When the call
+is recorded, ``budget_settle`` releases the reservation and adds the real cost
+in the same transaction as the call's row, so counters and the log move
+together and the periodic reconciliation (``counters_reconcile``) only corrects
+drift (reprices, crashes between reserve and settle, budgets created mid-period).
+
+Row locks: ``select_for_update`` on Postgres, always in budget-id order so two
+calls never wait on each other in a cycle. SQLite has no row locks, but the
+settings open every transaction IMMEDIATE, which serialises writers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from costs.models import Budget, BudgetAction, BudgetCounter, BudgetScope
+from costs.periods import period_bounds
+from costs.pricing import aprice_for, call_cost
+from llm_gateway.interface import LLMBudgetExceededError
+from llm_gateway.providers.mock_provider import estimate_tokens
+
+if TYPE_CHECKING:
+    from llm_gateway.interface import LLMRequest
+    from llm_gateway.services import CallRecord
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+# Per-message framing tokens the providers add on top of the text (OpenAI: ~3-4).
+MESSAGE_OVERHEAD_TOKENS = 4
+# A counter nobody reserved on or settled for this long holds no live call:
+# whatever is still "reserved" leaked (a process died mid-call) and is released.
+STALE_RESERVATION = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class ActiveBudget:
+    """The few fields enforcement needs, cached per process."""
+
+    id: int
+    name: str
+    scope: str
+    scope_value: str
+    period: str
+    amount: Decimal
+    action: str
+    downgrade_model: str
+
+    def covers(self, *, agent_name: str, key_prefix: str, model: str) -> bool:
+        if self.scope == BudgetScope.AGENT:
+            return self.scope_value == agent_name
+        if self.scope == BudgetScope.KEY:
+            return bool(key_prefix) and self.scope_value == key_prefix
+        if self.scope == BudgetScope.MODEL:
+            return self.scope_value == model
+        return True
+
+
+@dataclass
+class Reservation:
+    """What a call holds between reserve and settle: the same ``amount`` on
+    each counter in ``counter_ids``. ``downgrade_to`` is set when a downgrade
+    budget is spent and the call must be served on that model instead."""
+
+    amount: Decimal
+    counter_ids: tuple[int, ...] = ()
+    downgrade_to: str = ""
+    settled: bool = field(default=False, compare=False)
+
+
+# --- the in-process budget list ----------------------------------------------------
+
+
+class _BudgetCache:
+    """Enabled budgets, reloaded every BUDGET_CHECK_CACHE_SECONDS or when a
+    Budget is saved or deleted in this process (other processes see an edit
+    within the TTL)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loaded_at = float("-inf")
+        self.budgets: tuple[ActiveBudget, ...] = ()
+
+    def peek(self) -> tuple[ActiveBudget, ...] | None:
+        """The cached list if it is fresh, else None (never queries)."""
+        ttl = float(getattr(settings, "BUDGET_CHECK_CACHE_SECONDS", 5.0))
+        return self.budgets if time.monotonic() - self.loaded_at < ttl else None
+
+    def get(self) -> tuple[ActiveBudget, ...]:
+        fresh = self.peek()
+        if fresh is not None:
+            return fresh
+        budgets = tuple(
+            ActiveBudget(**row)
+            for row in Budget.objects.filter(enabled=True)
+            .order_by("id")
+            .values(*(f.name for f in ActiveBudget.__dataclass_fields__.values()))
+        )
+        with self.lock:
+            self.budgets, self.loaded_at = budgets, time.monotonic()
+        return budgets
+
+    def clear(self) -> None:
+        with self.lock:
+            self.loaded_at = float("-inf")
+
+
+budget_cache = _BudgetCache()
+
+
+# --- estimate -------------------------------------------------------------------------
+
+
+def request_prompt_text(messages: list[dict[str, Any]]) -> str:
+    parts: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return "\n".join(parts)
+
+
+async def reservation_estimate(
+    *, messages: list[dict[str, Any]], max_tokens: int | None, model: str, kinds: list[str]
+) -> Decimal:
+    """Worst-case USD cost of a request: the estimated prompt plus every token
+    it may generate, at the dearest price among the providers that may serve
+    it. Unpriced models (and the mock) reserve 0."""
+    prompt = estimate_tokens(request_prompt_text(messages))
+    prompt += MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
+    completion = max_tokens or settings.LLM_MAX_TOKENS
+    worst = ZERO
+    for kind in dict.fromkeys(kinds or ["openai"]):
+        price = await aprice_for(model, provider=kind)
+        cost = call_cost(price, prompt_tokens=prompt, completion_tokens=completion)
+        worst = max(worst, cost)
+    return worst
+
+
+# --- the manager's hooks ----------------------------------------------------------------
+
+
+async def areserve_for_call(
+    *, record: CallRecord, request: LLMRequest, kinds: list[str]
+) -> Reservation:
+    """Estimate the request's worst case and reserve it for the call's scope.
+
+    Fast path: when the cached budget list is fresh and no budget covers the
+    call, nothing is priced and no thread or transaction is used."""
+    cached = budget_cache.peek()
+    scope = {
+        "agent_name": record.agent_name,
+        "key_prefix": record.key_prefix,
+        "model": record.requested_model,
+    }
+    if cached is not None and not any(b.covers(**scope) for b in cached):
+        return Reservation(amount=ZERO)
+    amount = await reservation_estimate(
+        messages=request.to_messages(),
+        max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
+        model=record.requested_model,
+        kinds=kinds,
+    )
+    return await abudget_reserve(
+        agent_name=record.agent_name,
+        key_prefix=record.key_prefix,
+        model=record.requested_model,
+        amount=amount,
+    )
+
+
+def call_record_and_settle(*, record: CallRecord, reservation: Reservation | None) -> None:
+    """Write the call (through ``call_record``, its only writer) and settle its
+    reservation in one transaction, so counters never disagree with the log."""
+    from llm_gateway.services import call_record
+
+    with transaction.atomic():
+        call_record(record)
+        if reservation is not None:
+            settle_quietly(reservation=reservation, cost=record.cost)
+
+
+def settle_quietly(*, reservation: Reservation, cost: Decimal) -> None:
+    """Settle in a savepoint: a failed settle must never cost a call its record
+    (or its answer). The reservation then leaks until the periodic
+    reconciliation releases it and counts the cost from the log."""
+    try:
+        with transaction.atomic():
+            budget_settle(reservation=reservation, cost=cost)
+    except DatabaseError:
+        logger.exception("budget settle failed")
+
+
+# --- reserve and settle ------------------------------------------------------------
+
+
+def budget_reserve(
+    *, agent_name: str, key_prefix: str, model: str, amount: Decimal, at: datetime | None = None
+) -> Reservation:
+    """Reserve ``amount`` on every enabled budget covering the call.
+
+    Raises LLMBudgetExceededError (nothing reserved) if a ``block`` budget
+    cannot take it; returns a reservation with ``downgrade_to`` set if a
+    ``downgrade`` budget cannot."""
+    now = at or timezone.now()
+    covering = [
+        b
+        for b in budget_cache.get()
+        if b.covers(agent_name=agent_name, key_prefix=key_prefix, model=model)
+    ]
+    if not covering:
+        return Reservation(amount=amount)
+    starts = {b.id: period_bounds(b.period, at=now)[0] for b in covering}
+    _counters_ensure(covering, starts, now)
+    with transaction.atomic():
+        counters = _counters_locked(starts)
+        downgrade_to = _decide(covering, counters, amount, starts)
+        ids = tuple(sorted(c.id for c in counters.values()))
+        BudgetCounter.objects.filter(id__in=ids).update(
+            reserved=F("reserved") + amount, updated_at=now
+        )
+    return Reservation(amount=amount, counter_ids=ids, downgrade_to=downgrade_to)
+
+
+abudget_reserve = sync_to_async(budget_reserve)
+
+
+def budget_settle(*, reservation: Reservation, cost: Decimal) -> None:
+    """Release the reservation and add the call's real cost, once.
+
+    Call it inside the transaction that records the call, so the counter and
+    the call log commit (or fail) together."""
+    if reservation.settled:
+        return
+    reservation.settled = True
+    if not reservation.counter_ids:
+        return
+    with transaction.atomic():
+        ids = list(
+            BudgetCounter.objects.select_for_update()
+            .filter(id__in=reservation.counter_ids)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        BudgetCounter.objects.filter(id__in=ids).update(
+            reserved=F("reserved") - reservation.amount,
+            spent=F("spent") + cost,
+            updated_at=timezone.now(),
+        )
+
+
+def _counters_ensure(budgets: list[ActiveBudget], starts: dict[int, datetime], now: datetime):
+    """Create this period's counter rows that do not exist yet, starting from
+    the spend already in the log (a budget created mid-period, or a new period
+    after calls that started before it). Racing creators: one insert wins."""
+    existing = set(
+        BudgetCounter.objects.filter(_pairs_q(starts)).values_list("budget_id", flat=True)
+    )
+    missing = [b for b in budgets if b.id not in existing]
+    if not missing:
+        return
+    from costs.selectors import budget_spend
+
+    rows = []
+    for active in missing:
+        budget = Budget.objects.filter(id=active.id).first()
+        if budget is not None:
+            spent = budget_spend(budget=budget, at=now).spend
+            rows.append(BudgetCounter(budget=budget, period_start=starts[active.id], spent=spent))
+    BudgetCounter.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _counters_locked(starts: dict[int, datetime]) -> dict[int, BudgetCounter]:
+    rows = BudgetCounter.objects.select_for_update().filter(_pairs_q(starts)).order_by("budget_id")
+    return {row.budget_id: row for row in rows}
+
+
+def _pairs_q(starts: dict[int, datetime]) -> Q:
+    query = Q(pk__in=[])
+    for budget_id, start in starts.items():
+        query |= Q(budget_id=budget_id, period_start=start)
+    return query
+
+
+def _decide(
+    budgets: list[ActiveBudget],
+    counters: dict[int, BudgetCounter],
+    amount: Decimal,
+    starts: dict[int, datetime],
+) -> str:
+    downgrade_to = ""
+    for budget in budgets:
+        counter = counters.get(budget.id)
+        if counter is None or budget.action == BudgetAction.ALERT:
+            continue
+        if counter.spent + counter.reserved + amount <= budget.amount:
+            continue
+        if budget.action == BudgetAction.BLOCK:
+            raise _refusal(budget, starts[budget.id])
+        downgrade_to = downgrade_to or budget.downgrade_model
+    return downgrade_to
+
+
+def _refusal(budget: ActiveBudget, start: datetime) -> LLMBudgetExceededError:
+    _, end = period_bounds(budget.period, at=start)
+    return LLMBudgetExceededError(
+        f"Budget '{budget.name}' (${budget.amount} {budget.period}) is exhausted until "
+        f"{end:%Y-%m-%d %H:%M} UTC.",
+        code="budget_exceeded",
+    )
+
+
+# --- reconcile --------------------------------------------------------------------------
+
+
+def counter_reconcile(
+    *, budget: Budget, at: datetime | None = None, exact: bool = False
+) -> BudgetCounter:
+    """Bring this period's ``spent`` up to what the call log says.
+
+    Only upwards unless ``exact``: the server settles a call a moment before
+    its batched row is written, so a counter briefly ahead of the log is
+    normal, while one behind it (calls that started before the counter
+    existed, a leaked settle) is drift to repair. ``exact`` (after a reprice)
+    sets it to the log. The row is locked first, so a settle waits for us."""
+    from costs.selectors import budget_spend
+
+    now = at or timezone.now()
+    start = period_bounds(budget.period, at=now)[0]
+    BudgetCounter.objects.get_or_create(budget=budget, period_start=start)
+    with transaction.atomic():
+        counter = BudgetCounter.objects.select_for_update().get(budget=budget, period_start=start)
+        logged = budget_spend(budget=budget, at=now).spend
+        counter.spent = logged if exact else max(counter.spent, logged)
+        if counter.reserved and now - counter.updated_at > STALE_RESERVATION:
+            logger.warning("budget %s: releasing a leaked reservation", budget.id)
+            counter.reserved = ZERO
+        counter.save(update_fields=["spent", "reserved"])
+    return counter

@@ -1,0 +1,155 @@
+"""The dashboard filters, parsed once from the query string.
+
+Filters live in the query string so any view can be shared as a link. Every
+page parses them here into one typed, validated object; a bad value falls
+back to its default instead of raising, because a hand-edited link should
+still open a page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
+
+from django.http import QueryDict
+from django.utils import timezone
+
+RANGES: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+RANGE_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d", "custom": "Custom"}
+DEFAULT_RANGE = "24h"
+# Custom ranges are capped so a typo cannot ask for a decade of buckets.
+MAX_CUSTOM_SPAN = timedelta(days=400)
+STATUSES = ("success", "error", "client_disconnected", "blocked")
+VALIDATION_OUTCOMES = ("valid", "invalid", "unvalidated")
+GROUPS = ("model", "agent", "provider")
+
+
+@dataclass(frozen=True)
+class DashboardFilters:
+    """What every dashboard shows: a time window plus optional dimensions."""
+
+    range: str
+    start: datetime
+    end: datetime
+    agent: str = ""
+    model: str = ""
+    provider: str = ""
+    status: str = ""
+    validation: str = ""
+    min_cost: Decimal | None = None
+    q: str = ""
+    group: str = "model"
+
+    @property
+    def granularity(self) -> str:
+        """Minute rollups for short windows, hour rollups otherwise."""
+        return "minute" if self.end - self.start <= timedelta(hours=3) else "hour"
+
+    @property
+    def bucket(self) -> timedelta:
+        """Width of one point on a time chart: enough points, never too many."""
+        span = self.end - self.start
+        if span <= timedelta(hours=3):
+            return timedelta(minutes=1)
+        if span <= timedelta(days=8):
+            return timedelta(hours=1)
+        return timedelta(days=1)
+
+    @property
+    def bucket_label(self) -> str:
+        return {60: "minute", 3600: "hour", 86400: "day"}[int(self.bucket.total_seconds())]
+
+    def params(self, **overrides: str) -> dict[str, str]:
+        """The non-default filters as query parameters (for links and exports)."""
+        values: dict[str, str] = {"range": self.range}
+        if self.range == "custom":
+            values["start"] = self.start.strftime("%Y-%m-%dT%H:%M")
+            values["end"] = self.end.strftime("%Y-%m-%dT%H:%M")
+        for name in ("agent", "model", "provider", "status", "validation", "q"):
+            if value := getattr(self, name):
+                values[name] = value
+        if self.min_cost is not None:
+            values["min_cost"] = str(self.min_cost)
+        if self.group != "model":
+            values["group"] = self.group
+        values.update(overrides)
+        return {k: v for k, v in values.items() if v != ""}
+
+    def querystring(self, **overrides: str) -> str:
+        return urlencode(self.params(**overrides))
+
+    def with_dimension(self, *, name: str, value: str) -> DashboardFilters:
+        return replace(self, **{name: value})
+
+    @property
+    def has_dimensions(self) -> bool:
+        return bool(self.agent or self.model or self.provider)
+
+
+def floor_time(moment: datetime, *, granularity: str) -> datetime:
+    moment = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    return moment if granularity == "minute" else moment.replace(minute=0)
+
+
+def _parse_datetime(raw: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    # Inputs without an offset are UTC: the dashboard's clock is UTC everywhere.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _parse_min_cost(raw: str) -> Decimal | None:
+    try:
+        value = Decimal(raw.strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value.is_finite() and value >= 0 else None
+
+
+def _window(query: QueryDict, *, now: datetime) -> tuple[str, datetime, datetime]:
+    key = query.get("range", DEFAULT_RANGE)
+    if key == "custom":
+        start = _parse_datetime(query.get("start", ""))
+        end = _parse_datetime(query.get("end", "")) or now
+        if start is not None and start < end and end - start <= MAX_CUSTOM_SPAN:
+            return key, start, min(end, now)
+        key = DEFAULT_RANGE
+    if key not in RANGES:
+        key = DEFAULT_RANGE
+    span = RANGES[key]
+    # Align to the rollup bucket so a window covers whole buckets only.
+    granularity = "minute" if span <= timedelta(hours=3) else "hour"
+    return key, floor_time(now - span, granularity=granularity), now
+
+
+def _choice(query: QueryDict, name: str, allowed: tuple[str, ...], default: str = "") -> str:
+    value = query.get(name, default)
+    return value if value in allowed else default
+
+
+def filters_parse(query: QueryDict, *, now: datetime | None = None) -> DashboardFilters:
+    """Read the dashboard filters from a request's GET parameters."""
+    now = now or timezone.now()
+    key, start, end = _window(query, now=now)
+    return DashboardFilters(
+        range=key,
+        start=start,
+        end=end,
+        agent=query.get("agent", "").strip()[:200],
+        model=query.get("model", "").strip()[:200],
+        provider=query.get("provider", "").strip()[:100],
+        status=_choice(query, "status", STATUSES),
+        validation=_choice(query, "validation", VALIDATION_OUTCOMES),
+        min_cost=_parse_min_cost(query.get("min_cost", "")),
+        q=query.get("q", "").strip()[:200],
+        group=_choice(query, "group" if "group" in query else "by", GROUPS, default="model"),
+    )

@@ -1,0 +1,80 @@
+"""One way to render a dashboard page, its body and each of its live sections.
+
+A page is a list of sections; each section is one HTMX target with its own
+partial template and its own context builder. A polled card asks only for its
+own section, so a refresh runs only that section's queries; a filter change
+asks for the whole body; a normal request gets the full page. The HTMX target
+(the element id htmx sends as ``HX-Target``) picks which, so each URL stays the
+shareable page URL and every partial is reachable with its filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django_htmx.middleware import HtmxDetails
+
+from infra_dashboard.filters import (
+    GROUPS,
+    RANGE_LABELS,
+    STATUSES,
+    VALIDATION_OUTCOMES,
+    DashboardFilters,
+    filters_parse,
+)
+from infra_dashboard.selectors import dimension_values
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@dataclass(frozen=True)
+class Section:
+    template: str
+    build: Callable[[DashboardFilters], dict[str, Any]]
+
+
+def htmx_target(request: HtmxHttpRequest) -> str | None:
+    """The section asked for, or None (history restores always get the full page)."""
+    if not request.htmx or request.htmx.history_restore_request:
+        return None
+    return request.htmx.target
+
+
+def dashboard_render(
+    request: HtmxHttpRequest,
+    *,
+    page: str,
+    body: str,
+    sections: Mapping[str, Section],
+    context: dict[str, Any] | None = None,
+) -> HttpResponse:
+    filters = filters_parse(request.GET)
+    base = {"filters": filters, "live_url": f"{request.path}?{filters.querystring()}"}
+    base.update(context or {})
+    target = htmx_target(request)
+    if target in sections:
+        section = sections[target]
+        return render(request, section.template, {**base, **section.build(filters)})
+    for section in sections.values():
+        base.update(section.build(filters))
+    if request.htmx and not request.htmx.history_restore_request:
+        # The body target, or an htmx request naming no known section.
+        return render(request, body, base)
+    return render(request, page, {**base, **filter_bar_context(filters)})
+
+
+def filter_bar_context(filters: DashboardFilters) -> dict[str, Any]:
+    """Choices for the filter bar; only full pages draw it."""
+    return {
+        "range_choices": list(RANGE_LABELS.items()),
+        "group_choices": GROUPS,
+        "status_choices": STATUSES,
+        "validation_choices": VALIDATION_OUTCOMES,
+        "choices": dimension_values(filters=filters),
+    }

@@ -1,0 +1,13 @@
+"""Staff pages of the gateway: performance, the request explorer and call details."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from llm_gateway import views
+
+urlpatterns = [
+    path("performance/", views.performance, name="performance"),
+    path("requests/", views.requests_list, name="requests"),
+    path("requests/<uuid:call_id>/", views.request_detail, name="request_detail"),
+]

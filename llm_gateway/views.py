@@ -1,0 +1,107 @@
+"""Performance page, request explorer and request detail: parse, call selectors, render."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+
+from infra_dashboard import figures
+from infra_dashboard.filters import DashboardFilters
+from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_render
+from infra_dashboard.selectors import usage_totals
+from llm_gateway import selectors
+
+OUTCOME_COLORS = {"succeeded": figures.PALETTE[0], "failed": figures.PALETTE[3]}
+
+
+def _summary(filters: DashboardFilters) -> dict[str, Any]:
+    return {"totals": usage_totals(filters=filters)}
+
+
+def _latency(filters: DashboardFilters) -> dict[str, Any]:
+    series = selectors.percentile_series(filters=filters, field="latency_hist")
+    has_data = any(v is not None for s in series for v in s.y)
+    return {"latency_chart": figures.lines(series, y_title="ms") if has_data else None}
+
+
+def _ttft(filters: DashboardFilters) -> dict[str, Any]:
+    series = selectors.percentile_series(filters=filters, field="ttft_hist")
+    has_data = any(v is not None for s in series for v in s.y)
+    return {"ttft_chart": figures.lines(series, y_title="ms") if has_data else None}
+
+
+def _throughput(filters: DashboardFilters) -> dict[str, Any]:
+    series = selectors.throughput_series(filters=filters)
+    has_data = any(v for s in series for v in s.y)
+    return {
+        "throughput_chart": figures.stacked_bars(series, y_title="calls", colors=OUTCOME_COLORS)
+        if has_data
+        else None,
+        "bucket_label": filters.bucket_label,
+    }
+
+
+def _errors(filters: DashboardFilters) -> dict[str, Any]:
+    by_type = selectors.errors_by_type(filters=filters)
+    chart = (
+        figures.horizontal_bars(
+            labels=[t for t, _ in by_type], values=[n for _, n in by_type], x_title="errors"
+        )
+        if by_type
+        else None
+    )
+    return {"errors_chart": chart, "providers": selectors.provider_stats(filters=filters)}
+
+
+def _health(filters: DashboardFilters) -> dict[str, Any]:
+    return {"health": selectors.provider_health()}
+
+
+PERFORMANCE_SECTIONS = {
+    "perf-summary": Section("llm_gateway/partials/perf-summary.html", _summary),
+    "perf-latency": Section("llm_gateway/partials/perf-latency.html", _latency),
+    "perf-ttft": Section("llm_gateway/partials/perf-ttft.html", _ttft),
+    "perf-throughput": Section("llm_gateway/partials/perf-throughput.html", _throughput),
+    "perf-errors": Section("llm_gateway/partials/perf-errors.html", _errors),
+    "perf-health": Section("llm_gateway/partials/perf-health.html", _health),
+}
+
+
+def performance(request: HtmxHttpRequest) -> HttpResponse:
+    return dashboard_render(
+        request,
+        page="llm_gateway/performance.html",
+        body="llm_gateway/partials/performance-body.html",
+        sections=PERFORMANCE_SECTIONS,
+    )
+
+
+def _results(filters: DashboardFilters, *, after: str) -> dict[str, Any]:
+    return {"page": selectors.call_page(filters=filters, after=after)}
+
+
+def requests_list(request: HtmxHttpRequest) -> HttpResponse:
+    """The call log, filtered and searched, a keyset page at a time."""
+    after = request.GET.get("after", "")
+    sections = {
+        "requests-results": Section(
+            "llm_gateway/partials/requests-results.html", lambda f: _results(f, after=after)
+        )
+    }
+    return dashboard_render(
+        request,
+        page="llm_gateway/requests.html",
+        body="llm_gateway/partials/requests-body.html",
+        sections=sections,
+        context={"after": after},
+    )
+
+
+def request_detail(request: HtmxHttpRequest, call_id: uuid.UUID) -> HttpResponse:
+    detail = selectors.call_detail(call_id=call_id)
+    if detail is None:
+        raise Http404("No such call")
+    return render(request, "llm_gateway/request_detail.html", {"detail": detail})

@@ -1,0 +1,111 @@
+"""Every dashboard in real headless Chromium: charts drawn, HTMX updates, screenshots."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import LAPTOP, PHONE, SCREENSHOTS
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PAGES = {
+    "overview": ("/", 0),
+    "costs": ("/costs/?range=30d", 3),
+    "budgets": ("/costs/budgets/", 0),
+    "quality": ("/quality/?range=30d", 2),
+    "performance": ("/performance/?range=7d", 4),
+    "requests": ("/requests/?range=7d", 0),
+}
+
+
+@pytest.fixture
+def open_page(browser, live_server, staff_login):
+    """A logged-in page; its context closes before the database is flushed.
+
+    Closing first stops the pages' polling, whose queries would otherwise hold
+    SQLite's shared in-memory tables while the test database is emptied.
+    """
+    contexts = []
+
+    def open_(viewport):
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        staff_login(page, live_server.url)
+        return page, errors
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def _query_param(page, name: str) -> str | None:
+    return page.evaluate(f"new URLSearchParams(location.search).get('{name}')")
+
+
+@pytest.mark.parametrize(("width", "viewport"), [("laptop", LAPTOP), ("phone", PHONE)])
+def test_every_page_draws_its_charts(live_server, open_page, seeded_demo, width, viewport):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page, errors = open_page(viewport)
+    for name, (path, charts) in PAGES.items():
+        page.goto(live_server.url + path)
+        if charts:
+            page.wait_for_selector(".js-plotly-plot .main-svg")
+            page.wait_for_function(
+                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}"
+            )
+        assert page.locator(".topbar").is_visible()
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+    call_link = page.locator("table.calls tbody tr a").first
+    call_link.click()
+    page.wait_for_selector("text=Cost and timing")
+    page.screenshot(path=str(SCREENSHOTS / f"request-detail-{width}.png"), full_page=True)
+    assert errors == []
+
+
+def test_filter_change_updates_the_partial_without_a_reload(live_server, open_page, seeded_demo):
+    page, errors = open_page(LAPTOP)
+    page.goto(live_server.url + "/performance/?range=30d")
+    page.wait_for_selector(".js-plotly-plot .main-svg")
+    page.evaluate("window.__marker = 1")
+    with page.expect_response(lambda r: r.request.headers.get("hx-target") == "page-body"):
+        page.select_option("select[name=agent]", "Support Bot")
+    page.wait_for_function("new URLSearchParams(location.search).get('agent') === 'Support Bot'")
+    assert _query_param(page, "model") is None  # empty filters stay out of shared links
+    page.wait_for_selector("#perf-latency .js-plotly-plot .main-svg")
+    assert page.evaluate("window.__marker") == 1
+    assert "agent=Support+Bot" in page.get_attribute("#perf-latency", "hx-get")
+
+    page.goto(live_server.url + "/requests/?range=30d")
+    page.evaluate("window.__marker = 2")
+    with page.expect_response(lambda r: r.request.headers.get("hx-target") == "page-body"):
+        page.select_option("select[name=status]", "error")
+    page.wait_for_function("new URLSearchParams(location.search).get('status') === 'error'")
+    assert page.evaluate("window.__marker") == 2
+    assert page.locator("table.calls .badge-ok").count() == 0
+    assert errors == []
+
+
+def test_time_range_picker_switches_window_in_place(live_server, open_page, seeded_demo):
+    page, errors = open_page(LAPTOP)
+    page.goto(live_server.url + "/costs/?range=24h")
+    page.evaluate("window.__marker = 3")
+    with page.expect_response(lambda r: r.request.headers.get("hx-target") == "page-body"):
+        page.click("label:has(input[value='7d'])")
+    page.wait_for_function("new URLSearchParams(location.search).get('range') === '7d'")
+    page.wait_for_selector("#costs-spend .js-plotly-plot .main-svg")
+    assert page.evaluate("window.__marker") == 3
+    assert errors == []
+
+
+def test_empty_dashboards_explain_what_to_do(live_server, open_page):
+    page, errors = open_page(LAPTOP)
+    page.goto(live_server.url + "/performance/")
+    assert page.locator(".empty-chart").count() >= 3
+    page.screenshot(path=str(SCREENSHOTS / "performance-empty-laptop.png"), full_page=True)
+    page.goto(live_server.url + "/")
+    assert page.locator("text=No usage rolled up this month yet").is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "overview-empty-laptop.png"), full_page=True)
+    assert errors == []

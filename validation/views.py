@@ -1,0 +1,64 @@
+"""The quality page: validation outcomes over time, by agent and by check family."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+
+from infra_dashboard import figures, quality
+from infra_dashboard.filters import DashboardFilters
+from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_render
+
+
+def _summary(filters: DashboardFilters) -> dict[str, Any]:
+    return {
+        "summary": quality.quality_summary(
+            start=filters.start, end=filters.end, agent=filters.agent
+        )
+    }
+
+
+def _trend(filters: DashboardFilters) -> dict[str, Any]:
+    series = quality.quality_series(filters=filters)
+    has_data = any(v is not None for s in series for v in s.y)
+    chart = figures.lines(series, y_title="0–1", y_format=".2f") if has_data else None
+    return {"trend_chart": chart}
+
+
+def _agents(filters: DashboardFilters) -> dict[str, Any]:
+    return {"by_agent": quality.quality_by_agent(filters=filters)}
+
+
+def _failures(filters: DashboardFilters) -> dict[str, Any]:
+    breakdown = quality.failure_breakdown(filters=filters)
+    chart = None
+    if breakdown.families:
+        chart = figures.horizontal_bars(
+            labels=[f for f, _ in breakdown.families],
+            values=[n for _, n in breakdown.families],
+            x_title="failed checks",
+        )
+    return {"breakdown": breakdown, "families_chart": chart}
+
+
+def _failing(filters: DashboardFilters) -> dict[str, Any]:
+    return {"failing": quality.failing_results(filters=filters)}
+
+
+QUALITY_SECTIONS = {
+    "quality-summary": Section("validation/partials/quality-summary.html", _summary),
+    "quality-trend": Section("validation/partials/quality-trend.html", _trend),
+    "quality-agents": Section("validation/partials/quality-agents.html", _agents),
+    "quality-failures": Section("validation/partials/quality-failures.html", _failures),
+    "quality-failing": Section("validation/partials/quality-failing.html", _failing),
+}
+
+
+def quality_page(request: HtmxHttpRequest) -> HttpResponse:
+    return dashboard_render(
+        request,
+        page="validation/quality.html",
+        body="validation/partials/quality-body.html",
+        sections=QUALITY_SECTIONS,
+    )
