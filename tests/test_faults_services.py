@@ -55,7 +55,7 @@ def _gateway_env(upstream, **env: str) -> dict[str, str]:
         "SECRET_KEY": settings.SECRET_KEY,  # key hashes must match the test's
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": "",
-        "DB_POOL_TIMEOUT": "2",
+        "DB_POOL_TIMEOUT": "1",
         "LOG_LEVEL": "WARNING",
         **env,
     }
@@ -93,7 +93,9 @@ class Receiver:
         self.server.server_close()
 
 
-OUTAGE_S = 10.0
+# Long enough for the probes: the fast API path runs every database call in one thread
+# (thread-sensitive sync_to_async), so during an outage they queue behind each other.
+OUTAGE_S = 20.0
 
 
 async def _outage_traffic(url: str, key: str):
@@ -104,18 +106,22 @@ async def _outage_traffic(url: str, key: str):
         late = await send_calls(url, key, count=5, concurrency=5, tag="pg-d", timeout=60)
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             readyz = await client.get("/readyz")
-            usage = await client.get("/api/v1/usage", headers={"Authorization": f"Bearer {key}"})
-        return late, readyz.status_code, usage
+            chat = await client.post(  # the key cache has expired: the lookup needs the DB
+                "/v1/chat/completions",
+                json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        return late, readyz.status_code, chat
 
     # Calls already admitted (key cached) reach the provider and wait to be recorded.
-    early, (late, readyz, usage) = await asyncio.gather(
+    early, (late, readyz, chat) = await asyncio.gather(
         send_calls(url, key, count=6, concurrency=3, tag="pg-b", timeout=60),
         late_calls_and_probes(),
     )
     early.sent += late.sent
     early.statuses.update(late.statuses)
     early.non_openai_errors += late.non_openai_errors
-    return early, (readyz, usage)
+    return early, (readyz, chat)
 
 
 def test_postgres_lost_during_traffic_gives_503s_then_recovers_by_itself(
@@ -138,7 +144,7 @@ def test_postgres_lost_during_traffic_gives_503s_then_recovers_by_itself(
         # reach it and fail; calls already past the provider wait to be recorded.
         restore = threading.Timer(OUTAGE_S, proxy.restore)
         restore.start()
-        outage, (readyz_down, usage_down) = asyncio.run(_outage_traffic(url, key))
+        outage, (readyz_down, chat_down) = asyncio.run(_outage_traffic(url, key))
         restore.join()
         ready = wait_until(
             lambda: httpx.get(url + "/readyz", timeout=10).status_code == 200, timeout=30
@@ -150,7 +156,7 @@ def test_postgres_lost_during_traffic_gives_503s_then_recovers_by_itself(
         proxy.stop()
     ledger = books(tag="pg-", budget=budget)
     refused = outage.statuses[503]
-    sent = before.sent + outage.sent + after.sent
+    sent = before.sent + outage.sent + after.sent + 1  # + the probe
     report(
         "postgres_lost",
         before,
@@ -160,9 +166,9 @@ def test_postgres_lost_during_traffic_gives_503s_then_recovers_by_itself(
         refused_503=refused,
         upstream_requests=len(upstream.chat_calls),
     )
-    assert usage_down.status_code == 503 and readyz_down == 503
-    assert usage_down.json()["error"]["code"] == "database_unavailable"
-    assert usage_down.json()["error"]["type"] == "api_error"
+    assert chat_down.status_code == 503 and readyz_down == 503
+    assert chat_down.json()["error"]["code"] == "database_unavailable"
+    assert chat_down.json()["error"]["type"] == "api_error"
     assert outage.non_openai_errors == [] and refused >= 1, outage.statuses
     assert set(outage.statuses) <= {200, 503}
     assert ready and after.statuses == {200: 20} and before.statuses == {200: 20}
