@@ -75,12 +75,21 @@ def _tables() -> str:
     )
 
 
+PROVIDER_KEY = "sk-ant-" + "ProviderKeyFromTheEnvironment" * 2
+
+
 def test_no_secret_appears_in_any_table_log_or_page(
-    live_gateway, upstream, prices, make_key, staff_client, caplog
+    live_gateway, upstream, prices, make_key, staff_client, caplog, monkeypatch
 ):
     from costs.budgets import budget_create
+    from llm_gateway.models import Provider
 
     caplog.set_level(logging.DEBUG)
+    # A provider configured in the admin names the variable; the key lives in the environment.
+    monkeypatch.setenv("SCAN_PROVIDER_KEY", PROVIDER_KEY)
+    Provider.objects.create(
+        name="scan-anthropic", kind="anthropic", api_key_env="SCAN_PROVIDER_KEY", enabled=False
+    )
     keys = [make_key("scan-agent"), make_key("scan-other")]
     budget_create(
         name="scan budget",
@@ -98,7 +107,7 @@ def test_no_secret_appears_in_any_table_log_or_page(
     )
     haystacks = {"tables": _tables(), "logs": logs, "pages": "\n".join(pages)}
     secrets = {"gateway key": keys[0], "other gateway key": keys[1], "upstream": UPSTREAM_KEY}
-    secrets |= {"pasted": PASTED_KEY}
+    secrets |= {"pasted": PASTED_KEY, "provider key": PROVIDER_KEY}
     found = [
         f"{name} in {where}"
         for name, secret in secrets.items()
@@ -109,4 +118,5 @@ def test_no_secret_appears_in_any_table_log_or_page(
     if WEBHOOK_TOKEN in logs:
         found.append("webhook token in logs")
     assert found == []
+    assert "SCAN_PROVIDER_KEY" in haystacks["pages"]  # the admin shows the variable's name
     assert LLMCall.objects.count() == 4 and len(pages) > len(PAGES)
