@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+# A delta with non-empty text, whatever the JSON spacing of the server.
+_FIRST_TEXT = re.compile(rb'"content":\s*"[^"]')
 
 
 @dataclass
@@ -59,7 +63,7 @@ class Connection:
         ttft = None
         if response_headers.get("transfer-encoding") == "chunked":
             async for piece in self._chunks():
-                if ttft is None and b'"content":"' in piece and b'"content":""' not in piece:
+                if ttft is None and _FIRST_TEXT.search(piece):
                     ttft = time.perf_counter() - started
         else:
             await self.reader.readexactly(int(response_headers.get("content-length", 0)))

@@ -12,4 +12,5 @@ urlpatterns = [
     path("export.csv", views.export_csv, name="export"),
     path("export.json", views.export_json, name="export_json"),
     path("budgets/", views.budgets_page, name="budgets"),
+    path("budgets/<int:pk>/edit/", views.budget_edit, name="budget_edit"),
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from costs import selectors
@@ -142,6 +142,21 @@ def budgets_page(request: HtmxHttpRequest) -> HttpResponse:
         sections=BUDGET_SECTIONS,
         context={"form": form},
     )
+    if form.errors:
+        response.status_code = 400
+    return response
+
+
+def budget_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Edit one budget with the same form (and rules) as creation and the admin."""
+    budget = get_object_or_404(Budget, pk=pk)
+    initial = {"thresholds": ", ".join(f"{t:g}" for t in budget.thresholds or [])}
+    form = BudgetForm(request.POST or None, instance=budget, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Budget '{budget.name}' saved.")
+        return redirect("costs:budgets")
+    response = render(request, "costs/budget_edit.html", {"form": form, "budget": budget})
     if form.errors:
         response.status_code = 400
     return response

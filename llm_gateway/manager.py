@@ -149,10 +149,44 @@ class LLMManager:
         if validate_response:
             response.metadata["validation"] = await self._validate(request, response, ctx)
             record.metadata["validation"] = response.metadata["validation"]
-        if validate_response:
             record.validation = response.metadata["validation"]
         await _write(record, ctx)
+        if validate_response and not response.metadata["validation"]["is_valid"]:
+            return await self._retry_invalid(request, response, ctx)
         return response
+
+    async def _retry_invalid(
+        self, request: LLMRequest, response: LLMResponse, ctx: CallContext
+    ) -> LLMResponse:
+        """Ask once more on the agent's retry model (validation policy), if it has one.
+
+        Both calls are recorded; the retry names the first in its metadata. A
+        retry is never retried again, and a retry that fails keeps the first answer.
+        """
+        from validation.policy import validation_retry_model
+
+        model = await validation_retry_model(ctx.agent_name)
+        if not model or model == response.model or request.metadata.get("validation_retry_of"):
+            return response
+        retry = request.with_model(model)
+        retry.metadata = {**request.metadata, "validation_retry_of": str(ctx.request_id)}
+        again = CallContext(
+            agent_name=ctx.agent_name,
+            gateway_key_id=ctx.gateway_key_id,
+            key_prefix=ctx.key_prefix,
+            source=ctx.source,
+            defer_record=ctx.defer_record,
+        )
+        try:
+            second = await self.generate_response(retry, validate_response=True, context=again)
+        except LLMError:
+            logger.warning("validation retry on %s failed; keeping the first answer", model)
+            return response
+        second.metadata["validation_retry_of"] = str(ctx.request_id)
+        if ctx.record is not None and again.record is not None:
+            ctx.record = again.record  # headers name the call that answered
+            ctx.request_id = again.request_id
+        return second
 
     async def _run_plan(
         self, request: LLMRequest, ctx: CallContext, record: CallRecord

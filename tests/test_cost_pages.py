@@ -135,3 +135,37 @@ def test_webhook_urls_are_not_shown_on_the_budgets_page(staff_client):
     body = staff_client.get("/costs/budgets/").content.decode()
     assert "Hooked" in body
     assert "s3cr3t" not in body
+
+
+def test_staff_edit_a_budget_on_the_page_and_bad_values_get_form_errors(staff_client):
+    from costs.budgets import budget_create
+
+    budget = budget_create(name="Team cap", amount="10", period="daily")
+    url = f"/costs/budgets/{budget.pk}/edit/"
+    page = staff_client.get(url)
+    assert page.status_code == 200 and b"0.5, 0.8, 1" in page.content
+    form = {
+        "name": "Team cap",
+        "scope": "global",
+        "scope_value": "",
+        "period": "weekly",
+        "amount": "25",
+        "action": "alert",
+        "downgrade_model": "",
+        "emails": "",
+        "webhook_url": "",
+        "in_app": "on",
+        "thresholds": "0.5, 1",
+    }
+    assert staff_client.post(url, form).status_code == 302
+    budget.refresh_from_db()
+    assert (budget.period, str(budget.amount), budget.thresholds) == (
+        "weekly",
+        "25.0000",
+        [0.5, 1.0],
+    )
+    bad = staff_client.post(url, {**form, "amount": "-3", "thresholds": "0.5, 99"})
+    assert bad.status_code == 400
+    assert b"errorlist" in bad.content
+    budget.refresh_from_db()
+    assert str(budget.amount) == "25.0000"

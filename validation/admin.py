@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from validation.forms import ValidationRuleForm
-from validation.models import ValidationResult, ValidationRule
+from validation.models import ValidationPolicy, ValidationResult, ValidationRule
 
 
 @admin.register(ValidationRule)
@@ -40,3 +40,10 @@ class ValidationResultAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(ValidationPolicy)
+class ValidationPolicyAdmin(admin.ModelAdmin):
+    list_display = ("agent_name", "retry_model", "enabled", "updated_at")
+    list_filter = ("enabled",)
+    search_fields = ("agent_name", "retry_model")

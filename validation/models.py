@@ -70,3 +70,28 @@ class ValidationResult(models.Model):
     def __str__(self) -> str:
         verdict = "valid" if self.is_valid else "invalid"
         return f"{self.call_id}: {verdict} ({self.quality_score:.2f})"
+
+
+class ValidationPolicy(models.Model):
+    """What to do when an agent's answer fails validation.
+
+    With ``retry_model`` set, a call validated inline that comes back invalid is
+    asked once more on that (usually stronger) model; both calls are recorded,
+    the second with ``metadata["validation_retry_of"]`` naming the first.
+    """
+
+    agent_name = models.CharField(
+        max_length=200, unique=True, help_text="The agent this policy applies to."
+    )
+    retry_model = models.CharField(
+        max_length=200, help_text="Model to ask once more when an answer fails validation."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "validation policies"
+
+    def __str__(self) -> str:
+        return f"{self.agent_name}: retry on {self.retry_model}"

@@ -11,8 +11,8 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from costs.pricing import known_models
-from llm_gateway.manager import LLMManager
 from llm_gateway.models import LLMCall
+from llm_gateway.providers import adefault_providers
 
 PERIODS = ("daily", "weekly", "monthly")
 
@@ -80,10 +80,15 @@ async def key_budgets(*, agent_name: str, key_prefix: str) -> list[dict[str, Any
     return await sync_to_async(_key_budgets)(agent_name, key_prefix)
 
 
-async def model_list(manager: LLMManager) -> list[dict[str, Any]]:
-    priced = await sync_to_async(known_models)("openai")
+async def model_list() -> list[dict[str, Any]]:
+    """Priced models of every configured provider kind, plus what each provider lists."""
+    providers = await adefault_providers()
+    kinds = {"openai"} | {p.kind for p in providers if p.kind != "mock"}
+    priced: set[str] = set()
+    for kind in kinds:
+        priced |= await sync_to_async(known_models)(kind)
     listed: set[str] = set()
-    for provider in manager.providers:
+    for provider in providers:
         listed.update(await provider.list_models())
     created = int(timezone.now().timestamp())
     return [

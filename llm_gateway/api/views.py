@@ -199,7 +199,7 @@ async def models_handler(request: ApiRequest) -> ApiResponse:
         return refusal.api_response()
     cached = _models_cache.get("all")
     if cached is None or time.monotonic() - cached[0] > 60:
-        data = await usage_selectors.model_list(LLMManager())
+        data = await usage_selectors.model_list()
         _models_cache["all"] = cached = (time.monotonic(), data)
     return json_response({"object": "list", "data": cached[1]})
 

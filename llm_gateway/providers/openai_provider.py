@@ -18,6 +18,10 @@ from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+# httpx is imported up front: the SDK looks for an already-loaded httpx on every
+# request, and a first import racing in a worker thread is seen half-initialised.
+import httpx  # noqa: F401
+import httpx2
 import openai
 from django.conf import settings
 
@@ -39,6 +43,10 @@ from llm_gateway.interface import (
 
 logger = logging.getLogger(__name__)
 
+# The SDK keeps 100 idle connections: past 100 calls in flight, every answer
+# closed a connection and the next call opened one. Keep as many as may be open.
+POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=1000)
+
 # One client per event loop and (base_url, key): the client's connection pool is
 # bound to the loop that opened its connections.
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, openai.AsyncOpenAI]] = (
@@ -52,7 +60,11 @@ def shared_client(api_key: str, base_url: str | None, timeout: float) -> openai.
     client = per_loop.get(key)
     if client is None:
         client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(limits=POOL_LIMITS, timeout=timeout),
         )
         per_loop[key] = client
     return client
