@@ -30,7 +30,7 @@ from costs.models import CHANNELS, AlertLevel, BudgetAlertEvent, DeliveryStatus
 
 logger = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 120
+CLAIM_SECONDS = getattr(settings, "ALERT_CLAIM_SECONDS", 120)
 MAX_ATTEMPTS = 6
 WEBHOOK_TIMEOUT_S = 5.0
 
@@ -207,7 +207,14 @@ def send_webhook(event: BudgetAlertEvent, payload: dict[str, Any]) -> None:
     if problem := webhook_url_problem(url):  # settings may have changed since it was saved
         raise NotificationError(f"webhook at {host} refused: {problem}", permanent=True)
     try:
-        response = httpx.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
+        response = httpx.post(
+            url,
+            json=payload,
+            # Delivery is at-least-once (a worker can die after sending, before noting
+            # it): receivers dedupe on this key, one per alert event.
+            headers={"Idempotency-Key": f"budget-alert-{event.id}"},
+            timeout=WEBHOOK_TIMEOUT_S,
+        )
     except httpx.HTTPError as exc:
         # httpx's own messages include the URL: never pass them on.
         raise NotificationError(f"webhook at {host} unreachable: {type(exc).__name__}") from exc

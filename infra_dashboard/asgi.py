@@ -5,6 +5,7 @@ other path (pages, admin, probes) goes through Django as usual. The lifespan
 protocol is answered here so the server can tell the app it is stopping.
 """
 
+import importlib
 import os
 
 from django.core.asgi import get_asgi_application
@@ -12,6 +13,25 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "infra_dashboard.settings")
 
 django_application = get_asgi_application()
+
+# Import now, not on the first requests, what the request path would otherwise
+# import lazily (the URLconf, and modules imported inside functions to avoid
+# cycles): fifty concurrent first calls importing httpx or redis.asyncio in
+# parallel threads saw half-initialised modules and answered 500 (the soak).
+from django.urls import get_resolver  # noqa: E402
+
+get_resolver().url_patterns  # noqa: B018
+for _module in (
+    "costs.budgets",
+    "costs.notifications",
+    "costs.tasks",
+    "llm_gateway.metrics",
+    "redis.asyncio",
+    "validation.services",
+    "validation.tasks",
+    "validation.validator",
+):
+    importlib.import_module(_module)
 
 from llm_gateway.api.http import serve_asgi  # noqa: E402 - needs Django set up
 from llm_gateway.api.views import FAST_ROUTES  # noqa: E402

@@ -15,6 +15,7 @@ from decimal import Decimal
 import plotly.graph_objects as go
 from django.utils.safestring import SafeString, mark_safe
 
+from infra_dashboard.security import nonce_scripts
 from infra_dashboard.selectors import Series
 
 PALETTE = (
@@ -55,6 +56,7 @@ def _layout(*, height: int, y_title: str = "", y_format: str = "") -> dict:
 def figure_html(fig: go.Figure) -> SafeString:
     """The figure as a div plus its init script; plotly.js itself comes from static/."""
     html = fig.to_html(full_html=False, include_plotlyjs=False, config=CONFIG)
+    html = nonce_scripts(html)  # the page's CSP runs inline scripts with its nonce only
     return mark_safe(f'<div class="chart">{html}</div>')
 
 

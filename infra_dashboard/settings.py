@@ -22,6 +22,30 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="dev-insecure-key-change-me-in-production-0123456789")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Gateway key hashes are HMACs keyed with this; empty: SECRET_KEY (see SECURITY.md).
+GATEWAY_KEY_PEPPER = env("GATEWAY_KEY_PEPPER", default="")
+
+# --- Security headers and HTTPS ------------------------------------------------
+# Always on: they cost nothing over plain HTTP. CSP: infra_dashboard.security.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+# HTTPS hardening follows one switch, SECURE_SSL_REDIRECT (each still overridable):
+# turning these on without TLS in front would lock a plain-HTTP dev server out.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+_https = SECURE_SSL_REDIRECT and not DEBUG
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_https)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_https)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _https else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_https)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=_https)
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO.
+if env("SECURE_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = (env("SECURE_PROXY_SSL_HEADER"), "https")
+# Probes and scrapers talk plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,9 +64,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "infra_dashboard.security.SecurityHeadersMiddleware",
     "infra_dashboard.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: its process_view answers API method errors as OpenAI JSON.
+    "llm_gateway.api.resilience.APIExceptionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -66,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "infra_dashboard.context_processors.gateway_status",
+                "infra_dashboard.security.csp_context",
             ],
         },
     },
@@ -73,16 +101,15 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DB_POOL", default=True
-):
+_postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if _postgres and env.bool("DB_POOL", default=True):
     # psycopg 3's pool: one pool per process instead of a connect per request.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DB_POOL_MIN", default=2),
         "max_size": env.int("DB_POOL_MAX", default=20),
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
-else:
+elif not _postgres:  # DB_POOL=false Postgres (e.g. the CI worker) needs neither branch
     # Tests that run a live server use other threads: an on-disk test database lets
     # them share it with real locking (in-memory shared cache fails under writes).
     DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / ".test-db.sqlite3")})
@@ -96,6 +123,12 @@ else:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+# A pooled or persistent connection is checked before use (for the pool Django
+# passes psycopg_pool's check_connection), so the gateway recovers by itself
+# after a database restart instead of failing on dead sockets.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# How long a finished call's record is retried through a database outage.
+CALL_RECORD_RETRY_SECONDS = env.float("CALL_RECORD_RETRY_SECONDS", default=30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate-limit counters, key and price caches) ------------------------
@@ -159,7 +192,27 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must fail fast when the broker is down: the caller falls back to
 # doing the work in-process rather than hanging a gateway request.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    # A broker that vanishes without closing the socket must not hang a publish.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    # acks_late: a task whose worker died is handed out again after this long
+    # (keep it above the longest countdown, USAGE_REFRESH_SECONDS).
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+}
+# The same for the result backend (Redis too): a publish subscribes to the task's
+# result channel, and celery's default (20 reconnects a second apart) held a
+# gateway request for 20 s while Redis was away (the broker-lost fault test).
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_REDIS_SOCKET_TIMEOUT = 5
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -206,6 +259,9 @@ BUDGET_TIMEZONE = env("BUDGET_TIMEZONE", default="UTC")
 BUDGET_CHECK_CACHE_SECONDS = env.float("BUDGET_CHECK_CACHE_SECONDS", default=5.0)
 # After a call, rollups and budget alerts refresh at most this often.
 USAGE_REFRESH_SECONDS = env.int("USAGE_REFRESH_SECONDS", default=15)
+
+# An alert delivery's claim; a worker killed mid-delivery holds it this long.
+ALERT_CLAIM_SECONDS = env.int("ALERT_CLAIM_SECONDS", default=120)
 
 # --- Email ------------------------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")

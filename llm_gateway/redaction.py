@@ -13,6 +13,9 @@ REDACTED = "[REDACTED]"
 
 _PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    # A truncated or re-wrapped key (a model echoing half of it): the header and
+    # whatever base64 follows it.
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[A-Za-z0-9+/=\s]*(?:-----END[A-Z ]*-*)?"),
     re.compile(r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_\-]{16,}"),
     re.compile(r"\bgw_[A-Za-z0-9]{6,}_[A-Za-z0-9_\-]{16,}"),  # our own gateway keys
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{12,}=*"),

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from costs.pricing import Price
 from costs.signals import call_recorded
+from llm_gateway.durable import write_through_outage
 from llm_gateway.metrics import metrics_observe
 from llm_gateway.models import CallStatus, LLMCall
 from llm_gateway.redaction import redact, redact_text
@@ -72,10 +73,18 @@ def call_record(record: CallRecord) -> LLMCall:
     from validation.services import validation_result_store_dict
 
     call = call_row(record)
-    with transaction.atomic():
-        call.save(force_insert=True)
-        if record.validation is not None:
-            validation_result_store_dict(call_id=record.id, result=record.validation)
+
+    def save() -> LLMCall:
+        with transaction.atomic():
+            call.save(force_insert=True)
+            if record.validation is not None:
+                validation_result_store_dict(call_id=record.id, result=record.validation)
+        return call
+
+    # Retried through a short database outage; the uuid key keeps it exactly once.
+    call = write_through_outage(
+        save, already_written=lambda: LLMCall.objects.filter(id=record.id).first()
+    )
     metrics_observe(record)
     return call
 

@@ -58,13 +58,32 @@ def _publish(args: tuple) -> bool:
         return False
 
 
+# The record may be written just after the response (llm_gateway.recorder): wait
+# for it like the Celery task does (autoretry on DoesNotExist), briefly and bounded.
+_RECORD_WAITS = (0.05, 0.2, 0.5, 1.0, 2.0, 4.0)
+
+
+async def _run_locally_when_recorded(args: tuple) -> None:
+    from llm_gateway.models import LLMCall
+
+    for delay in (*_RECORD_WAITS, None):
+        try:
+            await sync_to_async(_run_locally)(args)
+            return
+        except LLMCall.DoesNotExist:
+            if delay is None:
+                logger.warning("call %s was never recorded; its validation is skipped", args[0])
+                return
+            await asyncio.sleep(delay)
+
+
 def validation_enqueue(*, ctx, content: str, finish_reason: str | None) -> None:
     body = ctx.request_body if isinstance(ctx.request_body, dict) else None
     args = (str(ctx.request_id), content, ctx.agent_name or None, body, finish_reason)
 
     async def work() -> None:
         if settings.CELERY_TASK_ALWAYS_EAGER or not await sync_to_async(_publish)(args):
-            await sync_to_async(_run_locally)(args)
+            await _run_locally_when_recorded(args)
 
     task = asyncio.get_running_loop().create_task(work())
     _background.add(task)

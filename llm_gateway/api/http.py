@@ -128,7 +128,9 @@ def _start(response: ApiResponse) -> dict:
 
 async def serve_asgi(handler: Handler, scope: dict, receive: Callable, send: Callable) -> None:
     body, too_large = await _read_body(scope, receive)
-    response = await handler(_asgi_request(scope, body, too_large))
+    from llm_gateway.api.resilience import guarded  # OpenAI-shaped 405/503/500
+
+    response = await guarded(handler, _asgi_request(scope, body, too_large))
     await send(_start(response))
     if response.stream is None:
         await send({"type": "http.response.body", "body": response.body})

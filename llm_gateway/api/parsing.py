@@ -95,7 +95,8 @@ def _check_messages(messages: Any) -> None:
         param = f"messages[{i}]"
         if not isinstance(message, dict):
             raise _invalid(f"{param} must be an object.", param)
-        if message.get("role") not in ROLES:
+        role = message.get("role")
+        if not isinstance(role, str) or role not in ROLES:  # an object is unhashable
             raise _invalid(f"{param}.role must be one of {sorted(ROLES)}.", f"{param}.role")
         content = message.get("content")
         if content is None and not (message.get("tool_calls") or message.get("function_call")):
@@ -149,6 +150,9 @@ def _check_types(body: dict[str, Any]) -> None:
         value = body.get(name)
         if value is not None and not isinstance(value, expected):
             raise _invalid(f"'{name}' has the wrong type.", name)
+    stop = body.get("stop")
+    if isinstance(stop, list) and not all(isinstance(item, str) for item in stop):
+        raise _invalid("'stop' must be a string or an array of strings.", "stop")
 
 
 def parse_chat_body(raw: bytes) -> ChatBody:

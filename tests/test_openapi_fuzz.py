@@ -1,0 +1,85 @@
+"""The OpenAPI description at /api/openapi.json, and schemathesis fuzzing the live gateway with it.
+
+The fuzz run holds the gateway to its own contract: no 5xx, every response
+conforms to the documented schema, every error is OpenAI-shaped, and methods
+not listed get a 405 with ``Allow``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import negative_data_rejection
+
+from llm_gateway.api.openapi import OPENAPI
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_description_is_served_without_a_login(live_gateway):
+    response = httpx.get(live_gateway.url + "/api/openapi.json", timeout=10)
+    assert response.status_code == 200
+    document = response.json()
+    assert document == json.loads(json.dumps(OPENAPI))
+    assert set(document["paths"]) == {
+        "/v1/chat/completions",
+        "/v1/models",
+        "/api/v1/usage",
+        "/api/v1/budgets",
+    }
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_every_operation_documents_the_openai_error_for_each_error_status():
+    for path, operations in OPENAPI["paths"].items():
+        for method, operation in operations.items():
+            errors = [s for s in operation["responses"] if int(s) >= 400]
+            assert "401" in errors and "405" in errors, (method, path)
+            for status in errors:
+                schema = operation["responses"][status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (path, status)
+    chat = OPENAPI["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert {"400", "401", "403", "404", "405", "413", "429", "502", "504"} <= set(chat)
+
+
+@schemathesis.check
+def error_is_openai_shaped(ctx, response, case):
+    """Any 4xx/5xx carries {"error": {message, type, param, code}} as JSON."""
+    if response.status_code < 400:
+        return None
+    body = response.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    assert isinstance(error, dict), f"{response.status_code} without an error object: {body!r}"
+    assert set(error) >= {"message", "type", "param", "code"}, error
+    assert isinstance(error["message"], str) and isinstance(error["type"], str)
+    return None
+
+
+@pytest.fixture
+def fuzz_target(live_gateway, upstream, prices, make_key) -> tuple[str, dict[str, str]]:
+    """The live gateway's URL and a real key's Authorization header."""
+    return live_gateway.url, {"Authorization": f"Bearer {make_key('fuzzer')}"}
+
+
+# The dict the gateway serves (the first test proves they are the same document).
+schema = schemathesis.openapi.from_dict(json.loads(json.dumps(OPENAPI)))
+
+
+@schema.parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_fuzzing_finds_no_server_error_and_no_schema_violation(case, fuzz_target):
+    base_url, headers = fuzz_target
+    case.call_and_validate(
+        base_url=base_url,
+        headers=headers,
+        additional_checks=[error_is_openai_shaped],
+        # The key goes in on every case, so a case generated "without Authorization"
+        # is sent with it and accepted: negative_data_rejection cannot tell them apart.
+        # (It ran while the schema was written and found the `stop` and `role` gaps.)
+        excluded_checks=[negative_data_rejection],
+        timeout=30,
+    )

@@ -1,0 +1,122 @@
+"""No key used in a run shows up in any table, log line or rendered page of that run.
+
+One test drives the gateway the way a busy day would (good calls, streams,
+refusals, a provider error, keys pasted into prompts, a budget with a webhook
+whose URL holds a token), renders every page and every admin list and change
+page, then scans all of it for the raw secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import httpx
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.core import serializers
+from django.urls import reverse
+
+from llm_gateway.models import LLMCall
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdef"  # the `upstream` fixture's key
+PASTED_KEY = "sk-proj-" + "PastedIntoAPrompt" * 3
+WEBHOOK_TOKEN = "T0KEN1n7heWebhookPath9f8e7d6c5b4a"
+PAGES = ["/", "/costs/", "/costs/budgets/", "/requests/", "/performance/", "/quality/", "/admin/"]
+
+
+def _drive(base_url: str, keys: list[str], upstream) -> None:
+    def chat(key: str, content: str, **extra) -> httpx.Response:
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]}
+        return httpx.post(
+            base_url + "/v1/chat/completions",
+            json={**body, **extra},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+
+    good, other = keys
+    assert chat(good, "hello").status_code == 200
+    assert chat(good, f"my key is {good} and {PASTED_KEY}").status_code == 200
+    assert chat(other, f"stream with {other}", stream=True).status_code == 200
+    assert chat(good[:-3] + "xyz", "forged").status_code == 401
+    assert chat(good, "bad", temperature=9).status_code == 400
+    upstream.fail_next(1, 401)  # the provider refuses the gateway's own credentials
+    assert chat(good, "provider auth error").status_code >= 400
+    for path in ("/v1/models", "/api/v1/usage", "/api/v1/budgets"):
+        assert httpx.get(base_url + path, headers={"Authorization": f"Bearer {good}"}).is_success
+
+
+def _pages(client) -> list[str]:
+    """Every dashboard page, every admin list and each list's first change page."""
+    rendered = [client.get(path).content.decode() for path in PAGES]
+    call = LLMCall.objects.first()
+    rendered.append(client.get(f"/requests/{call.id}/").content.decode())
+    for model, _ in admin.site._registry.items():
+        meta = model._meta
+        changelist = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+        rendered.append(client.get(changelist).content.decode())
+        first = model.objects.first()
+        if first is not None:
+            change = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[first.pk])
+            rendered.append(client.get(change).content.decode())
+    return rendered
+
+
+def _tables() -> str:
+    return "\n".join(
+        serializers.serialize("json", model.objects.all())
+        for model in apps.get_models()
+        if model._meta.managed
+    )
+
+
+PROVIDER_KEY = "sk-ant-" + "ProviderKeyFromTheEnvironment" * 2
+
+
+def test_no_secret_appears_in_any_table_log_or_page(
+    live_gateway, upstream, prices, make_key, staff_client, caplog, monkeypatch
+):
+    from costs.budgets import budget_create
+    from llm_gateway.models import Provider
+
+    caplog.set_level(logging.DEBUG)
+    # A provider configured in the admin names the variable; the key lives in the environment.
+    monkeypatch.setenv("SCAN_PROVIDER_KEY", PROVIDER_KEY)
+    Provider.objects.create(
+        name="scan-anthropic", kind="anthropic", api_key_env="SCAN_PROVIDER_KEY", enabled=False
+    )
+    keys = [make_key("scan-agent"), make_key("scan-other")]
+    budget_create(
+        name="scan budget",
+        amount="0.0001",
+        webhook_url=f"https://hooks.example.com/services/{WEBHOOK_TOKEN}",
+    )
+    _drive(live_gateway.url, keys, upstream)
+    deadline = time.monotonic() + 10  # records are written just after each response
+    while LLMCall.objects.count() < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pages = _pages(staff_client)
+    logs = "\n".join(
+        f"{r.getMessage()} {r.exc_text or ''} {json.dumps(r.args, default=str)}"
+        for r in caplog.records
+    )
+    haystacks = {"tables": _tables(), "logs": logs, "pages": "\n".join(pages)}
+    secrets = {"gateway key": keys[0], "other gateway key": keys[1], "upstream": UPSTREAM_KEY}
+    secrets |= {"pasted": PASTED_KEY, "provider key": PROVIDER_KEY}
+    found = [
+        f"{name} in {where}"
+        for name, secret in secrets.items()
+        for where, text in haystacks.items()
+        if secret in text
+    ]
+    # The webhook URL is shown to staff on the budget pages by design; never logged.
+    if WEBHOOK_TOKEN in logs:
+        found.append("webhook token in logs")
+    assert found == []
+    assert "SCAN_PROVIDER_KEY" in haystacks["pages"]  # the admin shows the variable's name
+    assert LLMCall.objects.count() == 4 and len(pages) > len(PAGES)
