@@ -45,15 +45,17 @@ def _card(match: re.Match[str]) -> str:
 def redact_text(text: str) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(REDACTED, text)
-    return _CARD.sub(_card, text)
+    # PostgreSQL text and jsonb cannot hold NUL: one in a prompt made the record
+    # unwritable (the provider had answered and been paid). Found by fuzzing.
+    return _CARD.sub(_card, text).replace("\x00", "\ufffd")
 
 
 def redact(value: Any) -> Any:
-    """Redact every string inside a JSON-like value, keeping its shape."""
+    """Redact every string inside a JSON-like value (keys too), keeping its shape."""
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        return {redact_text(str(k)): redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value

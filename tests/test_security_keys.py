@@ -212,3 +212,17 @@ def test_an_agent_budget_cannot_be_escaped_by_naming_another_agent(client, make_
     _assert_budget_refusal(post_chat(client, raw, **{"X-Agent-Name": "capped"}))
     _assert_budget_refusal(post_chat(client, raw, **{"X-Agent-Name": "not-capped"}))
     assert upstream.chat_calls == []
+
+
+def test_a_nul_character_in_a_prompt_is_stored_not_lost(client, make_key, upstream):
+    """PostgreSQL rejects NUL in text and jsonb; the call must still be recorded."""
+    body = {**CHAT, "messages": [{"role": "user", "content": "a\x00b", "x\x00": 1}]}
+    assert post_chat(client, make_key("nul-agent"), body).status_code == 200
+    row = LLMCall.objects.get()
+    assert "\x00" not in json.dumps(row.request_body)
+    assert "a\ufffdb" in json.dumps(row.request_body, ensure_ascii=False)
+
+
+def test_a_model_name_with_a_nul_character_is_refused(client, make_key, upstream):
+    response = post_chat(client, make_key("nul-agent"), {**CHAT, "model": "gpt\x00"})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "model"

@@ -161,7 +161,12 @@ def parse_chat_body(raw: bytes) -> ChatBody:
     if unknown:
         raise _invalid(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0])
     model = body.get("model")
-    if not isinstance(model, str) or not model.strip() or len(model) > MAX_MODEL_NAME:
+    if (
+        not isinstance(model, str)
+        or not model.strip()
+        or len(model) > MAX_MODEL_NAME
+        or "\x00" in model  # no model has one, and the database cannot store it
+    ):
         raise _invalid("'model' must be a non-empty string.", "model")
     _check_messages(body.get("messages"))
     _check_types(body)
