@@ -31,6 +31,7 @@ from llm_gateway.interface import (
     LLMInvalidRequestError,
     LLMProvider,
     LLMProviderError,
+    LLMRateLimitError,
     LLMRequest,
     LLMResponse,
     StreamChunk,
@@ -226,7 +227,10 @@ class LLMManager:
         )
         if isinstance(error, LLMInvalidRequestError):
             raise error
-        breaker.record_failure(attempt.provider.name)
+        # A 429 says "slower", not "down": opening the circuit on a rate-limit storm
+        # would turn the provider's Retry-After into our own 502s for everyone.
+        if not isinstance(error, LLMRateLimitError):
+            breaker.record_failure(attempt.provider.name)
         return error
 
     # --- streaming ---------------------------------------------------------------------

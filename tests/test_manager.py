@@ -16,6 +16,7 @@ from llm_gateway.interface import (
     LLMAuthenticationError,
     LLMModelNotFoundError,
     LLMProviderError,
+    LLMRateLimitError,
     LLMRequest,
     LLMTimeoutError,
 )
@@ -315,3 +316,14 @@ def test_full_openai_body_is_forwarded(fake_openai):
     body = fake_openai.chat_calls[0].body
     assert (body["seed"], body["top_p"], body["max_tokens"]) == (7, 0.5, 50)
     assert body["tools"][0]["function"]["name"] == "f"
+
+
+def test_a_rate_limit_storm_does_not_open_the_circuit(fake_openai, settings):
+    settings.LLM_CIRCUIT_FAILURES = 2
+    fake_openai.fail_next(6, 429, retry_after="0")
+    manager = manager_for(fake_openai, max_retries=0)
+    for _ in range(3):
+        with pytest.raises(LLMRateLimitError):
+            run(manager.generate_response, LLMRequest(prompt="hi"))
+    assert run(manager.health_check)["providers"][0]["circuit"] == "closed"
+    assert len(fake_openai.chat_calls) == 3
