@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_CALLS ?= 3000
 
-.PHONY: run test setup lint format browser-deps browser-test bench clean
+.PHONY: run test setup lint format browser-deps browser-test bench bench-dashboard clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ browser-test: browser-deps
 bench: $(STAMP)
 	$(PY) bench/overhead.py
 	$(PY) bench/validation.py
+
+# Dashboard pages at 100 k and 1 M calls; needs DATABASE_URL=postgres://… (a scratch DB).
+bench-dashboard: $(STAMP)
+	$(PY) bench/dashboard.py --sizes 100000,1000000 --repeat 20
 
 clean:
 	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache

@@ -32,6 +32,20 @@ HEADER = (
     "cost_usd",
     "unpriced_calls",
 )
+_ROLLUP_COLUMNS = (
+    "bucket_start",
+    "granularity",
+    "agent_name",
+    "model",
+    "provider",
+    "calls",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost",
+    "unpriced_calls",
+)
 # No bodies, no key material: the key appears only as its public prefix.
 CALL_FIELDS = (
     "id",
@@ -58,23 +72,25 @@ def usage_csv_rows(
 ) -> Iterator[tuple[object, ...]]:
     """The header, then one row per rollup bucket; money as exact decimal text."""
     yield HEADER
-    rows = rollups_in(start=start, end=end, filters=filters).order_by(
-        "bucket_start", "agent_name", "model", "provider"
+    # Only the exported columns: a model instance would also decode each row's
+    # three JSON histograms, which was most of the export's time.
+    rows = (
+        rollups_in(start=start, end=end, filters=filters)
+        .order_by("bucket_start", "agent_name", "model", "provider")
+        .values_list(*_ROLLUP_COLUMNS)
     )
-    for r in rows.iterator(chunk_size=CHUNK):
+    for bucket_start, granularity, agent, model, provider, *counts, cost, unpriced in rows.iterator(
+        chunk_size=CHUNK
+    ):
         yield (
-            r.bucket_start.isoformat(),
-            r.granularity,
-            _safe(r.agent_name),
-            _safe(r.model),
-            _safe(r.provider),
-            r.calls,
-            r.errors,
-            r.prompt_tokens,
-            r.completion_tokens,
-            r.cached_tokens,
-            f"{r.cost:f}",
-            r.unpriced_calls,
+            bucket_start.isoformat(),
+            granularity,
+            _safe(agent),
+            _safe(model),
+            _safe(provider),
+            *counts,
+            f"{cost:f}",
+            unpriced,
         )
 
 

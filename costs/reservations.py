@@ -66,9 +66,11 @@ class ActiveBudget:
     action: str
     downgrade_model: str
 
-    def covers(self, *, agent_name: str, key_prefix: str, model: str) -> bool:
+    def covers(self, *, agent_name: str, key_prefix: str, model: str, key_agent: str = "") -> bool:
+        # An agent budget covers the key's own agent too: X-Agent-Name relabels a
+        # call, it must not move it out from under its agent's budget.
         if self.scope == BudgetScope.AGENT:
-            return self.scope_value == agent_name
+            return self.scope_value in (agent_name, key_agent)
         if self.scope == BudgetScope.KEY:
             return bool(key_prefix) and self.scope_value == key_prefix
         if self.scope == BudgetScope.MODEL:
@@ -174,6 +176,7 @@ async def areserve_for_call(
         "agent_name": record.agent_name,
         "key_prefix": record.key_prefix,
         "model": record.requested_model,
+        "key_agent": record.key_agent_name,
     }
     if cached is not None and not any(b.covers(**scope) for b in cached):
         return Reservation(amount=ZERO)
@@ -188,6 +191,7 @@ async def areserve_for_call(
         key_prefix=record.key_prefix,
         model=record.requested_model,
         amount=amount,
+        key_agent=record.key_agent_name,
     )
 
 
@@ -217,7 +221,13 @@ def settle_quietly(*, reservation: Reservation, cost: Decimal) -> None:
 
 
 def budget_reserve(
-    *, agent_name: str, key_prefix: str, model: str, amount: Decimal, at: datetime | None = None
+    *,
+    agent_name: str,
+    key_prefix: str,
+    model: str,
+    amount: Decimal,
+    at: datetime | None = None,
+    key_agent: str = "",
 ) -> Reservation:
     """Reserve ``amount`` on every enabled budget covering the call.
 
@@ -228,7 +238,7 @@ def budget_reserve(
     covering = [
         b
         for b in budget_cache.get()
-        if b.covers(agent_name=agent_name, key_prefix=key_prefix, model=model)
+        if b.covers(agent_name=agent_name, key_prefix=key_prefix, model=model, key_agent=key_agent)
     ]
     if not covering:
         return Reservation(amount=amount)

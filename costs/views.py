@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -18,7 +19,7 @@ from costs.budgets import budget_create
 from costs.exports import usage_csv_rows
 from costs.forms import BudgetForm
 from costs.models import Budget
-from costs.recommendations import recommendations_for
+from costs.recommendations import Recommendation, recommendations_for
 from infra_dashboard import budget_status, figures
 from infra_dashboard import selectors as usage
 from infra_dashboard.filters import DashboardFilters, filters_parse
@@ -33,6 +34,7 @@ def _summary(filters: DashboardFilters) -> dict[str, Any]:
         agent=filters.agent,
         model=filters.model,
         provider=filters.provider,
+        latency=False,
     )
     return {
         "totals": usage.usage_totals(filters=filters),
@@ -73,15 +75,44 @@ def _per_1k(filters: DashboardFilters) -> dict[str, Any]:
     return {"per_1k_chart": chart}
 
 
+# Advice describes weeks of traffic and changes slowly, while computing it
+# reads every rollup row of the window and samples up to 5,000 raw calls for
+# repeated prompts (a scan of the log when few calls carry a cache key). So
+# the page keeps it for a few minutes per window instead of on every poll.
+RECOMMENDATIONS_CACHE_SECONDS = 300
+
+
+def recommendations_cached(*, start: datetime, end: datetime) -> list[Recommendation]:
+    """``costs.recommendations.recommendations_for`` for the window, cached per window.
+
+    The end is floored to the cache period so that a preset range (whose end is
+    "now") maps to one key, and the advice is computed for exactly that end.
+    """
+    period = RECOMMENDATIONS_CACHE_SECONDS
+    floored = datetime.fromtimestamp(int(end.timestamp()) // period * period, tz=UTC)
+    if floored <= start:  # a window shorter than the period: too small to cache
+        return recommendations_for(start=start, end=end)
+    key = f"dash:recommendations:{start.isoformat()}:{floored.isoformat()}"
+    advice = cache.get(key)
+    if advice is None:
+        advice = recommendations_for(start=start, end=floored)
+        cache.set(key, advice, period)
+    return advice
+
+
 def _recommendations(filters: DashboardFilters) -> dict[str, Any]:
-    return {"recommendations": recommendations_for(start=filters.start, end=filters.end)[:8]}
+    return {"recommendations": recommendations_cached(start=filters.start, end=filters.end)[:8]}
 
 
 COSTS_SECTIONS = {
-    "costs-summary": Section("costs/partials/costs-summary.html", _summary),
-    "costs-spend": Section("costs/partials/costs-spend.html", _spend),
-    "costs-cumulative": Section("costs/partials/costs-cumulative.html", _cumulative),
-    "costs-per-1k": Section("costs/partials/costs-per-1k.html", _per_1k),
+    "costs-summary": Section(
+        "costs/partials/costs-summary.html", _summary, cache_long_windows=True
+    ),
+    "costs-spend": Section("costs/partials/costs-spend.html", _spend, cache_long_windows=True),
+    "costs-cumulative": Section(
+        "costs/partials/costs-cumulative.html", _cumulative, cache_long_windows=True
+    ),
+    "costs-per-1k": Section("costs/partials/costs-per-1k.html", _per_1k, cache_long_windows=True),
     "costs-recommendations": Section("costs/partials/costs-recommendations.html", _recommendations),
 }
 

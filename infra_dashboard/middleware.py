@@ -61,12 +61,8 @@ def _is_public(path: str) -> bool:
     return path.startswith(settings.PUBLIC_PATH_PREFIXES)
 
 
-class StaffRequiredMiddleware:
-    """Every page needs a staff login unless its path is listed as public.
-
-    Deny-by-default means a page added later cannot be exposed by forgetting a
-    decorator. Anonymous users go to the login page; signed-in non-staff get 403.
-    """
+class HybridMiddleware:
+    """Base of our middlewares: sync or async to match the chain, never adapted."""
 
     sync_capable = True
     async_capable = True
@@ -76,6 +72,14 @@ class StaffRequiredMiddleware:
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
+
+
+class StaffRequiredMiddleware(HybridMiddleware):
+    """Every page needs a staff login unless its path is listed as public.
+
+    Deny-by-default means a page added later cannot be exposed by forgetting a
+    decorator. Anonymous users go to the login page; signed-in non-staff get 403.
+    """
 
     def __call__(self, request: HttpRequest):
         if self.async_mode:

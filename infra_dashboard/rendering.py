@@ -10,10 +10,13 @@ shareable page URL and every partial is reachable with its filters.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
@@ -33,10 +36,36 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
+# Windows of a day or more are drawn in hour or day buckets from thousands of
+# rollup rows (an hour x agent x model x provider each). Their figures cannot
+# visibly change within a minute, and the rollups themselves lag the log by
+# the job's 30 s interval, so a section's context is cached this long and a
+# polled 30-day card costs one cache read instead of decoding every histogram.
+LONG_WINDOW = timedelta(hours=24)
+SECTION_CACHE_SECONDS = 60
+
+
 @dataclass(frozen=True)
 class Section:
     template: str
     build: Callable[[DashboardFilters], dict[str, Any]]
+    # Only sections that read rollups or results aggregated over the window:
+    # never the request explorer, whose rows must be current.
+    cache_long_windows: bool = False
+
+
+def section_context(name: str, section: Section, filters: DashboardFilters) -> dict[str, Any]:
+    """The section's context, from the cache for long windows (see LONG_WINDOW)."""
+    if not section.cache_long_windows or filters.end - filters.start < LONG_WINDOW:
+        return section.build(filters)
+    # The query string names the window (preset or custom start/end) and dimensions.
+    digest = hashlib.sha256(filters.querystring().encode()).hexdigest()[:32]
+    key = f"dash:section:{name}:{digest}"
+    context = cache.get(key)
+    if context is None:
+        context = section.build(filters)
+        cache.set(key, context, SECTION_CACHE_SECONDS)
+    return context
 
 
 def htmx_target(request: HtmxHttpRequest) -> str | None:
@@ -60,9 +89,11 @@ def dashboard_render(
     target = htmx_target(request)
     if target in sections:
         section = sections[target]
-        return render(request, section.template, {**base, **section.build(filters)})
-    for section in sections.values():
-        base.update(section.build(filters))
+        return render(
+            request, section.template, {**base, **section_context(target, section, filters)}
+        )
+    for name, section in sections.items():
+        base.update(section_context(name, section, filters))
     if request.htmx and not request.htmx.history_restore_request:
         # The body target, or an htmx request naming no known section.
         return render(request, body, base)

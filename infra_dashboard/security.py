@@ -24,14 +24,14 @@ A template that needs more must change ``CSP_DIRECTIVES`` here, in one place.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from contextvars import ContextVar
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+
+from infra_dashboard.middleware import HybridMiddleware
 
 CSP_DIRECTIVES: dict[str, str] = {
     "default-src": "'self'",
@@ -71,17 +71,8 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=
 DEV_SECRET_KEY_PREFIX = "dev-insecure-"
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HybridMiddleware):
     """Adds CSP and Permissions-Policy; async-capable so the API keeps its fast path."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest):
         if self.async_mode:

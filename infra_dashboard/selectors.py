@@ -2,7 +2,7 @@
 
 Dashboards read ``UsageRollup`` rows, never the raw call log, so a page costs
 the same with a thousand calls or a billion. The one exception is the live
-tail of the stat cards: calls newer than the latest rolled-up hour are read
+tail of the stat cards: calls newer than the rollup cursor's minute are read
 raw (a bounded, indexed range), so "spend today" does not lag the rollup job.
 """
 
@@ -18,11 +18,14 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from costs import histogram
 from costs.models import Granularity, UsageRollup
+from costs.rollups import rollup_position
 from infra_dashboard.filters import DashboardFilters
 from llm_gateway.models import CallStatus, LLMCall
 
 DIMENSION_FIELDS = {"agent": "agent_name", "model": "model", "provider": "provider"}
 ZERO = Decimal("0")
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def rollups_for(filters: DashboardFilters) -> QuerySet[UsageRollup]:
     )
 
 
-def _rollup_totals(rows: QuerySet[UsageRollup]) -> PeriodTotals:
+def _rollup_totals(rows: QuerySet[UsageRollup], *, latency: bool = True) -> PeriodTotals:
     agg = rows.aggregate(
         calls=Sum("calls"),
         errors=Sum("errors"),
@@ -120,7 +123,8 @@ def _rollup_totals(rows: QuerySet[UsageRollup]) -> PeriodTotals:
         retries=Sum("retries"),
         fallbacks=Sum("fallbacks"),
     )
-    hist = histogram.merge(rows.values_list("latency_hist", flat=True))
+    # Decoding a month of histograms is most of a month card's cost: only on request.
+    hist = histogram.merge(rows.values_list("latency_hist", flat=True)) if latency else []
     return PeriodTotals(
         calls=agg["calls"] or 0,
         errors=agg["errors"] or 0,
@@ -132,7 +136,7 @@ def _rollup_totals(rows: QuerySet[UsageRollup]) -> PeriodTotals:
     )
 
 
-def _raw_totals(calls: QuerySet[LLMCall]) -> PeriodTotals:
+def _raw_totals(calls: QuerySet[LLMCall], *, latency: bool = True) -> PeriodTotals:
     agg = calls.aggregate(
         calls=Count("id"),
         errors=Count("id", filter=~Q(status=CallStatus.SUCCESS)),
@@ -141,9 +145,9 @@ def _raw_totals(calls: QuerySet[LLMCall]) -> PeriodTotals:
         retries=Sum("retries"),
         fallbacks=Count("id", filter=~Q(fallback="")),
     )
-    hist = histogram.empty()
-    for latency in calls.values_list("latency_ms", flat=True):
-        histogram.add(hist, latency)
+    hist = histogram.empty() if latency else []
+    for value in calls.values_list("latency_ms", flat=True) if latency else ():
+        histogram.add(hist, value)
     return PeriodTotals(
         calls=agg["calls"],
         errors=agg["errors"],
@@ -177,18 +181,61 @@ def rollup_watermark() -> datetime | None:
     )["latest"]
 
 
-def period_totals(
-    *, start: datetime, end: datetime, agent: str = "", model: str = "", provider: str = ""
+def live_tail_start() -> datetime | None:
+    """Where the rollups end and the raw live tail begins.
+
+    The rollup cursor says every call recorded before it is folded in, so only
+    calls since its minute are read raw: at most the job's interval (30 s) of
+    traffic, whatever the size of the log. A call that started before that
+    minute but was recorded after the cursor (a long stream) shows up at the
+    next run. Before the job has ever run (no cursor, e.g. after a bulk
+    rebuild) the newest hour bucket is the best bound there is.
+    """
+    position = rollup_position()
+    if position is None:
+        return rollup_watermark()
+    return bucket_floor(position, width=MINUTE)
+
+
+def _rolled_totals(
+    *, start: datetime, split: datetime, dims: dict[str, str], latency: bool
 ) -> PeriodTotals:
-    """Totals for [start, end): complete rollup hours plus the raw live tail."""
-    watermark = rollup_watermark()
-    tail_from = start if watermark is None else max(start, watermark)
+    """Rollups of [start, split): whole hours from hour rows, the ragged ends
+    (split inside an hour, start off the hour) from minute rows."""
+    first_hour = bucket_floor(start + HOUR - MINUTE, width=HOUR)
+    last_hour = max(bucket_floor(split, width=HOUR), first_hour)
+    parts = [rollups_in(start=first_hour, end=last_hour, **dims)]
+    for edge_start, edge_end in ((start, min(first_hour, split)), (last_hour, split)):
+        if edge_start < edge_end:
+            parts.append(
+                rollups_in(start=edge_start, end=edge_end, granularity=Granularity.MINUTE, **dims)
+            )
+    totals = _rollup_totals(parts[0], latency=latency)
+    for part in parts[1:]:
+        totals = _combine(totals, _rollup_totals(part, latency=latency))
+    return totals
+
+
+def period_totals(
+    *,
+    start: datetime,
+    end: datetime,
+    agent: str = "",
+    model: str = "",
+    provider: str = "",
+    latency: bool = True,
+) -> PeriodTotals:
+    """Totals for [start, end): rollups up to the live tail, the tail from the log.
+
+    ``latency=False`` skips the latency histogram (``p95_latency_ms`` is None)."""
+    tail_start = live_tail_start()
+    split = start if tail_start is None else min(max(start, tail_start), end)
     dims = {"agent": agent, "model": model, "provider": provider}
-    rolled = rollups_in(start=start, end=min(end, tail_from), **dims)
-    tail = LLMCall.objects.filter(created_at__gte=tail_from, created_at__lt=end)
+    tail = LLMCall.objects.filter(created_at__gte=split, created_at__lt=end)
     exact = {"agent_name": agent, "model": model, "provider": provider}
     tail = tail.filter(**{k: v for k, v in exact.items() if v})
-    return _combine(_rollup_totals(rolled), _raw_totals(tail))
+    rolled = _rolled_totals(start=start, split=split, dims=dims, latency=latency)
+    return _combine(rolled, _raw_totals(tail, latency=latency))
 
 
 def usage_totals(*, filters: DashboardFilters) -> PeriodTotals:

@@ -21,9 +21,9 @@ logger = logging.getLogger(__name__)
 
 def _spend_section(filters: DashboardFilters) -> dict[str, Any]:
     now = timezone.now()
-    month = selectors.period_totals(start=selectors.month_start(now), end=now)
+    month = selectors.period_totals(start=selectors.month_start(now), end=now, latency=False)
     return {
-        "today": selectors.period_totals(start=selectors.day_start(now), end=now),
+        "today": selectors.period_totals(start=selectors.day_start(now), end=now, latency=False),
         "month": month,
         "month_forecast": selectors.month_forecast(spent=month.cost, now=now),
         "budgets": overview_budgets(now=now),

@@ -53,6 +53,8 @@ class CallContext:
     agent_name: str = ""
     gateway_key_id: int | None = None
     key_prefix: str = ""
+    # The key's own agent, when X-Agent-Name labels the call differently (budgets).
+    key_agent_name: str = ""
     source: str = "python"
     request_id: uuid.UUID = field(default_factory=uuid.uuid4)
     created_at: datetime = field(default_factory=timezone.now)
@@ -174,6 +176,7 @@ class LLMManager:
             agent_name=ctx.agent_name,
             gateway_key_id=ctx.gateway_key_id,
             key_prefix=ctx.key_prefix,
+            key_agent_name=ctx.key_agent_name,
             source=ctx.source,
             defer_record=ctx.defer_record,
         )
@@ -305,6 +308,7 @@ class LLMManager:
             agent_name=ctx.agent_name,
             gateway_key_id=ctx.gateway_key_id,
             key_prefix=ctx.key_prefix,
+            key_agent_name=ctx.key_agent_name,
             source=ctx.source,
             requested_model=request.model or self.default_model,
             stream=stream,

@@ -215,7 +215,14 @@ def call_page(*, filters: DashboardFilters, after: str = "", size: int | None = 
     position = cursor_decode(after) if after else None
     if position is not None:
         created, call_id = position
-        calls = calls.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=call_id))
+        # (created_at, id) < (created, call_id), spelled so the planner gets a
+        # range on the index's first column: with only the OR, Postgres walks
+        # the keyset index from the newest call and filters, so page N read
+        # N x 50 rows (EXPLAIN ANALYZE at 1 M calls: 10,050 rows removed by
+        # filter on page 201); with the bound it starts at the cursor.
+        calls = calls.filter(created_at__lte=created).filter(
+            Q(created_at__lt=created) | Q(id__lt=call_id)
+        )
     # A LEFT JOIN for the verdict only, instead of loading each result's checks.
     outcome = F("validation__is_valid") if _has_validation() else Value(None, BooleanField())
     calls = calls.annotate(validation_outcome=outcome)

@@ -37,6 +37,8 @@ class CallRecord:
     agent_name: str = ""
     gateway_key_id: int | None = None
     key_prefix: str = ""
+    # The key's own agent, when X-Agent-Name labels the call differently (budgets).
+    key_agent_name: str = ""
     source: str = "python"
     provider: str = ""
     provider_kind: str = ""

@@ -61,11 +61,19 @@ def _health(filters: DashboardFilters) -> dict[str, Any]:
 
 
 PERFORMANCE_SECTIONS = {
-    "perf-summary": Section("llm_gateway/partials/perf-summary.html", _summary),
-    "perf-latency": Section("llm_gateway/partials/perf-latency.html", _latency),
-    "perf-ttft": Section("llm_gateway/partials/perf-ttft.html", _ttft),
-    "perf-throughput": Section("llm_gateway/partials/perf-throughput.html", _throughput),
-    "perf-errors": Section("llm_gateway/partials/perf-errors.html", _errors),
+    "perf-summary": Section(
+        "llm_gateway/partials/perf-summary.html", _summary, cache_long_windows=True
+    ),
+    "perf-latency": Section(
+        "llm_gateway/partials/perf-latency.html", _latency, cache_long_windows=True
+    ),
+    "perf-ttft": Section("llm_gateway/partials/perf-ttft.html", _ttft, cache_long_windows=True),
+    "perf-throughput": Section(
+        "llm_gateway/partials/perf-throughput.html", _throughput, cache_long_windows=True
+    ),
+    "perf-errors": Section(
+        "llm_gateway/partials/perf-errors.html", _errors, cache_long_windows=True
+    ),
     "perf-health": Section("llm_gateway/partials/perf-health.html", _health),
 }
 

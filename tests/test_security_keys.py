@@ -200,11 +200,6 @@ def test_a_key_a_superuser_made_in_the_admin_is_blocked_too(
     _assert_budget_refusal(post_chat(client, raw))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bypass, reported to the budgets/API owners: X-Agent-Name renames the "
-    "call's agent, and agent-scoped budgets match the renamed agent, not the key's",
-)
 def test_an_agent_budget_cannot_be_escaped_by_naming_another_agent(client, make_key, upstream):
     from costs.budgets import budget_create, budgets_evaluate
 

@@ -258,3 +258,97 @@ def test_failure_breakdown_counts_families_and_rules():
     breakdown = quality.failure_breakdown(filters=window())
     assert breakdown.families == [("safety", 2), ("quality", 1)]
     assert breakdown.rules[0] == ("pii", "safety", 2)
+
+
+# --- live tail and caches -------------------------------------------------------------------
+
+
+def test_period_totals_read_raw_only_the_calls_after_the_rollup_cursor():
+    from costs.models import RollupCursor
+    from costs.rollups import CURSOR
+
+    rollup_make(bucket_start=H10, cost=Decimal("1.00"), latencies=(100,))
+    rollup_make(bucket_start=H11, cost=Decimal("9.00"), latencies=(100,) * 3)  # ignored: split
+    for minute, cost in ((5, "0.5"), (19, "0.25")):
+        rollup_make(
+            bucket_start=H11 + timedelta(minutes=minute),
+            granularity="minute",
+            cost=Decimal(cost),
+            latencies=(100,),
+        )
+    RollupCursor.objects.create(name=CURSOR, position=H11 + timedelta(minutes=20, seconds=30))
+    # Already in the minute rollups: must not be counted twice.
+    LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("100"))
+    LLMCall.objects.create(created_at=H11 + timedelta(minutes=21), cost=Decimal("0.125"))
+    totals = selectors.period_totals(start=H10, end=NOW)
+    assert totals.cost == Decimal("1.875")
+    assert totals.calls == 4
+
+
+def test_period_totals_use_minute_rollups_for_a_start_off_the_hour():
+    rollup_make(bucket_start=H10, cost=Decimal("5"), latencies=(1,))  # before the start
+    rollup_make(
+        bucket_start=H10 + timedelta(minutes=40),
+        granularity="minute",
+        cost=Decimal("0.75"),
+        latencies=(1,),
+    )
+    rollup_make(bucket_start=H11, cost=Decimal("2"), latencies=(1,))  # newest hour: read raw
+    totals = selectors.period_totals(start=H10 + timedelta(minutes=30), end=NOW)
+    assert totals.cost == Decimal("0.75")
+
+
+def test_recommendations_are_computed_once_per_window(monkeypatch):
+    from costs import views
+
+    seen = []
+
+    def fake(*, start, end):
+        seen.append((start, end))
+        return ["advice"]
+
+    monkeypatch.setattr(views, "recommendations_for", fake)
+    start = NOW - timedelta(days=30)
+    assert views.recommendations_cached(start=start, end=NOW) == ["advice"]
+    assert views.recommendations_cached(start=start, end=NOW + timedelta(seconds=20)) == ["advice"]
+    assert seen == [(start, datetime(2026, 3, 10, 12, 30, tzinfo=UTC))]
+    views.recommendations_cached(start=start - timedelta(hours=1), end=NOW)
+    assert len(seen) == 2
+
+
+def test_long_window_sections_are_cached_and_short_ones_stay_live(settings):
+    from infra_dashboard.rendering import Section, section_context
+
+    built = []
+    section = Section("unused.html", lambda f: built.append(f) or {"n": len(built)}, True)
+    long_window = DashboardFilters(range="30d", start=NOW - timedelta(days=30), end=NOW)
+    assert section_context("s", section, long_window) == {"n": 1}
+    assert section_context("s", section, long_window) == {"n": 1}
+    assert section_context("s", section, window()) == {"n": 2}
+    assert section_context("s", section, window()) == {"n": 3}
+    live = Section("unused.html", lambda f: built.append(f) or {"n": len(built)})
+    assert section_context("s", live, long_window) == {"n": 4}
+
+
+def test_keyset_pages_walk_calls_sharing_a_timestamp_exactly_once():
+    same = H11 + timedelta(minutes=1)
+    ids = {LLMCall.objects.create(created_at=same).id for _ in range(7)}
+    ids.add(LLMCall.objects.create(created_at=H11).id)
+    seen, after = [], ""
+    while True:
+        page = call_selectors.call_page(filters=window(), after=after, size=3)
+        seen += [c.id for c in page.calls]
+        if not page.next_cursor:
+            break
+        after = page.next_cursor
+    assert len(seen) == 8
+    assert set(seen) == ids
+
+
+def test_period_totals_without_latency_keep_every_sum():
+    rollup_make(bucket_start=H10, cost=Decimal("1.00"), errors=1, latencies=(100, 200))
+    rollup_make(bucket_start=H11, cost=Decimal("9.00"), latencies=(100,))  # newest: read raw
+    LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
+    totals = selectors.period_totals(start=H10, end=NOW, latency=False)
+    assert (totals.cost, totals.calls, totals.errors) == (Decimal("1.5"), 3, 1)
+    assert totals.p95_latency_ms is None

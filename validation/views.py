@@ -47,10 +47,18 @@ def _failing(filters: DashboardFilters) -> dict[str, Any]:
 
 
 QUALITY_SECTIONS = {
-    "quality-summary": Section("validation/partials/quality-summary.html", _summary),
-    "quality-trend": Section("validation/partials/quality-trend.html", _trend),
-    "quality-agents": Section("validation/partials/quality-agents.html", _agents),
-    "quality-failures": Section("validation/partials/quality-failures.html", _failures),
+    "quality-summary": Section(
+        "validation/partials/quality-summary.html", _summary, cache_long_windows=True
+    ),
+    "quality-trend": Section(
+        "validation/partials/quality-trend.html", _trend, cache_long_windows=True
+    ),
+    "quality-agents": Section(
+        "validation/partials/quality-agents.html", _agents, cache_long_windows=True
+    ),
+    "quality-failures": Section(
+        "validation/partials/quality-failures.html", _failures, cache_long_windows=True
+    ),
     "quality-failing": Section("validation/partials/quality-failing.html", _failing),
 }
 

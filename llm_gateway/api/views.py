@@ -51,6 +51,7 @@ def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
         agent_name=agent or key.agent_name,
         gateway_key_id=key.id,
         key_prefix=key.prefix,
+        key_agent_name=key.agent_name,
         source="api",
         request_body=chat.body,
         defer_record=request.background_writes,
