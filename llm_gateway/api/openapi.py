@@ -63,6 +63,9 @@ _MESSAGE = {
     },
 }
 
+# Not blank, and no NUL (the gateway refuses it: no model has one, the database can't store it).
+_MODEL_PATTERN = r"^[^\u0000]*\S[^\u0000]*$"
+
 _CHAT_REQUEST = {
     "type": "object",
     "required": ["model", "messages"],
@@ -70,7 +73,7 @@ _CHAT_REQUEST = {
     "description": "OpenAI's chat.completions request. Other OpenAI parameters are "
     "forwarded to the provider as-is; unknown ones are refused with 400.",
     "properties": {
-        "model": {"type": "string", "pattern": r"\S", "maxLength": MAX_MODEL_NAME},
+        "model": {"type": "string", "pattern": _MODEL_PATTERN, "maxLength": MAX_MODEL_NAME},
         "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
         "max_tokens": {"type": "integer", "minimum": 1},
         "max_completion_tokens": {"type": "integer", "minimum": 1},
