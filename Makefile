@@ -53,7 +53,7 @@ bench: $(STAMP)
 
 # Dashboard pages at 100 k and 1 M calls; needs DATABASE_URL=postgres://… (a scratch DB).
 bench-dashboard: $(STAMP)
-	$(PY) bench/dashboard.py --sizes 100000,1000000 --repeat 20
+	$(PY) bench/dashboard.py --sizes 100000,1000000 --repeat 40
 
 clean:
 	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache

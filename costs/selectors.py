@@ -1,9 +1,9 @@
 """Reads for cost analytics and budgets.
 
 Charts and summaries read rollups, never the raw log. The one exception is
-budget spend, which must be current to the call: it reads complete hours
-from the rollups and only the short tail the rollups have not reached yet
-from the log (see ``budget_spend``).
+budget spend, which must be current to the call: it reads complete hours and
+minutes from the rollups and only the short tail the rollups have not
+reached yet from the log (see ``budget_spend``).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from costs.rollups import bucket_floor, rollup_position
 from llm_gateway.models import LLMCall
 
 ZERO = Decimal(0)
-# Hour rollups are trusted for budget spend only this long after the cursor
-# passed them: a call that started in the hour may still be streaming.
+# Rollups are trusted for budget spend only this long after the cursor passed
+# them: a call that started in the bucket may still be streaming.
 LATE_MARGIN = timedelta(minutes=15)
 # Up to this span, charts use minute buckets; beyond it, hour buckets.
 MINUTE_SPAN_LIMIT = timedelta(hours=6)
@@ -231,35 +231,47 @@ class BudgetStatus:
 def budget_spend(*, budget: Budget, at: datetime | None = None) -> BudgetStatus:
     """Spend of the budget's scope in the period containing ``at``.
 
-    Complete hours come from hour rollups, the rest (at most about an hour
-    plus LATE_MARGIN) from the raw log, so the answer includes the call that
-    finished a moment ago without summing a month of rows. Key budgets and
-    periods that do not start on a UTC hour (zones like +05:30) read the log
-    only: rollups carry neither the key nor sub-hour offsets.
+    Complete hours come from hour rollups, the complete minutes of the hour
+    after them from minute rollups, and only the rest (LATE_MARGIN plus the
+    rollup job's interval) from the raw log: the answer includes the call
+    that finished a moment ago, and the raw read stays a quarter of an hour
+    of calls however busy the gateway is (it was up to 75 minutes of calls
+    with hour rollups alone). Key budgets and periods that do not start on a
+    UTC hour (zones like +05:30) read the log only: rollups carry neither the
+    key nor sub-hour offsets.
     """
     now = at or timezone.now()
     start, end = period_bounds(budget.period, at=now)
     split = _rollup_split(budget, start, min(now, end))
-    spend = ZERO
-    if split > start:
-        spend += (
-            UsageRollup.objects.filter(
-                _scope_q(budget),
-                granularity=Granularity.HOUR,
-                bucket_start__gte=start,
-                bucket_start__lt=split,
-            ).aggregate(total=Sum("cost"))["total"]
-            or ZERO
-        )
+    spend = _rolled_spend(_scope_q(budget), start=start, split=split)
     raw = LLMCall.objects.filter(_scope_q(budget), created_at__gte=split, created_at__lt=end)
     spend += raw.aggregate(total=Sum("cost"))["total"] or ZERO
     return BudgetStatus(budget=budget, period_start=start, period_end=end, spend=spend)
 
 
+def _rolled_spend(scope: Q, *, start: datetime, split: datetime) -> Decimal:
+    """Rollup spend of [start, split) in one query: hour rows up to the hour
+    holding ``split``, minute rows from there (``split`` is on a minute)."""
+    if split <= start:
+        return ZERO
+    hour = max(bucket_floor(split, Granularity.HOUR), start)
+    rows = UsageRollup.objects.filter(scope).filter(
+        Q(granularity=Granularity.HOUR, bucket_start__gte=start, bucket_start__lt=hour)
+        | Q(granularity=Granularity.MINUTE, bucket_start__gte=hour, bucket_start__lt=split)
+    )
+    return rows.aggregate(total=Sum("cost"))["total"] or ZERO
+
+
 def _rollup_split(budget: Budget, start: datetime, until: datetime) -> datetime:
-    if budget.scope == BudgetScope.KEY:
+    """Where budget spend switches from rollups to the log: the last minute
+    the rollups are trusted to be complete for (LATE_MARGIN behind the cursor)."""
+    position = rollup_position()
+    if budget.scope == BudgetScope.KEY or position is None:
         return start
-    return fresh_split(start=start, until=until)
+    if start != bucket_floor(start, Granularity.HOUR):
+        return start
+    split = bucket_floor(min(position, until) - LATE_MARGIN, Granularity.MINUTE)
+    return max(split, start)
 
 
 def fresh_split(*, start: datetime, until: datetime) -> datetime:

@@ -23,7 +23,7 @@ from costs.recommendations import Recommendation, recommendations_for
 from infra_dashboard import budget_status, figures
 from infra_dashboard import selectors as usage
 from infra_dashboard.filters import DashboardFilters, filters_parse
-from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_render
+from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
@@ -76,9 +76,9 @@ def _per_1k(filters: DashboardFilters) -> dict[str, Any]:
 
 
 # Advice describes weeks of traffic and changes slowly, while computing it
-# reads every rollup row of the window and samples up to 5,000 raw calls for
-# repeated prompts (a scan of the log when few calls carry a cache key). So
-# the page keeps it for a few minutes per window instead of on every poll.
+# reads every rollup row of the window and hashes up to 200,000 raw request
+# bodies for repeated prompts (costs.call_patterns). So the page keeps it for
+# a few minutes per window instead of on every poll.
 RECOMMENDATIONS_CACHE_SECONDS = 300
 
 
@@ -117,13 +117,7 @@ COSTS_SECTIONS = {
 }
 
 
-def costs_page(request: HtmxHttpRequest) -> HttpResponse:
-    return dashboard_render(
-        request,
-        page="costs/costs.html",
-        body="costs/partials/costs-body.html",
-        sections=COSTS_SECTIONS,
-    )
+costs_page = dashboard_page("costs/costs.html", sections=COSTS_SECTIONS)
 
 
 def _budget_statuses(filters: DashboardFilters) -> dict[str, Any]:

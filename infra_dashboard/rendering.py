@@ -100,6 +100,21 @@ def dashboard_render(
     return render(request, page, {**base, **filter_bar_context(filters)})
 
 
+def dashboard_page(
+    page: str, *, sections: Mapping[str, Section]
+) -> Callable[[HtmxHttpRequest], HttpResponse]:
+    """A view that renders ``page`` (``<app>/<name>.html``), its body
+    (``<app>/partials/<name>-body.html``) or one of ``sections``: the whole of
+    a dashboard page that has no logic of its own."""
+    app, _, name = page.removesuffix(".html").rpartition("/")
+    body = f"{app}/partials/{name}-body.html"
+
+    def view(request: HtmxHttpRequest) -> HttpResponse:
+        return dashboard_render(request, page=page, body=body, sections=sections)
+
+    return view
+
+
 def filter_bar_context(filters: DashboardFilters) -> dict[str, Any]:
     """Choices for the filter bar; only full pages draw it."""
     return {

@@ -10,7 +10,7 @@ from django.shortcuts import render
 
 from infra_dashboard import figures
 from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_render
+from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
 from infra_dashboard.selectors import usage_totals
 from llm_gateway import selectors
 
@@ -78,13 +78,7 @@ PERFORMANCE_SECTIONS = {
 }
 
 
-def performance(request: HtmxHttpRequest) -> HttpResponse:
-    return dashboard_render(
-        request,
-        page="llm_gateway/performance.html",
-        body="llm_gateway/partials/performance-body.html",
-        sections=PERFORMANCE_SECTIONS,
-    )
+performance = dashboard_page("llm_gateway/performance.html", sections=PERFORMANCE_SECTIONS)
 
 
 def _results(filters: DashboardFilters, *, after: str) -> dict[str, Any]:

@@ -207,6 +207,42 @@ def test_search_matches_error_text_and_call_id():
     assert [c.id for c in call_selectors.call_page(filters=window(q=str(hit.id))).calls] == [hit.id]
 
 
+def test_search_is_case_insensitive_over_agent_model_and_error_columns():
+    by_agent = LLMCall.objects.create(created_at=H11, agent_name="Timeout Watcher")
+    by_model = LLMCall.objects.create(created_at=H11, model="ft:TIMEOUTS-v2")
+    by_type = LLMCall.objects.create(created_at=H11, error_type="LLMTimeoutError")
+    by_text = LLMCall.objects.create(created_at=H11, error_message="read timeOut after 30 s")
+    LLMCall.objects.create(created_at=H11, agent_name="Support Bot", error_message="time out")
+    found = {c.id for c in call_selectors.call_page(filters=window(q="timeout")).calls}
+    assert found == {by_agent.id, by_model.id, by_type.id, by_text.id}
+
+
+@pytest.mark.postgres
+def test_rare_search_term_is_answered_from_the_trigram_indexes():
+    """The GIN indexes (migration llm_gateway 0004) are on UPPER(col), the
+    expression Django writes for icontains: if either side changes, the planner
+    silently falls back to scanning the whole window, as it did for 5.9 s at 1 M."""
+    from django.db import connection, transaction
+
+    hit = LLMCall.objects.create(created_at=H11, error_message="quota exhausted upstream")
+    LLMCall.objects.bulk_create(
+        LLMCall(created_at=H10, agent_name=f"agent {i}", error_message="fine") for i in range(200)
+    )
+    page = call_selectors.call_page(filters=window(q="EXHAUSTED"))
+    assert [c.id for c in page.calls] == [hit.id]
+    # The search condition alone: with the window too, the planner may prefer
+    # the created_at index for a table this small.
+    searched = LLMCall.objects.filter(call_selectors._search("exhausted"))
+    sql, params = searched.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    for column in ("agent_name", "model", "error_type", "error_message"):
+        assert f"Bitmap Index Scan on llmcall_{column}_trgm" in plan
+
+
 def test_min_cost_and_validation_filters():
     cheap = LLMCall.objects.create(created_at=H11, cost=Decimal("0.001"))
     dear = LLMCall.objects.create(created_at=H11, cost=Decimal("0.5"))

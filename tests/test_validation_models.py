@@ -8,11 +8,7 @@ from llm_gateway.models import LLMCall
 from validation.forms import ValidationRuleForm
 from validation.models import RuleKind, Severity, ValidationResult, ValidationRule
 from validation.selectors import invalidate_rules_cache, rules_for_agent
-from validation.services import (
-    validate_and_store,
-    validation_result_store,
-    validation_result_store_dict,
-)
+from validation.services import validate_and_store, validation_result_store
 from validation.tasks import validate_call
 from validation.validator import ResponseValidator
 from validation.validators import RULE_KINDS, SEVERITIES
@@ -163,8 +159,8 @@ def test_store_accepts_the_report_dict_and_takes_agent_from_the_call(call):
 
 def test_gateway_metadata_dict_can_be_stored_twice_without_duplicates(call):
     metadata = ResponseValidator().validate("Fine answer.", rules=[]).to_dict()
-    validation_result_store_dict(call_id=call.id, result=metadata)
-    validation_result_store_dict(call_id=call.id, result=metadata)
+    validation_result_store(call_id=call.id, result=metadata)
+    validation_result_store(call_id=call.id, result=metadata)
     assert ValidationResult.objects.filter(call=call).count() == 1
 
 

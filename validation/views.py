@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpResponse
-
 from infra_dashboard import figures, quality
 from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_render
+from infra_dashboard.rendering import Section, dashboard_page
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
@@ -63,10 +61,4 @@ QUALITY_SECTIONS = {
 }
 
 
-def quality_page(request: HtmxHttpRequest) -> HttpResponse:
-    return dashboard_render(
-        request,
-        page="validation/quality.html",
-        body="validation/partials/quality-body.html",
-        sections=QUALITY_SECTIONS,
-    )
+quality_page = dashboard_page("validation/quality.html", sections=QUALITY_SECTIONS)
