@@ -26,6 +26,7 @@ from django.utils import timezone
 
 __all__ = [
     "COST_QUANTUM",
+    "PRICE_LEDGER_FIELDS",
     "VERSION_CACHE_KEY",
     "Price",
     "aprice_for",
@@ -33,6 +34,7 @@ __all__ = [
     "invalidate_price_table",
     "known_models",
     "price_for",
+    "price_ledger_fields",
     "priced",
     "resolve_model_name",
 ]
@@ -58,6 +60,22 @@ class Price:
     cache_write_per_m: Decimal | None
     effective_from: datetime
     id: int | None = None
+
+
+# The LLMCall columns that keep the price a call was charged at, so a later
+# price change never rewrites what the row says it cost.
+PRICE_LEDGER_FIELDS = ("input_price_per_m", "output_price_per_m", "cached_price_per_m")
+
+
+def price_ledger_fields(price: Price | None) -> dict[str, Decimal | None]:
+    """The LLMCall price columns for a call charged at ``price`` (all None if unpriced)."""
+    if price is None:
+        return dict.fromkeys(PRICE_LEDGER_FIELDS)
+    return {
+        "input_price_per_m": price.input_per_m,
+        "output_price_per_m": price.output_per_m,
+        "cached_price_per_m": price.cached_input_per_m,
+    }
 
 
 # --- model name resolution -------------------------------------------------

@@ -16,13 +16,13 @@ from django.db import transaction
 from django.db.models import Max, Min, Q, Sum
 
 from costs.models import Budget, RepriceAudit
-from costs.pricing import call_cost, price_for
+from costs.pricing import PRICE_LEDGER_FIELDS, call_cost, price_for, price_ledger_fields
 from costs.reservations import counter_reconcile
 from costs.rollups import rollups_rebuild
 from llm_gateway.models import LLMCall
 
 BATCH = 2000
-_FIELDS = ("cost", "priced", "input_price_per_m", "output_price_per_m", "cached_price_per_m")
+_FIELDS = ("cost", "priced", *PRICE_LEDGER_FIELDS)
 # The mock answers for free, and calls that never reached a provider have no kind.
 UNPRICEABLE_KINDS = ("", "mock")
 
@@ -78,9 +78,8 @@ def _charge(call: LLMCall) -> None:
         cached_tokens=min(call.cached_tokens, call.prompt_tokens),
     )
     call.priced = price is not None
-    call.input_price_per_m = price.input_per_m if price else None
-    call.output_price_per_m = price.output_per_m if price else None
-    call.cached_price_per_m = price.cached_input_per_m if price else None
+    for name, value in price_ledger_fields(price).items():
+        setattr(call, name, value)
 
 
 def _save(batch: list[LLMCall]) -> int:

@@ -94,7 +94,7 @@ def scope_provider(scope: str) -> str:
 class CachePolicy:
     read: bool  # may answer from the cache
     write: bool  # may store the fresh answer
-    note_key: bool = False  # bypassed, but record the key (repeated-prompt advice)
+    note_key: bool = False  # bypassed, but record the key in the call's metadata
 
     @property
     def active(self) -> bool:

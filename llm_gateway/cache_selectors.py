@@ -1,9 +1,8 @@
-"""Reads about the response cache for dashboards and advice: JSON-ready data.
+"""Reads about the response cache for dashboards: JSON-ready data.
 
 Hit rates and savings come from the usage rollups (``cache_hits``,
-``saved_cost``), never from the raw log. The one raw read is the bounded
-sample behind the "repeated prompts" advice: which requests repeat is not
-something a rollup can know.
+``saved_cost``), never from the raw log. (The "repeated prompts" advice, which
+does need the raw log, lives in ``costs.call_patterns``.)
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from costs.rollups import bucket_floor
 from costs.selectors import rollups_in
 
 BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
-REPEAT_SAMPLE = 5000  # newest calls read for the repeated-prompt share
 _ZERO = Decimal(0)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from costs.pricing import call_cost, price_for
+from costs.pricing import call_cost, price_for, price_ledger_fields
 from llm_gateway.models import CallStatus, LLMCall
 
 
@@ -103,9 +103,7 @@ def _one_call(rng: random.Random, agent: AgentProfile, created: datetime) -> LLM
             price, prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached
         ),
         priced=price is not None,
-        input_price_per_m=price.input_per_m if price else None,
-        output_price_per_m=price.output_per_m if price else None,
-        cached_price_per_m=price.cached_input_per_m if price else None,
+        **price_ledger_fields(price),
         latency_ms=round(latency, 1),
         ttft_ms=round(latency * rng.uniform(0.15, 0.35), 1) if stream else None,
         retries=rng.choices((0, 1, 2), weights=(94, 5, 1))[0],

@@ -10,51 +10,32 @@ It shares the server plumbing of ``tests/fake_openai.py`` and runs the same two 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-try:
-    from tests.fake_openai import (
-        AbortStream,
-        ClientWatch,
-        FakeServer,
-        RecordedCall,
-        Request,
-        Send,
-        count_words,
-        cut_at_stop,
-        default_reply,
-        end_body,
-        send_event,
-        send_json,
-        split_words,
-        start_sse,
-        truncate_words,
-    )
-except ImportError:  # script mode: ``python tests/fake_anthropic.py`` puts tests/ on sys.path
-    from fake_openai import (  # type: ignore[no-redef]
-        AbortStream,
-        ClientWatch,
-        FakeServer,
-        RecordedCall,
-        Request,
-        Send,
-        count_words,
-        cut_at_stop,
-        default_reply,
-        end_body,
-        send_event,
-        send_json,
-        split_words,
-        start_sse,
-        truncate_words,
-    )
+if not __package__:  # script mode: ``python tests/fake_anthropic.py``; make ``tests`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-try:
-    import pytest
-except ImportError:  # pragma: no cover - script mode on a machine without pytest
-    pytest = None  # type: ignore[assignment]
+from tests.fake_openai import (
+    AbortStream,
+    ClientWatch,
+    FakeServer,
+    RecordedCall,
+    Request,
+    Send,
+    count_words,
+    cut_at_stop,
+    default_reply,
+    end_body,
+    send_event,
+    send_json,
+    split_words,
+    start_sse,
+    truncate_words,
+)
 
 __all__ = ["FakeAnthropic", "RecordedCall", "anthropic_error_body"]
 
@@ -420,13 +401,7 @@ class FakeAnthropic(FakeServer):
         await end_body(send)
 
 
-if pytest is not None:
-
-    @pytest.fixture
-    def fake_anthropic() -> Iterator[FakeAnthropic]:
-        """A started ``FakeAnthropic`` on a free port, stopped after the test."""
-        with FakeAnthropic() as fake:
-            yield fake
+fake_anthropic = FakeAnthropic.pytest_fixture("fake_anthropic")
 
 
 if __name__ == "__main__":

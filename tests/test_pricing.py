@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from costs.pricing import Price, call_cost, resolve_model_name
+from costs.pricing import (
+    PRICE_LEDGER_FIELDS,
+    Price,
+    call_cost,
+    price_ledger_fields,
+    resolve_model_name,
+)
 
 FIXTURE = Path(__file__).resolve().parent.parent / "costs" / "fixtures" / "prices.json"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -234,6 +240,26 @@ def test_unpriced_model_costs_zero():
 def test_impossible_usage_is_rejected(usage):
     with pytest.raises(ValueError):
         call_cost(GPT_4O, **usage)
+
+
+def test_price_ledger_fields_copy_the_charged_prices():
+    assert price_ledger_fields(GPT_4O) == {
+        "input_price_per_m": Decimal("2.50"),
+        "output_price_per_m": Decimal("10.00"),
+        "cached_price_per_m": Decimal("1.25"),
+    }
+
+
+def test_price_ledger_fields_are_empty_for_an_unpriced_call():
+    assert price_ledger_fields(None) == dict.fromkeys(PRICE_LEDGER_FIELDS)
+
+
+def test_price_ledger_fields_name_llmcall_columns():
+    from llm_gateway.models import LLMCall
+
+    columns = {field.name for field in LLMCall._meta.get_fields()}
+    assert set(PRICE_LEDGER_FIELDS) <= columns
+    assert set(price_ledger_fields(GPT_4O)) == set(PRICE_LEDGER_FIELDS)
 
 
 # --- database: the price table ----------------------------------------------

@@ -40,11 +40,6 @@ def validation_result_store(
     return stored
 
 
-def validation_result_store_dict(*, call_id: Any, result: dict[str, Any]) -> ValidationResult:
-    """For callers holding only ``report.to_dict()`` (the gateway's response metadata)."""
-    return validation_result_store(call_id=call_id, result=result)
-
-
 def validate_and_store(
     *,
     call_id: Any,

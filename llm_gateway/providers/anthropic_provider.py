@@ -7,11 +7,9 @@ and fails over itself), and bodies are read raw and translated as dicts
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,10 +17,8 @@ import anthropic
 from django.conf import settings
 
 from llm_gateway.interface import (
-    LLMAuthenticationError,
     LLMError,
     LLMInvalidRequestError,
-    LLMModelNotFoundError,
     LLMProvider,
     LLMProviderError,
     LLMQuotaExceededError,
@@ -31,6 +27,7 @@ from llm_gateway.interface import (
     LLMResponse,
     LLMTimeoutError,
     StreamChunk,
+    status_to_error,
 )
 from llm_gateway.providers.anthropic_translate import (
     StreamTranslator,
@@ -38,29 +35,26 @@ from llm_gateway.providers.anthropic_translate import (
     completion_from_anthropic,
     usage_from_anthropic,
 )
+from llm_gateway.providers.clients import POOL_LIMITS, loop_client
 from llm_gateway.providers.openai_provider import retry_after_seconds
 from llm_gateway.routing import ServesPatterns
 
 logger = logging.getLogger(__name__)
 
-_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple, anthropic.AsyncAnthropic]
-] = weakref.WeakKeyDictionary()
-
 
 def shared_anthropic_client(
     api_key: str, base_url: str | None, timeout: float
 ) -> anthropic.AsyncAnthropic:
-    """One client per loop and configuration: its pool belongs to one loop."""
-    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
-    key = (base_url, api_key, timeout)
-    client = per_loop.get(key)
-    if client is None:
-        client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
-        )
-        per_loop[key] = client
-    return client
+    return loop_client(
+        ("anthropic", base_url, api_key, timeout),
+        lambda: anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            http_client=anthropic.DefaultAioHttpClient(limits=POOL_LIMITS, timeout=timeout),
+        ),
+    )
 
 
 def _error_type(body: Any) -> str | None:
@@ -77,22 +71,18 @@ def map_anthropic_error(exc: Exception, provider: str) -> LLMError:
     if not isinstance(exc, anthropic.APIStatusError):
         return LLMProviderError(str(exc), provider=provider)
     status, message = exc.status_code, exc.message
-    kwargs: dict[str, Any] = {"provider": provider, "status_code": status}
-    retry_after = retry_after_seconds(exc.response.headers)
-    if status in (401, 403):
-        return LLMAuthenticationError(message, **kwargs)
-    if status == 429:
-        return LLMRateLimitError(message, retry_after=retry_after, **kwargs)
-    if status == 404:
-        return LLMModelNotFoundError(message, **kwargs)
-    if status == 400 and "credit balance" in message.lower():
-        return LLMQuotaExceededError(message, **kwargs)  # Anthropic bills this as a 400
-    if status in (400, 409, 413, 422):
-        return LLMInvalidRequestError(message, code=_error_type(exc.body), **kwargs)
-    if status in (408, 504):
-        return LLMTimeoutError(message, **kwargs)
-    # 500, 529 overloaded_error and the rest: transient, retried and failed over.
-    return LLMProviderError(message, retry_after=retry_after, code=_error_type(exc.body), **kwargs)
+    if status == 400 and "credit balance" in message.lower():  # Anthropic bills this as a 400
+        return LLMQuotaExceededError(message, provider=provider, status_code=status)
+    if status == 504:  # read as a timeout here; OpenAI's 504 is a plain 5xx
+        return LLMTimeoutError(message, provider=provider, status_code=status)
+    # 529 overloaded_error lands in the transient fallback, with its type as the code.
+    return status_to_error(
+        status,
+        message,
+        code=_error_type(exc.body),
+        retry_after=retry_after_seconds(exc.response.headers),
+        provider=provider,
+    )
 
 
 def _stream_error(event: dict[str, Any], provider: str) -> LLMError:

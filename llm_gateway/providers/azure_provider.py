@@ -10,39 +10,30 @@ reported (and priced) under the model the caller asked for.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncIterator, Mapping
 
 import openai
 
 from llm_gateway.interface import LLMRequest, LLMResponse, StreamChunk
+from llm_gateway.providers.clients import POOL_LIMITS, loop_client
 from llm_gateway.providers.openai_provider import OpenAIProvider
 from llm_gateway.routing import ServesPatterns
-
-# One client per event loop and configuration, like openai_provider.shared_client:
-# a client's connection pool belongs to the loop that opened its connections.
-_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple, openai.AsyncAzureOpenAI]
-] = weakref.WeakKeyDictionary()
 
 
 def shared_azure_client(
     endpoint: str, api_version: str, api_key: str, timeout: float
 ) -> openai.AsyncAzureOpenAI:
-    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
-    key = (endpoint, api_version, api_key, timeout)
-    client = per_loop.get(key)
-    if client is None:
-        client = openai.AsyncAzureOpenAI(
+    return loop_client(
+        ("azure", endpoint, api_version, api_key, timeout),
+        lambda: openai.AsyncAzureOpenAI(
             api_key=api_key,
             azure_endpoint=endpoint,
             api_version=api_version,
             timeout=timeout,
             max_retries=0,  # the gateway retries itself (see openai_provider)
-        )
-        per_loop[key] = client
-    return client
+            http_client=openai.DefaultAioHttpClient(limits=POOL_LIMITS, timeout=timeout),
+        ),
+    )
 
 
 class AzureOpenAIProvider(ServesPatterns, OpenAIProvider):
