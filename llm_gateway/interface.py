@@ -182,6 +182,40 @@ class LLMBudgetExceededError(LLMError):
     code = "budget_exceeded"
 
 
+# Statuses where the provider refused the request itself: retrying cannot help.
+INVALID_REQUEST_STATUSES = frozenset({400, 409, 413, 422})
+
+
+def status_to_error(
+    status: int,
+    message: str,
+    *,
+    code: str | None,
+    retry_after: float | None,
+    provider: str,
+) -> LLMError:
+    """The gateway error for a provider's HTTP error status.
+
+    The table the SDK providers share; each checks its own special cases (a
+    quota named by code or message, a status it reads differently) first.
+    ``code`` is the provider's error code, kept on a refused request and on the
+    transient fallback; None keeps the gateway's own code.
+    """
+    kwargs: dict[str, Any] = {"provider": provider, "status_code": status}
+    if status in (401, 403):
+        return LLMAuthenticationError(message, **kwargs)
+    if status == 429:
+        return LLMRateLimitError(message, retry_after=retry_after, **kwargs)
+    if status == 404:
+        return LLMModelNotFoundError(message, **kwargs)
+    if status in INVALID_REQUEST_STATUSES:
+        return LLMInvalidRequestError(message, code=code, **kwargs)
+    if status == 408:
+        return LLMTimeoutError(message, **kwargs)
+    # 5xx and anything unexpected: transient, retried and failed over.
+    return LLMProviderError(message, retry_after=retry_after, code=code, **kwargs)
+
+
 # --- Providers ------------------------------------------------------------------
 
 

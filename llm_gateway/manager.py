@@ -553,7 +553,7 @@ async def _shielded(coro: Any) -> Any:
 async def _write(record: CallRecord, ctx: CallContext) -> None:
     """Write the record once: now, or through the server's background writer;
     and settle the call's budget reservation, exactly once (costs.reservations)."""
-    from costs.reservations import call_record_and_settle, settle_quietly
+    from costs.reservations import call_record_and_settle
 
     # Taken off the context first: a reservation is settled exactly once.
     reservation, ctx.reservation = ctx.reservation, None
@@ -561,10 +561,8 @@ async def _write(record: CallRecord, ctx: CallContext) -> None:
     if ctx.defer_record:
         from llm_gateway.recorder import record_writer
 
-        if held:  # only calls covered by a budget pay for this round trip
-            await _shielded(
-                sync_to_async(settle_quietly)(reservation=reservation, cost=record.cost)
-            )
+        # Settled with the row, in the batch's transaction (costs.reservations).
+        record.reservation = reservation if held else None
         record_writer().submit(record)
         return
     if held:

@@ -124,6 +124,59 @@ def test_spend_from_rollups_and_the_raw_tail_is_counted_once():
     assert budget_spend(budget=budget, at=now).spend == Decimal("7")
 
 
+def test_the_current_hour_is_read_from_minute_rollups_up_to_the_late_margin():
+    now = datetime(2026, 5, 20, 15, 40, tzinfo=UTC)
+    budget = budget_create(name="All", amount="100", period="daily")
+    spend("3", at=datetime(2026, 5, 20, 15, 5, tzinfo=UTC))
+    spend("5", at=datetime(2026, 5, 20, 15, 35, tzinfo=UTC))
+    rollups_update(now=now)
+    # 15:05 is more than LATE_MARGIN behind the cursor: deleting it from the log
+    # proves it comes from its minute rollup; 15:35 is still read raw, so a
+    # repriced (or late) row there counts as the log says.
+    LLMCall.objects.filter(cost=Decimal("3")).delete()
+    LLMCall.objects.filter(cost=Decimal("5")).update(cost=Decimal("6"))
+    assert budget_spend(budget=budget, at=now).spend == Decimal("9")
+
+
+@pytest.mark.parametrize("minute", [0, 7, 14, 15, 16, 44, 59])
+def test_spend_from_rollups_and_the_live_tail_equals_the_raw_sum(minute):
+    """Whatever the moment, hour rows + minute rows + raw tail partition the
+    period by created_at: each call is counted exactly once, to the last digit."""
+    from django.db import connection
+
+    from costs.pricing import COST_QUANTUM
+
+    now = datetime(2026, 5, 20, 15, minute, 30, tzinfo=UTC)
+    budgets = [
+        budget_create(name="All", amount="100", period="daily"),
+        budget_create(name="CTO", amount="100", scope="agent", scope_value="CTO Agent"),
+        budget_create(
+            name="4o", amount="100", period="weekly", scope="model", scope_value="gpt-4o"
+        ),
+    ]
+    moments = [now - timedelta(minutes=m) for m in (0.2, 3, 9, 14, 16, 31, 58, 61, 75, 300, 900)]
+    for i, moment in enumerate(moments):
+        agent = "CTO Agent" if i % 2 else "Support Bot"
+        model = "gpt-4o" if i % 3 else "gpt-4o-mini"
+        spend(f"0.{i + 1:02d}00000007", at=moment, agent_name=agent, model=model)
+    rollups_update(now=now - timedelta(seconds=20))
+    spend("0.5000000001", at=now - timedelta(seconds=5))  # after the cursor
+    for budget in budgets:
+        status = budget_spend(budget=budget, at=now)
+        calls = LLMCall.objects.filter(created_at__gte=status.period_start, created_at__lt=now)
+        scope = {"agent": "agent_name", "model": "model"}.get(budget.scope)
+        if scope:
+            calls = calls.filter(**{scope: budget.scope_value})
+        expected = sum((c.cost for c in calls), Decimal(0))
+        # SQLite sums decimals as floats; PostgreSQL must be exact.
+        got = (
+            status.spend
+            if connection.vendor == "postgresql"
+            else status.spend.quantize(COST_QUANTUM)
+        )
+        assert got == expected, budget.name
+
+
 def test_a_key_budget_counts_the_calls_carrying_its_prefix():
     budget = budget_create(name="Key", amount="5", scope="key", scope_value="gw_1a2b3c4d")
     spend("2", key_prefix="gw_1a2b3c4d")

@@ -188,12 +188,25 @@ def test_a_stream_the_client_abandons_settles_what_it_cost(fake_openai, prices):
 
 
 def test_a_reservation_is_settled_only_once():
-    budget_create(name="All", amount="10", period="daily")
+    budget_create(name="All", amount="10", period="daily", action="block")
     reservation = budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal("2"))
     assert counter().reserved == Decimal("2")
     budget_settle(reservation=reservation, cost=Decimal("0.5"))
     budget_settle(reservation=reservation, cost=Decimal("0.5"))
     assert (counter().reserved, counter().spent) == (0, Decimal("0.5"))
+
+
+def test_an_alert_budget_takes_no_reservation_but_still_sees_the_spend():
+    """Only block and downgrade budgets gate calls; an alert budget's spend and
+    alerts come from the call log, so it costs a call no row lock."""
+    from costs.selectors import budget_spend
+
+    budget = budget_create(name="Watch", amount="10", period="daily", thresholds=[0.1])
+    reservation = budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal("2"))
+    assert reservation.counter_ids == () and not BudgetCounter.objects.exists()
+    spend("1.25")
+    assert budget_spend(budget=budget).spend == Decimal("1.25")
+    assert [e.threshold for e in budgets_evaluate()] == [Decimal("0.1")]
 
 
 def test_an_unpriced_model_reserves_nothing(fake_openai, prices):
@@ -257,7 +270,7 @@ def test_under_its_amount_a_downgrade_budget_changes_nothing(fake_openai, prices
 
 
 def test_evaluation_brings_a_counter_behind_the_log_up_to_it():
-    budget_create(name="All", amount="10", period="daily")
+    budget_create(name="All", amount="10", period="daily", action="block")
     budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal(0))
     spend("1.25")  # recorded without a reservation (e.g. it started before the budget)
     assert counter().spent == 0
@@ -269,7 +282,7 @@ def test_evaluation_keeps_a_counter_ahead_of_the_log_but_an_exact_reconcile_rese
     from costs.models import Budget
     from costs.reservations import counter_reconcile
 
-    budget_create(name="All", amount="10", period="daily")
+    budget_create(name="All", amount="10", period="daily", action="block")
     budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal(0))
     BudgetCounter.objects.update(spent=Decimal("7"))  # settled; its row not written yet
     spend("1.25")
@@ -280,7 +293,7 @@ def test_evaluation_keeps_a_counter_ahead_of_the_log_but_an_exact_reconcile_rese
 
 
 def test_evaluation_releases_a_reservation_left_by_a_crashed_process():
-    budget_create(name="All", amount="10", period="daily")
+    budget_create(name="All", amount="10", period="daily", action="block")
     budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal("3"))
     budgets_evaluate()
     assert counter().reserved == Decimal("3")  # still possibly in flight

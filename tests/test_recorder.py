@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from llm_gateway import recorder
 from llm_gateway.models import LLMCall
-from llm_gateway.services import CallRecord
+from llm_gateway.services import CallRecord, call_values, calls_record_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,3 +88,63 @@ def test_server_answers_before_writing_and_every_call_is_recorded_once(
     assert {str(i) for i in rows.values_list("id", flat=True)} == set(ids)
     assert all(row.cost > 0 for row in rows)
     assert len(upstream.chat_calls) == 40
+
+
+def test_call_values_name_every_column_the_batch_writer_copies():
+    """The PostgreSQL batch path COPYs call_values column by column: a field
+    added to LLMCall but not to call_values would fail every batch."""
+    values = call_values(a_record())
+    assert {f.attname for f in LLMCall._meta.concrete_fields} == set(values)
+
+
+def test_a_batch_meeting_rows_already_written_skips_them_and_writes_the_rest():
+    first, second = a_record(), a_record()
+    calls_record_batch([first])
+    calls_record_batch([first, second])  # the retry of a batch that had committed
+    assert LLMCall.objects.filter(id__in=[first.id, second.id]).count() == 2
+
+
+def test_a_record_the_database_refuses_does_not_hold_up_the_others(caplog):
+    """A batch refused for its content (not an outage) is written record by record;
+    the refused one is stored without its bodies, and the queue moves on."""
+    good, later = a_record(), a_record()
+    refused = a_record(http_status=2**70, response_body={"content": "kept out"})
+
+    async def submit_and_drain():
+        writer = recorder.record_writer()
+        writer.submit(good)
+        writer.submit(refused)
+        await recorder.records_flush()
+        writer.submit(later)
+        await recorder.records_flush()
+
+    async_to_sync(submit_and_drain)()
+    assert LLMCall.objects.filter(id__in=[good.id, later.id]).count() == 2
+    stripped = LLMCall.objects.get(id=refused.id)
+    assert stripped.response_body is None and "record_stripped" in stripped.metadata
+    assert stripped.agent_name == "writer" and stripped.http_status is None
+    assert f"call {refused.id} stored without its bodies" in caplog.text
+
+
+def test_the_batch_writer_settles_reservations_with_the_rows_exactly_once():
+    """The server's calls settle their budget reservation in the batch that writes
+    their rows; a batch retried after an unheard commit must not settle again."""
+    from decimal import Decimal
+
+    from costs.budgets import budget_create
+    from costs.models import BudgetCounter
+    from costs.reservations import budget_reserve
+
+    budget_create(name="Cap", amount="10", period="daily", action="block")
+    reservation = budget_reserve(
+        agent_name="writer", key_prefix="", model="gpt-4o-mini", amount=Decimal("2")
+    )
+    record = a_record(cost=Decimal("0.5"), reservation=reservation)
+    calls_record_batch([record])
+    counter = BudgetCounter.objects.get()
+    assert (counter.reserved, counter.spent) == (0, Decimal("0.5"))
+    reservation.settled = False  # as if the writer never heard the commit
+    calls_record_batch([record])  # the retry meets its own row
+    counter.refresh_from_db()
+    assert (counter.reserved, counter.spent) == (0, Decimal("0.5"))
+    assert LLMCall.objects.filter(id=record.id).count() == 1
