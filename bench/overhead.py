@@ -159,6 +159,24 @@ def manage(env: dict[str, str], *args: str) -> str:
     return out.stdout
 
 
+def budget_for_bench(env: dict[str, str], action: str) -> None:
+    """One global monthly budget far above what the bench spends (or none)."""
+    code = "from costs.models import Budget; Budget.objects.filter(name='bench').delete()"
+    if action != "none":
+        code += (
+            "; from costs.budgets import budget_create; budget_create(name='bench', "
+            f"amount='1000000', period='monthly', action='{action}')"
+        )
+    manage(env, "shell", "-c", code)
+
+
+def upstream_stats(upstream_url: str, *, reset: bool = False) -> dict:
+    """The fake upstream's count of chat calls open at once (tests/fake_openai.py)."""
+    url = f"{upstream_url}/fake/stats" + ("?reset=1" if reset else "")
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.loads(answer.read())
+
+
 def summarise(name: str, result: Result, direct: Result | None, extra: dict) -> dict:
     ok = [s for s in result.samples if s.ok]
     lat = [s.latency * 1000 for s in ok]
@@ -230,14 +248,18 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
     env = gateway_env(base_env, upstream_url, db_url)
     manage(env, "migrate", "--noinput")
     manage(env, "load_prices")
-    key = manage(env, "create_gateway_key", "--agent", "bench").strip().splitlines()[-1]
+    # As users run it: the key has RPM and TPM limits (counted in Redis when
+    # REDIS_URL is set; too high to refuse anything) and a budget covers every call.
+    limits = ["--rpm", "100000000", "--tpm", "2000000000"]
+    key = manage(env, "create_gateway_key", "--agent", "bench", *limits).strip().splitlines()[-1]
+    budget_for_bench(env, args.budget)
     port = free_port()
     gateway = start_gateway(port, args.workers, env)
     gw_url = f"http://127.0.0.1:{port}/v1/chat/completions"
     direct_url = upstream_url + "/v1/chat/completions"
     try:
         asyncio.run(measure(gw_url, key, total=300, concurrency=10, stream=False))  # warm-up
-        for stream in (False, True):
+        for stream in args.streams:
             for concurrency in args.concurrency:
                 total = requests_for(latency_ms, concurrency, args.requests)
                 direct = asyncio.run(
@@ -249,14 +271,17 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
                         stream=stream,
                     )
                 )
+                upstream_stats(upstream_url, reset=True)
                 through = asyncio.run(
                     measure(gw_url, key, total=total, concurrency=concurrency, stream=stream)
                 )
+                peak = upstream_stats(upstream_url)["peak_in_flight"]
                 extra = {
                     "stream": stream,
                     "concurrency": concurrency,
                     "upstream_latency_ms": latency_ms,
                     "workers": args.workers,
+                    "budget": args.budget,
                     "db": db_url.split(":")[0],
                 }
                 line = summarise("gateway", through, direct, extra)
@@ -265,6 +290,9 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
                 )
                 line["direct_rps"] = round(len(direct.samples) / direct.wall, 1)
                 line["gateway_peak_rss_mib"] = peak_rss_mib(gateway.pid)
+                # All `concurrency` calls open upstream at once: nothing in the gateway
+                # (a pool, a thread per call, a semaphore) capped them.
+                line["upstream_peak_in_flight"] = peak
                 print(json.dumps(line), flush=True)
     finally:
         stop(gateway)
@@ -278,7 +306,17 @@ def main() -> None:
     parser.add_argument("--latency", default="0,200")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--stream", default="both", choices=("both", "yes", "no"), help="streamed cases, or not"
+    )
+    parser.add_argument(
+        "--budget",
+        default="alert",
+        choices=("alert", "block", "none"),
+        help="the global budget covering the calls (block: every call reserves and settles)",
+    )
     args = parser.parse_args()
+    args.streams = {"both": (False, True), "yes": (True,), "no": (False,)}[args.stream]
     if args.quick:
         args.concurrency, args.latency = "1,50", "0"
     args.concurrency = [int(c) for c in args.concurrency.split(",")]

@@ -22,6 +22,7 @@ from django.urls import get_resolver  # noqa: E402
 
 get_resolver().url_patterns  # noqa: B018
 for _module in (
+    "aiohttp",
     "costs.budgets",
     "costs.notifications",
     "costs.tasks",
@@ -35,6 +36,9 @@ for _module in (
 
 from llm_gateway.api.http import serve_asgi  # noqa: E402 - needs Django set up
 from llm_gateway.api.views import FAST_ROUTES  # noqa: E402
+from llm_gateway.gc_tuning import gc_tune  # noqa: E402
+
+gc_tune()  # last: everything imported so far is long-lived
 
 
 async def _lifespan(receive, send) -> None:

@@ -244,6 +244,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
 # Under the ASGI server, write call records in batches right after the response
 # instead of before it (llm_gateway.recorder explains the trade-off).
 GATEWAY_BACKGROUND_RECORDS = env.bool("GATEWAY_BACKGROUND_RECORDS", default=True)
+# The ASGI server's garbage-collector thresholds (llm_gateway.gc_tuning); empty keeps
+# CPython's defaults.
+GATEWAY_GC_THRESHOLDS = tuple(
+    int(v) for v in env.list("GATEWAY_GC_THRESHOLDS", default=["20000", "50", "100"]) if v
+)
 
 # --- Response cache (llm_gateway/cache.py) -------------------------------------------------
 # Redis when REDIS_URL is set (run it with maxmemory-policy allkeys-lru), else an

@@ -50,6 +50,9 @@ class _LocalCounters:
     async def get(self, key: str, window: int) -> int:
         return self._counts.get((key, window), 0)
 
+    async def incr_and_get(self, key: str, other: str, window: int) -> tuple[int, int]:
+        return await self.incr(key, window, 1), await self.get(other, window)
+
     def clear(self) -> None:
         with self._lock:
             self._counts.clear()
@@ -82,6 +85,16 @@ class _RedisCounters:
     async def get(self, key: str, window: int) -> int:
         value = await self._client().get(f"rl:{key}:{window}")
         return int(value or 0)
+
+    async def incr_and_get(self, key: str, other: str, window: int) -> tuple[int, int]:
+        """Count one on ``key`` and read ``other``: one round trip, not two."""
+        name = f"rl:{key}:{window}"
+        pipe = self._client().pipeline(transaction=False)
+        pipe.incrby(name, 1)
+        pipe.expire(name, WINDOW * 2)
+        pipe.get(f"rl:{other}:{window}")
+        value, _, tokens = await pipe.execute()
+        return int(value), int(tokens or 0)
 
     def clear(self) -> None:
         self._clients = weakref.WeakKeyDictionary()
@@ -122,11 +135,14 @@ async def rate_limit_admit(*, key_id: int, rpm: int | None, tpm: int | None) -> 
 async def _admit(key_id: int, rpm: int | None, tpm: int | None) -> LimitDecision:
     window, retry_after = _window(time.time())
     counters = backend()
-    if rpm:
-        used = await counters.incr(f"{key_id}:req", window, 1)
-        if used > rpm:
-            return LimitDecision(False, "requests", retry_after)
-    if tpm and await counters.get(f"{key_id}:tok", window) >= tpm:
+    if rpm and tpm:
+        used, tokens = await counters.incr_and_get(f"{key_id}:req", f"{key_id}:tok", window)
+    else:
+        used = await counters.incr(f"{key_id}:req", window, 1) if rpm else 0
+        tokens = await counters.get(f"{key_id}:tok", window) if tpm else 0
+    if rpm and used > rpm:
+        return LimitDecision(False, "requests", retry_after)
+    if tpm and tokens >= tpm:
         return LimitDecision(False, "tokens", retry_after)
     return LimitDecision(True)
 

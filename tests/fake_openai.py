@@ -432,7 +432,21 @@ class FakeServer:
         await asyncio.sleep(0)
         return not watch.gone.is_set()
 
-    # -- script mode --------------------------------------------------------------------------
+    # -- pytest and script mode ---------------------------------------------------------------
+
+    @classmethod
+    def pytest_fixture(cls, name: str) -> Any:
+        """A pytest fixture called ``name``: a started instance on a free port, stopped after
+        the test. None in script mode on a machine without pytest."""
+        if pytest is None:
+            return None
+
+        def serving() -> Iterator[Self]:
+            with cls() as fake:
+                yield fake
+
+        serving.__doc__ = f"A started ``{cls.__name__}`` on a free port, stopped after the test."
+        return pytest.fixture(name=name)(serving)
 
     @classmethod
     def main(cls, argv: Sequence[str] | None = None) -> None:
@@ -589,6 +603,9 @@ class FakeOpenAI(FakeServer):
 
     vendor = "OpenAI"
 
+    in_flight = 0  # chat requests being answered now, and the most at once
+    peak_in_flight = 0
+
     def _set_defaults(self) -> None:
         super()._set_defaults()
         self.cached_tokens: int = 0
@@ -639,7 +656,19 @@ class FakeOpenAI(FakeServer):
             await send_json(send, 200, self._models_payload(), headers)
             return
         if request.method == "POST" and request.path == "/v1/chat/completions":
-            await self._chat(request, watch, send, headers, deployment=None)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                await self._chat(request, watch, send, headers, deployment=None)
+            finally:
+                self.in_flight -= 1
+            return
+        if request.method == "GET" and request.path == "/fake/stats":
+            # For benchmarks: how many calls a gateway held open at once.
+            stats = {"in_flight": self.in_flight, "peak_in_flight": self.peak_in_flight}
+            if request.query.get("reset"):
+                self.peak_in_flight = self.in_flight
+            await send_json(send, 200, stats, headers)
             return
         match = _AZURE_CHAT.fullmatch(request.path)
         if request.method == "POST" and match:
@@ -877,13 +906,7 @@ class FakeOpenAI(FakeServer):
         await end_body(send)
 
 
-if pytest is not None:
-
-    @pytest.fixture
-    def fake_openai() -> Iterator[FakeOpenAI]:
-        """A started ``FakeOpenAI`` on a free port, stopped after the test."""
-        with FakeOpenAI() as fake:
-            yield fake
+fake_openai = FakeOpenAI.pytest_fixture("fake_openai")
 
 
 if __name__ == "__main__":

@@ -226,3 +226,33 @@ def test_a_nul_character_in_a_prompt_is_stored_not_lost(client, make_key, upstre
 def test_a_model_name_with_a_nul_character_is_refused(client, make_key, upstream):
     response = post_chat(client, make_key("nul-agent"), {**CHAT, "model": "gpt\x00"})
     assert response.status_code == 400 and response.json()["error"]["param"] == "model"
+
+
+def test_a_lone_surrogate_in_a_prompt_is_replaced_and_the_call_recorded(client, make_key, upstream):
+    """JSON may escape half a surrogate pair ("\\ud800"); UTF-8 cannot carry it
+    upstream, nor PostgreSQL store it: it is sent and stored as U+FFFD."""
+    body = {**CHAT, "messages": [{"role": "user", "content": "a\ud800b", "k\udfff": 1}]}
+    assert post_chat(client, make_key("surrogate-agent"), body).status_code == 200
+    sent = json.dumps(upstream.chat_calls[0].body, ensure_ascii=False)
+    assert "a\ufffdb" in sent and "\\ud800" not in json.dumps(upstream.chat_calls[0].body)
+    row = LLMCall.objects.get()
+    assert "a\ufffdb" in json.dumps(row.request_body, ensure_ascii=False)
+    paired = {**CHAT, "messages": [{"role": "user", "content": "a\U0001f600b"}]}  # an emoji
+    assert post_chat(client, make_key("surrogate-agent"), paired).status_code == 200
+    assert "\U0001f600" in json.dumps(upstream.chat_calls[1].body, ensure_ascii=False)
+
+
+def test_a_lone_surrogate_in_an_answer_is_stored_not_lost(client, make_key, upstream):
+    """A provider's answer with a lone surrogate escape reached the agent but made
+    the paid call's record unwritable on PostgreSQL (and wedged the batch writer)."""
+    upstream.reply = "half \udfff a pair"
+    assert post_chat(client, make_key("surrogate-agent"), CHAT).status_code == 200
+    row = LLMCall.objects.get()
+    assert "half \ufffd a pair" in json.dumps(row.response_body, ensure_ascii=False)
+
+
+def test_a_model_name_with_a_lone_surrogate_reaches_no_one_unstorable(client, make_key, upstream):
+    response = post_chat(client, make_key("surrogate-agent"), {**CHAT, "model": "gpt\ud800"})
+    assert response.status_code in (200, 404)
+    assert upstream.chat_calls[0].body["model"] == "gpt\ufffd"
+    assert LLMCall.objects.get().requested_model == "gpt\ufffd"

@@ -7,11 +7,13 @@ are few, and each failure needs OpenAI's wording and ``param``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from llm_gateway.api.errors import APIError
 from llm_gateway.interface import LLMRequest
+from llm_gateway.redaction import unstorable
 
 # OpenAI's chat.completions parameters; anything else is refused like OpenAI does.
 KNOWN_FIELDS = frozenset(
@@ -157,6 +159,11 @@ def _check_types(body: dict[str, Any]) -> None:
 
 def parse_chat_body(raw: bytes) -> ChatBody:
     body = parse_json(raw)
+    if b"\\u" in raw and _lone_surrogate_in(body):
+        # JSON may escape half a surrogate pair, which no provider can be sent
+        # (UTF-8 cannot encode it) and no database store: it becomes U+FFFD, as
+        # a lenient UTF-8 decoder would make of it.
+        body = _surrogates_replaced(body)
     unknown = sorted(set(body) - KNOWN_FIELDS)
     if unknown:
         raise _invalid(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0])
@@ -165,7 +172,7 @@ def parse_chat_body(raw: bytes) -> ChatBody:
         not isinstance(model, str)
         or not model.strip()
         or len(model) > MAX_MODEL_NAME
-        or "\x00" in model  # no model has one, and the database cannot store it
+        or unstorable(model)  # no model has one, and the database cannot store it
     ):
         raise _invalid("'model' must be a non-empty string.", "model")
     _check_messages(body.get("messages"))
@@ -186,3 +193,26 @@ def parse_chat_body(raw: bytes) -> ChatBody:
         client_wants_usage=bool((body.get("stream_options") or {}).get("include_usage")),
         body=body,
     )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogates_replaced(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_surrogates_replaced(k): _surrogates_replaced(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_surrogates_replaced(v) for v in value]
+    return value
+
+
+def _lone_surrogate_in(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_lone_surrogate_in(k) or _lone_surrogate_in(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate_in(v) for v in value)
+    return False

@@ -33,7 +33,14 @@ from llm_gateway.api.errors import (
     llm_error_api_response,
     llm_error_payload,
 )
-from llm_gateway.api.http import ApiRequest, ApiResponse, from_django, json_response, to_django
+from llm_gateway.api.http import (
+    ApiRequest,
+    ApiResponse,
+    arrived_together,
+    from_django,
+    json_response,
+    to_django,
+)
 from llm_gateway.api.parsing import ChatBody, parse_chat_body
 from llm_gateway.interface import LLMError, StreamChunk
 from llm_gateway.keys import KeyInfo
@@ -170,24 +177,28 @@ async def _sse(
     ctx: CallContext,
     key: KeyInfo,
 ) -> AsyncIterator[str]:
+    pending: list[str] = []  # chunks that arrived together leave in one write
+    batches = arrived_together(first, rest)
     try:
-        chunk: StreamChunk | None = first
-        while chunk is not None:
-            if not _hidden(chunk, wants_usage):
-                yield _encode(chunk)
-            chunk = await anext(rest, None)
+        async for batch in batches:
+            pending.extend(_encode(chunk) for chunk in batch if not _hidden(chunk, wants_usage))
+            if pending:
+                yield "".join(pending)
+                pending.clear()
     except LLMError as error:
         _, payload, _ = llm_error_payload(error)
         yield f"data: {json.dumps(payload)}\n\n"
         return
     finally:
+        await batches.aclose()  # stops its reader before ``rest`` is closed
         await rest.aclose()  # records client_disconnected if we stopped early
     record = ctx.record
     if record is not None:
-        yield f": x-gateway-cost-usd {record.cost}\n\n"
+        pending.append(f": x-gateway-cost-usd {record.cost}\n\n")
         tokens = record.prompt_tokens + record.completion_tokens
         await rate_limit_spend_tokens(key_id=key.id, tpm=key.tpm_limit, tokens=tokens)
-    yield "data: [DONE]\n\n"
+    pending.append("data: [DONE]\n\n")
+    yield "".join(pending)
 
 
 _models_cache: dict[str, tuple[float, list[dict]]] = {}
