@@ -23,7 +23,7 @@ setup: $(STAMP)
 run: setup
 	@$(PY) manage.py ensure_staff
 	@echo "Serving the dashboard at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
-	$(VENV)/bin/uvicorn infra_dashboard.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest

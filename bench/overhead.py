@@ -78,20 +78,16 @@ def start_gateway(port: int, workers: int, env: dict[str, str]) -> subprocess.Po
     cmd = [
         *pinned(1),
         sys.executable,
-        "-m",
-        "uvicorn",
-        "infra_dashboard.asgi:application",
+        "manage.py",
+        "serve",  # the production command and server settings
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
         "--workers",
         str(workers),
-        "--no-access-log",
         "--log-level",
         "warning",
-        "--timeout-keep-alive",
-        "30",
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 60

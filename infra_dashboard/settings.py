@@ -250,6 +250,11 @@ GATEWAY_GC_THRESHOLDS = tuple(
     int(v) for v in env.list("GATEWAY_GC_THRESHOLDS", default=["20000", "50", "100"]) if v
 )
 
+# How long the server keeps an idle client connection open (llm_gateway.serving).
+# Longer than any client's own idle expiry (the OpenAI SDK's httpx pool: 5 s), so
+# the client always closes first and never sends a request into a closing socket.
+GATEWAY_KEEP_ALIVE_SECONDS = env.int("GATEWAY_KEEP_ALIVE_SECONDS", default=75)
+
 # --- Response cache (llm_gateway/cache.py) -------------------------------------------------
 # Redis when REDIS_URL is set (run it with maxmemory-policy allkeys-lru), else an
 # in-process LRU of GATEWAY_CACHE_MAX_ENTRIES answers.

@@ -130,12 +130,13 @@ def live_gateway(transactional_db, settings):
     import uvicorn
 
     from infra_dashboard.asgi import application
+    from llm_gateway.serving import server_options
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(application, lifespan="off", log_level="warning", access_log=False)
+    config = uvicorn.Config(application, **server_options(lifespan="off", log_level="warning"))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

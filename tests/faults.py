@@ -219,18 +219,12 @@ def child_env(**overrides: str) -> dict[str, str]:
 
 
 def start_gateway(tmp_path: Path, **env: str) -> tuple[Process, str]:
-    """The ASGI app in its own uvicorn process, so its connection handling is real."""
+    """The gateway in its own server process, so its connection handling is real."""
     port = free_port()
     process = Process(
-        [
-            str(BIN / "uvicorn"),
-            "infra_dashboard.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",  # lifespan on: shutdown drains the background record writer
-        ],
+        # The production command and server settings (llm_gateway.serving); lifespan on,
+        # so shutdown drains the background record writer.
+        [PYTHON, str(REPO / "manage.py"), "serve", "--host", "127.0.0.1", "--port", str(port)],
         child_env(**env),
         tmp_path / f"gateway-{port}.log",
     )
