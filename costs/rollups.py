@@ -119,53 +119,66 @@ def _refresh(minutes: set[datetime]) -> int:
     if not minutes:
         return 0
     written = 0
-    for start, end in _runs(sorted(minutes), STEP[Granularity.MINUTE]):
-        written += _replace_minutes(start, end)
+    for group in _groups(sorted(minutes), max_gap=_MINUTE_GAP, max_span=_MINUTE_SPAN):
+        written += _replace_minutes(group)
     hours = sorted({bucket_floor(m, Granularity.HOUR) for m in minutes})
-    for hour in hours:
-        written += _replace_hour(hour)
+    for group in _groups(hours, max_gap=_HOUR_GAP, max_span=_HOUR_SPAN):
+        written += _replace_hours(group)
     return written
 
 
-def _runs(starts: list[datetime], step: timedelta) -> Iterable[tuple[datetime, datetime]]:
-    """Contiguous bucket starts merged into [start, end) ranges: one query each."""
-    run_start = previous = starts[0]
+# Buckets to rewrite are handled in groups, three queries per group: sparse
+# history (a seeded month, late rows) used to cost three queries per minute.
+# A group's read spans the gaps between its buckets, so gaps and spans are capped.
+_MINUTE_GAP, _MINUTE_SPAN = timedelta(hours=1), timedelta(days=1)
+_HOUR_GAP, _HOUR_SPAN = timedelta(days=1), timedelta(days=7)
+
+
+def _groups(
+    starts: list[datetime], *, max_gap: timedelta, max_span: timedelta
+) -> Iterable[list[datetime]]:
+    """Sorted bucket starts cut into groups with no gap or span above the caps."""
+    group = [starts[0]]
     for start in starts[1:]:
-        if start - previous > step:
-            yield run_start, previous + step
-            run_start = start
-        previous = start
-    yield run_start, previous + step
+        if start - group[-1] > max_gap or start - group[0] >= max_span:
+            yield group
+            group = []
+        group.append(start)
+    yield group
 
 
-def _replace_minutes(start: datetime, end: datetime) -> int:
-    rows = LLMCall.objects.filter(created_at__gte=start, created_at__lt=end).values_list(
-        *_ROW_FIELDS
-    )
+def _replace_minutes(group: list[datetime]) -> int:
+    wanted = set(group)
+    step = STEP[Granularity.MINUTE]
+    rows = LLMCall.objects.filter(
+        created_at__gte=group[0], created_at__lt=group[-1] + step
+    ).values_list(*_ROW_FIELDS)
     buckets: dict[tuple, dict[str, Any]] = defaultdict(_empty_bucket)
     for row in rows.iterator():
         record = dict(zip(_ROW_FIELDS, row, strict=True))
-        key = (bucket_floor(record["created_at"], Granularity.MINUTE), *row[:3])
-        _add_call(buckets[key], record)
-    UsageRollup.objects.filter(
-        granularity=Granularity.MINUTE, bucket_start__gte=start, bucket_start__lt=end
-    ).delete()
+        minute = bucket_floor(record["created_at"], Granularity.MINUTE)
+        if minute in wanted:
+            _add_call(buckets[(minute, *row[:3])], record)
+    UsageRollup.objects.filter(granularity=Granularity.MINUTE, bucket_start__in=group).delete()
     UsageRollup.objects.bulk_create(
         _rollup(Granularity.MINUTE, key, values) for key, values in buckets.items()
     )
     return len(buckets)
 
 
-def _replace_hour(hour: datetime) -> int:
+def _replace_hours(group: list[datetime]) -> int:
+    wanted = set(group)
     minutes = UsageRollup.objects.filter(
         granularity=Granularity.MINUTE,
-        bucket_start__gte=hour,
-        bucket_start__lt=hour + STEP[Granularity.HOUR],
+        bucket_start__gte=group[0],
+        bucket_start__lt=group[-1] + STEP[Granularity.HOUR],
     )
     buckets: dict[tuple, dict[str, Any]] = defaultdict(_empty_bucket)
     for minute in minutes.iterator():
-        _add_rollup(buckets[(hour, minute.agent_name, minute.model, minute.provider)], minute)
-    UsageRollup.objects.filter(granularity=Granularity.HOUR, bucket_start=hour).delete()
+        hour = bucket_floor(minute.bucket_start, Granularity.HOUR)
+        if hour in wanted:
+            _add_rollup(buckets[(hour, minute.agent_name, minute.model, minute.provider)], minute)
+    UsageRollup.objects.filter(granularity=Granularity.HOUR, bucket_start__in=group).delete()
     UsageRollup.objects.bulk_create(
         _rollup(Granularity.HOUR, key, values) for key, values in buckets.items()
     )

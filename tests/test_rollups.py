@@ -189,3 +189,49 @@ def test_rollups_equal_a_direct_aggregate_of_the_raw_rows_after_reruns_and_late_
     rollups_rebuild_all()  # and a full rebuild agrees too
     assert _rolled_up(Granularity.HOUR) == _direct_aggregate(Granularity.HOUR)
     assert sum(v[0] for v in _rolled_up(Granularity.HOUR).values()) == 190
+
+
+def test_sparse_history_is_rebuilt_in_groups_and_pruned_buckets_between_survive():
+    """A rebuild reads several buckets per query (gaps and spans capped); a bucket
+    between them whose raw rows were pruned keeps its rollup."""
+    offsets = [0, 1, 59, 61, 180, 24 * 60 + 7, 3 * 24 * 60, 3 * 24 * 60 + 2]
+    for n, minutes in enumerate(offsets):
+        make_call(T0 + timedelta(minutes=minutes, seconds=n), cost=Decimal("0.001") * (n + 1))
+    pruned_minute = T0 + timedelta(minutes=30)  # between calls, its raw rows gone
+    UsageRollup.objects.create(
+        granularity="minute", bucket_start=pruned_minute, agent_name="old", model="m",
+        provider="p", calls=4, cost=Decimal("0.5"),
+        latency_hist=histogram.empty(), ttft_hist=histogram.empty(),
+    )  # fmt: skip
+    rollups_rebuild_all()
+    rollups_rebuild_all()  # idempotent
+
+    by_minute = {
+        row.bucket_start: (row.calls, row.cost)
+        for row in UsageRollup.objects.filter(granularity="minute", agent_name="CTO Agent")
+    }
+    assert by_minute == {
+        T0 + timedelta(minutes=m): (1, Decimal("0.001") * (n + 1)) for n, m in enumerate(offsets)
+    }
+    survivor = UsageRollup.objects.get(granularity="minute", bucket_start=pruned_minute)
+    assert (survivor.calls, survivor.cost) == (4, Decimal("0.5"))
+    hours = {
+        row.bucket_start: row.calls
+        for row in UsageRollup.objects.filter(granularity="hour", agent_name="CTO Agent")
+    }
+    assert hours == {
+        T0: 3,
+        T0 + timedelta(hours=1): 1,
+        T0 + timedelta(hours=3): 1,
+        T0 + timedelta(hours=24): 1,
+        T0 + timedelta(hours=72): 2,
+    }
+    total = sum(Decimal("0.001") * (n + 1) for n in range(len(offsets)))
+    assert (
+        sum(
+            UsageRollup.objects.filter(granularity="hour", agent_name="CTO Agent").values_list(
+                "cost", flat=True
+            )
+        )
+        == total
+    )

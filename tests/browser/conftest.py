@@ -53,12 +53,11 @@ def seeded_demo(transactional_db) -> None:
     from django.core.management import call_command
 
     from llm_gateway.models import LLMCall
-    from tests.rollup_helpers import rollups_fill
     from validation.models import ValidationResult
 
     call_command("load_prices", verbosity=0)
+    # seed_demo_data rebuilds the rollups itself, as `make run` relies on.
     call_command("seed_demo_data", calls=3000, days=30, stdout=open(os.devnull, "w"))  # noqa: SIM115
-    rollups_fill()
     rng = random.Random(3)
     results = []
     for call in LLMCall.objects.filter(status="success")[:1500]:
