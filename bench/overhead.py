@@ -113,11 +113,7 @@ def stop(proc: subprocess.Popen) -> None:
 def peak_rss_mib(pid: int) -> float:
     """VmHWM of the process and its children (uvicorn workers)."""
     total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
+    for p in _gateway_pids(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -125,6 +121,24 @@ def peak_rss_mib(pid: int) -> float:
         except OSError:
             continue
     return round(total / 1024, 1)
+
+
+def _gateway_pids(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid] + ([int(p) for p in children.read_text().split()] if children.exists() else [])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the gateway processes (workers included) have used so far:
+    what a call costs the machine, whatever the latency it adds at this load."""
+    ticks = 0
+    for p in _gateway_pids(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def gateway_env(base: dict[str, str], upstream: str, db_url: str) -> dict[str, str]:
@@ -268,9 +282,11 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
                     )
                 )
                 upstream_stats(upstream_url, reset=True)
+                cpu_before = cpu_seconds(gateway.pid)
                 through = asyncio.run(
                     measure(gw_url, key, total=total, concurrency=concurrency, stream=stream)
                 )
+                cpu_used = cpu_seconds(gateway.pid) - cpu_before
                 peak = upstream_stats(upstream_url)["peak_in_flight"]
                 extra = {
                     "stream": stream,
@@ -286,6 +302,8 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
                 )
                 line["direct_rps"] = round(len(direct.samples) / direct.wall, 1)
                 line["gateway_peak_rss_mib"] = peak_rss_mib(gateway.pid)
+                # Includes the record writer finishing the run's last batch (10 ms).
+                line["gateway_cpu_ms_per_call"] = _round(cpu_used * 1000 / max(total, 1))
                 # All `concurrency` calls open upstream at once: nothing in the gateway
                 # (a pool, a thread per call, a semaphore) capped them.
                 line["upstream_peak_in_flight"] = peak
