@@ -35,26 +35,11 @@ from llm_gateway.providers.anthropic_translate import (
     completion_from_anthropic,
     usage_from_anthropic,
 )
-from llm_gateway.providers.clients import POOL_LIMITS, loop_client
+from llm_gateway.providers.clients import sdk_client
 from llm_gateway.providers.openai_provider import retry_after_seconds
 from llm_gateway.routing import ServesPatterns
 
 logger = logging.getLogger(__name__)
-
-
-def shared_anthropic_client(
-    api_key: str, base_url: str | None, timeout: float
-) -> anthropic.AsyncAnthropic:
-    return loop_client(
-        ("anthropic", base_url, api_key, timeout),
-        lambda: anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=0,
-            http_client=anthropic.DefaultAioHttpClient(limits=POOL_LIMITS, timeout=timeout),
-        ),
-    )
 
 
 def _error_type(body: Any) -> str | None:
@@ -126,7 +111,13 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
         return f"AnthropicProvider(name={self.name!r}, base_url={self.base_url!r})"
 
     def client(self) -> anthropic.AsyncAnthropic:
-        return shared_anthropic_client(self.api_key, self.base_url, self.timeout)
+        return sdk_client(
+            anthropic.AsyncAnthropic,
+            anthropic.DefaultAioHttpClient,
+            timeout=self.timeout,
+            api_key=self.api_key,
+            base_url=self.base_url,
+        )
 
     def _create_args(self, request: LLMRequest) -> dict[str, Any]:
         body = anthropic_body(request, self.default_model, self.temperature)

@@ -15,25 +15,9 @@ from collections.abc import AsyncIterator, Mapping
 import openai
 
 from llm_gateway.interface import LLMRequest, LLMResponse, StreamChunk
-from llm_gateway.providers.clients import POOL_LIMITS, loop_client
+from llm_gateway.providers.clients import sdk_client
 from llm_gateway.providers.openai_provider import OpenAIProvider
 from llm_gateway.routing import ServesPatterns
-
-
-def shared_azure_client(
-    endpoint: str, api_version: str, api_key: str, timeout: float
-) -> openai.AsyncAzureOpenAI:
-    return loop_client(
-        ("azure", endpoint, api_version, api_key, timeout),
-        lambda: openai.AsyncAzureOpenAI(
-            api_key=api_key,
-            azure_endpoint=endpoint,
-            api_version=api_version,
-            timeout=timeout,
-            max_retries=0,  # the gateway retries itself (see openai_provider)
-            http_client=openai.DefaultAioHttpClient(limits=POOL_LIMITS, timeout=timeout),
-        ),
-    )
 
 
 class AzureOpenAIProvider(ServesPatterns, OpenAIProvider):
@@ -70,8 +54,13 @@ class AzureOpenAIProvider(ServesPatterns, OpenAIProvider):
         return f"AzureOpenAIProvider(name={self.name!r}, endpoint={self.base_url!r})"
 
     def client(self) -> openai.AsyncAzureOpenAI:  # type: ignore[override]
-        return shared_azure_client(
-            self.base_url or "", self.api_version, self.api_key, self.timeout
+        return sdk_client(
+            openai.AsyncAzureOpenAI,
+            openai.DefaultAioHttpClient,
+            timeout=self.timeout,
+            api_key=self.api_key,
+            azure_endpoint=self.base_url or "",
+            api_version=self.api_version,
         )
 
     def deployment_for(self, model: str) -> str:

@@ -38,6 +38,26 @@ def loop_client(key: tuple, build: Callable[[], C]) -> C:
     return entry[0]
 
 
+def sdk_client(
+    client_cls: Callable[..., C], http_client_cls: type, *, timeout: float, **options: Any
+) -> C:
+    """The SDK client of ``client_cls`` for these options on the running loop.
+
+    Every provider's client is built the same way: the SDK's own retries off
+    (the gateway retries, counts and fails over itself), the SDK's aiohttp
+    transport with the pool sized for every call in flight."""
+    key = (client_cls, timeout, *sorted(options.items()))
+    return loop_client(
+        key,
+        lambda: client_cls(
+            timeout=timeout,
+            max_retries=0,
+            http_client=http_client_cls(limits=POOL_LIMITS, timeout=timeout),
+            **options,
+        ),
+    )
+
+
 def closed_with_loop(loop: asyncio.AbstractEventLoop, client: Any) -> AsyncIterator[None]:
     """Close ``client`` when its loop shuts down (``asyncio.run``, uvicorn and
     asgiref all finalise a loop's async generators before closing it): an

@@ -38,22 +38,9 @@ from llm_gateway.interface import (
     TokenUsage,
     status_to_error,
 )
-from llm_gateway.providers.clients import POOL_LIMITS, loop_client
+from llm_gateway.providers.clients import sdk_client
 
 logger = logging.getLogger(__name__)
-
-
-def shared_client(api_key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
-    return loop_client(
-        ("openai", base_url, api_key, timeout),
-        lambda: openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=0,
-            http_client=openai.DefaultAioHttpClient(limits=POOL_LIMITS, timeout=timeout),
-        ),
-    )
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -196,7 +183,13 @@ class OpenAIProvider(LLMProvider):
         return f"OpenAIProvider(name={self.name!r}, base_url={self.base_url!r})"
 
     def client(self) -> openai.AsyncOpenAI:
-        return shared_client(self.api_key, self.base_url, self.timeout)
+        return sdk_client(
+            openai.AsyncOpenAI,
+            openai.DefaultAioHttpClient,
+            timeout=self.timeout,
+            api_key=self.api_key,
+            base_url=self.base_url,
+        )
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         body = openai_body(request, self.default_model, self.temperature)
