@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ from django.db import connection
 
 from costs.budgets import budget_create, budgets_evaluate
 from costs.models import BudgetAlertEvent, BudgetCounter
-from costs.reservations import reservation_estimate
+from costs.reservations import budget_reserve, reservation_estimate
 from llm_gateway.interface import LLMBudgetExceededError, LLMRequest
 from llm_gateway.manager import LLMManager
 from llm_gateway.models import LLMCall
@@ -84,6 +85,7 @@ def run_http(live_gateway, key: str, requests: int, threads: int) -> tuple[int, 
 
 
 @pytest.mark.postgres
+@pytest.mark.background_records  # the server's own path: reserve on its thread, settle in the batch
 def test_parallel_http_calls_overshoot_a_block_budget_by_at_most_one_reservation(
     live_gateway, upstream, prices, make_key
 ):
@@ -93,6 +95,7 @@ def test_parallel_http_calls_overshoot_a_block_budget_by_at_most_one_reservation
     check_bound(reservation, 100, succeeded, blocked)
 
 
+@pytest.mark.background_records
 def test_parallel_http_calls_stay_within_the_bound_on_the_default_database(
     live_gateway, upstream, prices, make_key
 ):
@@ -101,14 +104,13 @@ def test_parallel_http_calls_stay_within_the_bound_on_the_default_database(
     check_bound(reservation, 30, succeeded, blocked)
 
 
-def run_python_api(fake, requests: int, threads: int) -> tuple[int, int]:
-    provider = OpenAIProvider(api_key="sk-test", model=MODEL, base_url=fake.base_url)
+def in_threads(call: Callable[[], object], requests: int, threads: int) -> list[str]:
+    """``call`` ``requests`` times on ``threads`` threads: "ok", or "blocked"
+    when a budget refused it. Each thread's connection is closed after it."""
 
     def one(_: int) -> str:
-        manager = LLMManager([provider], fallback_models=[], mock_fallback=False)
-        request = LLMRequest(messages=MESSAGES, model=MODEL, max_tokens=MAX_TOKENS)
         try:
-            async_to_sync(manager.generate_response)(request, agent_name="threads")
+            call()
         except LLMBudgetExceededError:
             return "blocked"
         finally:
@@ -116,7 +118,18 @@ def run_python_api(fake, requests: int, threads: int) -> tuple[int, int]:
         return "ok"
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        outcomes = list(pool.map(one, range(requests)))
+        return list(pool.map(one, range(requests)))
+
+
+def run_python_api(fake, requests: int, threads: int) -> tuple[int, int]:
+    provider = OpenAIProvider(api_key="sk-test", model=MODEL, base_url=fake.base_url)
+
+    def call() -> None:
+        manager = LLMManager([provider], fallback_models=[], mock_fallback=False)
+        request = LLMRequest(messages=MESSAGES, model=MODEL, max_tokens=MAX_TOKENS)
+        async_to_sync(manager.generate_response)(request, agent_name="threads")
+
+    outcomes = in_threads(call, requests, threads)
     return outcomes.count("ok"), outcomes.count("blocked")
 
 
@@ -168,3 +181,39 @@ def test_two_workers_evaluating_at_once_record_each_threshold_once():
         Decimal("1"),
     ]
     assert sorted(created) == sorted(events.values_list("id", flat=True))
+
+
+def reserve_in_parallel(threads: int, amount: Decimal) -> list[str]:
+    """``threads`` reservations released together; no call settles, so which
+    fit is exact arithmetic, not timing."""
+    barrier = threading.Barrier(threads)
+
+    def call() -> None:
+        barrier.wait()
+        budget_reserve(agent_name="A", key_prefix="", model="m", amount=amount)
+
+    return in_threads(call, threads, threads)
+
+
+def test_racing_reservations_fill_a_block_budget_exactly():
+    budget_create(name="Cap", amount="7", period="daily", action="block")
+    budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal(0))  # the counter row
+    outcomes = reserve_in_parallel(20, Decimal("0.5"))
+    assert outcomes.count("ok") == 14  # 14 x 0.5 = 7: one more would pass the amount
+    assert BudgetCounter.objects.get().reserved == Decimal("7")
+
+
+def test_racing_reservations_on_overlapping_budgets_never_deadlock_and_respect_both():
+    """Every call locks the agent's and the global counter: always in id order,
+    or two calls holding one each would wait on each other until PostgreSQL
+    aborted one. The tighter budget decides, and a refused call adds nothing."""
+    budget_create(name="All", amount="100", period="daily", action="block")
+    budget_create(
+        name="Agent A", amount="3", period="daily", action="block", scope="agent", scope_value="A"
+    )
+    budget_create(name="Watch", amount="1", period="daily", action="alert")
+    budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal(0))
+    outcomes = reserve_in_parallel(20, Decimal("0.25"))
+    assert outcomes.count("ok") == 12
+    reserved = sorted(BudgetCounter.objects.values_list("reserved", flat=True))
+    assert reserved == [Decimal("3"), Decimal("3")]  # the alert budget keeps no counter
