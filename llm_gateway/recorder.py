@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from llm_gateway.metrics import metrics_observe
 from llm_gateway.services import CallRecord, call_record_stripped, calls_record_batch
@@ -59,7 +60,7 @@ class RecordWriter:
             await asyncio.sleep(BATCH_WINDOW if len(self._pending) < MAX_BATCH else 0)
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                await sync_to_async(_write)(batch)
+                await _write_on_own_thread(batch)
                 backoff = 0.05
             except Exception:
                 logger.exception("writing %d call records failed; retrying", len(batch))
@@ -67,6 +68,26 @@ class RecordWriter:
                 await asyncio.sleep(backoff)
                 backoff = min(MAX_BACKOFF, backoff * 2)
         self._idle.set()
+
+
+def _write_and_let_go(batch: list[CallRecord]) -> None:
+    """Write, then hand a pooled connection back: the writer is not in a hurry,
+    and a connection it kept would be one more the pool must rebuild after a
+    database outage before the callers' own thread gets one."""
+    try:
+        _write(batch)
+    finally:
+        if getattr(connection, "pool", None) is not None:
+            connection.close()
+
+
+# The batches are written on a thread of their own, not on the thread-sensitive
+# one that serves the calls' own database work (budget reservations, key
+# lookups): a call's reservation queued there behind a whole batch.
+_writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-records")
+_write_on_own_thread = sync_to_async(
+    _write_and_let_go, thread_sensitive=False, executor=_writer_thread
+)
 
 
 def _write(batch: list[CallRecord]) -> None:

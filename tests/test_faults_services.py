@@ -130,7 +130,8 @@ def test_postgres_lost_during_traffic_gives_503s_then_recovers_by_itself(
     from costs.budgets import budget_create
     from llm_gateway.models import LLMCall
 
-    budget = budget_create(name="pg watch", amount="1000")
+    # A block budget: every call reserves on the database, through the outage and after.
+    budget = budget_create(name="pg watch", amount="1000", action="block")
     key = make_key("pg-agent")
     proxy = TCPProxy("127.0.0.1", int(settings.DATABASES["default"].get("PORT") or 5432)).start()
     gateway = None
