@@ -1,14 +1,16 @@
 """Gateway overhead against a direct call to the same fake upstream.
 
-Method (../PERFORMANCE.md of the team, reproduced here): the fake upstream and
+Method (the team's performance notes, reproduced here): the fake upstream and
 this load generator on CPU 0, the gateway as one uvicorn process pinned to CPU 1
 (``taskset``), the same requests sent directly and through the gateway.
 "added" = gateway − direct at the same percentile. Everything the product does
 per call stays on: key auth, rate limits, budget checks, pricing, the record.
+With Redis the tasks go through it as the broker to a Celery worker on CPU 0.
 
     python bench/overhead.py                 # the full set (< 10 minutes)
     python bench/overhead.py --quick         # c=1 and c=50, upstream 0 ms
     DATABASE_URL=postgres://… REDIS_URL=redis://… python bench/overhead.py
+    python bench/overhead.py --quick --litellm   # the LiteLLM proxy side by side
 
 Prints one JSON line per case.
 """
@@ -39,6 +41,7 @@ PROMPT = (
     "containers for a small platform team please"
 )  # ~20 words
 UPSTREAM_KEY = "sk-bench-upstream-key-000000000000"
+MODEL = "gpt-4o-mini"
 
 
 def pinned(cpu: int) -> list[str]:
@@ -153,8 +156,32 @@ def gateway_env(base: dict[str, str], upstream: str, db_url: str) -> dict[str, s
         "LLM_MAX_RETRIES": "0",
         "SECRET_KEY": "bench-secret-key-" + "x" * 40,
     }
-    env.setdefault("CELERY_BROKER_URL", "")
+    # With Redis, as in production: tasks (the usage refresh after calls) go to
+    # the broker and a worker process runs them, not the gateway's record thread.
+    env.setdefault("CELERY_BROKER_URL", base.get("REDIS_URL", ""))
     return env
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen | None:
+    """A Celery worker beside the upstream and the load (CPU 0), when there is
+    a broker; without one tasks run eagerly in the gateway, as with `make run`."""
+    if not env.get("CELERY_BROKER_URL"):
+        return None
+    cmd = [
+        *pinned(0),
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "infra_dashboard",
+        "worker",
+        "--pool=solo",
+        "--loglevel=WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
 
 
 def manage(env: dict[str, str], *args: str) -> str:
@@ -198,11 +225,14 @@ def summarise(name: str, result: Result, direct: Result | None, extra: dict) -> 
         "failures": len(result.samples) - len(ok),
         "rps": round(len(ok) / result.wall, 1) if result.wall else None,
     }
+    if line["failures"]:  # 0: the connection failed before a status line
+        failed = [str(s.status) for s in result.samples if not s.ok]
+        line["failure_statuses"] = {status: failed.count(status) for status in set(failed)}
     for q in (0.5, 0.95, 0.99):
         line[f"p{int(q * 100)}_ms"] = _round(percentile(lat, q))
     if ttft:
         line["ttft_p50_ms"] = _round(percentile(ttft, 0.5))
-    if direct is not None:
+    if direct is not None and lat:  # (a run whose calls all failed has no latency)
         d_ok = [s.latency * 1000 for s in direct.samples if s.ok]
         d_ttft = [s.ttft * 1000 for s in direct.samples if s.ok and s.ttft is not None]
         line["added_p50_ms"] = _round(percentile(lat, 0.5) - percentile(d_ok, 0.5))
@@ -220,7 +250,7 @@ def _round(value: float | None) -> float | None:
 
 async def measure(url: str, key: str, *, total: int, concurrency: int, stream: bool) -> Result:
     body = {
-        "model": "gpt-4o-mini",
+        "model": MODEL,
         "max_tokens": 16,
         "stream": stream,
         "messages": [{"role": "user", "content": PROMPT}],
@@ -265,10 +295,27 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
     budget_for_bench(env, args.budget)
     port = free_port()
     gateway = start_gateway(port, args.workers, env)
+    worker = start_worker(env)
+    litellm, litellm_url = None, ""
+    if args.litellm:
+        from bench.litellm_proxy import MASTER_KEY, start_litellm
+
+        litellm_port = free_port()
+        litellm = start_litellm(
+            port=litellm_port,
+            upstream_url=upstream_url,
+            upstream_key=UPSTREAM_KEY,
+            model=MODEL,
+            cpu=pinned(1),
+            folder=Path(tempfile.mkdtemp(prefix="bench-litellm-")),
+        )
+        litellm_url = f"http://127.0.0.1:{litellm_port}/v1/chat/completions"
     gw_url = f"http://127.0.0.1:{port}/v1/chat/completions"
     direct_url = upstream_url + "/v1/chat/completions"
     try:
         asyncio.run(measure(gw_url, key, total=300, concurrency=10, stream=False))  # warm-up
+        if litellm is not None:
+            asyncio.run(measure(litellm_url, MASTER_KEY, total=300, concurrency=10, stream=False))
         for stream in args.streams:
             for concurrency in args.concurrency:
                 total = requests_for(latency_ms, concurrency, args.requests)
@@ -308,9 +355,41 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
                 # (a pool, a thread per call, a semaphore) capped them.
                 line["upstream_peak_in_flight"] = peak
                 print(json.dumps(line), flush=True)
+                if litellm is not None:
+                    compared = litellm_line(litellm, litellm_url, line, direct, extra, total)
+                    print(json.dumps(compared), flush=True)
     finally:
         stop(gateway)
         stop(upstream)
+        for helper in (worker, litellm):
+            if helper is not None:
+                stop(helper)
+
+
+def litellm_line(
+    proc: subprocess.Popen, url: str, gateway: dict, direct: Result, extra: dict, total: int
+) -> dict:
+    """The same cell through the LiteLLM proxy, and how the gateway compares."""
+    from bench.litellm_proxy import MASTER_KEY, VERSION
+
+    cpu_before = cpu_seconds(proc.pid)
+    proxied = asyncio.run(
+        measure(
+            url,
+            MASTER_KEY,
+            total=total,
+            concurrency=extra["concurrency"],
+            stream=extra["stream"],
+        )
+    )
+    cell = {k: extra[k] for k in ("stream", "concurrency", "upstream_latency_ms")}
+    line = summarise(f"litellm-{VERSION}", proxied, direct, cell)
+    line["proxy_cpu_ms_per_call"] = _round((cpu_seconds(proc.pid) - cpu_before) * 1000 / total)
+    line["gateway_rps_ratio"] = round(gateway["rps"] / line["rps"], 2) if line["rps"] else None
+    if gateway["added_p50_ms"] and line.get("added_p50_ms"):
+        ratio = line["added_p50_ms"] / gateway["added_p50_ms"]
+        line["litellm_added_over_gateway"] = round(ratio, 2)
+    return line
 
 
 def main() -> None:
@@ -328,6 +407,11 @@ def main() -> None:
         default="alert",
         choices=("alert", "block", "none"),
         help="the global budget covering the calls (block: every call reserves and settles)",
+    )
+    parser.add_argument(
+        "--litellm",
+        action="store_true",
+        help="also run each cell through the LiteLLM proxy (installed into .bench/ on first use)",
     )
     args = parser.parse_args()
     args.streams = {"both": (False, True), "yes": (True,), "no": (False,)}[args.stream]
