@@ -212,3 +212,21 @@ def test_filters_round_trip_through_the_query_string(staff_client, seeded):
     response = staff_client.get("/performance/", {"range": "7d", "agent": "CTO Agent"})
     body = response.content.decode()
     assert "range=7d&amp;agent=CTO+Agent" in body  # polled partials keep the filters
+
+
+def test_the_months_leaders_are_kept_for_the_cards_poll_interval(staff_client, seeded):
+    """The overview's top card aggregates the month's rollups: it is served
+    from the cache until its next poll, then from the rollups again."""
+    from django.core.cache import cache
+
+    from infra_dashboard.selectors import month_start
+
+    def top_card() -> bytes:
+        return staff_client.get("/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="overview-top").content
+
+    assert b"Newcomer" not in top_card()
+    LLMCall.objects.create(agent_name="Newcomer", model="gpt-4o", cost=Decimal("50"))
+    rollups_fill()
+    assert b"Newcomer" not in top_card()  # within the interval: the cached ranking
+    cache.delete(f"dash:overview-top:{month_start(timezone.now()).isoformat()}")  # it expires
+    assert b"Newcomer" in top_card()
