@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from tests.browser.conftest import LAPTOP, PHONE, SCREENSHOTS
@@ -45,6 +47,16 @@ def _query_param(page, name: str) -> str | None:
     return page.evaluate(f"new URLSearchParams(location.search).get('{name}')")
 
 
+def _wait_for_query_param(page, name: str, value: str) -> None:
+    """Waits on the driver's side, never with a string predicate in the page.
+
+    Playwright compiles a string predicate with ``eval``; the dashboards' CSP
+    forbids that, and Chromium lets it through only when the first check
+    already holds, so such a wait failed whenever the server was slow.
+    """
+    page.wait_for_url(lambda url: parse_qs(urlsplit(url).query).get(name) == [value])
+
+
 @pytest.mark.parametrize(("width", "viewport"), [("laptop", LAPTOP), ("phone", PHONE)])
 def test_every_page_draws_its_charts(live_server, open_page, seeded_demo, width, viewport):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -52,10 +64,7 @@ def test_every_page_draws_its_charts(live_server, open_page, seeded_demo, width,
     for name, (path, charts) in PAGES.items():
         page.goto(live_server.url + path)
         if charts:
-            page.wait_for_selector(".js-plotly-plot .main-svg")
-            page.wait_for_function(
-                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}"
-            )
+            page.locator(".js-plotly-plot .main-svg").nth(charts - 1).wait_for()
         assert page.locator(".topbar").is_visible()
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
     call_link = page.locator("table.calls tbody tr a").first
@@ -72,7 +81,7 @@ def test_filter_change_updates_the_partial_without_a_reload(live_server, open_pa
     page.evaluate("window.__marker = 1")
     with page.expect_response(lambda r: r.request.headers.get("hx-target") == "page-body"):
         page.select_option("select[name=agent]", "Support Bot")
-    page.wait_for_function("new URLSearchParams(location.search).get('agent') === 'Support Bot'")
+    _wait_for_query_param(page, "agent", "Support Bot")
     assert _query_param(page, "model") is None  # empty filters stay out of shared links
     page.wait_for_selector("#perf-latency .js-plotly-plot .main-svg")
     assert page.evaluate("window.__marker") == 1
@@ -82,7 +91,7 @@ def test_filter_change_updates_the_partial_without_a_reload(live_server, open_pa
     page.evaluate("window.__marker = 2")
     with page.expect_response(lambda r: r.request.headers.get("hx-target") == "page-body"):
         page.select_option("select[name=status]", "error")
-    page.wait_for_function("new URLSearchParams(location.search).get('status') === 'error'")
+    _wait_for_query_param(page, "status", "error")
     assert page.evaluate("window.__marker") == 2
     assert page.locator("table.calls .badge-ok").count() == 0
     assert errors == []
@@ -94,7 +103,7 @@ def test_time_range_picker_switches_window_in_place(live_server, open_page, seed
     page.evaluate("window.__marker = 3")
     with page.expect_response(lambda r: r.request.headers.get("hx-target") == "page-body"):
         page.click("label:has(input[value='7d'])")
-    page.wait_for_function("new URLSearchParams(location.search).get('range') === '7d'")
+    _wait_for_query_param(page, "range", "7d")
     page.wait_for_selector("#costs-spend .js-plotly-plot .main-svg")
     assert page.evaluate("window.__marker") == 3
     assert errors == []
