@@ -15,7 +15,14 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from costs.pricing import Price, price_ledger_fields
@@ -175,14 +182,33 @@ def calls_record_batch(records: list[CallRecord]) -> None:
     ambiguous failure (committed, but the connection died before we heard)
     meets its own rows there; it is then written with ``ignore_conflicts``,
     which skips them: the primary keys are the calls' own UUIDs.
+
+    The budget settle is the transaction's last statement and has no savepoint
+    of its own: it holds the counter rows that every call's reservation waits
+    for, until the commit. If the database refuses it, the batch is written
+    again without it, so the rows are never lost to a settle; the periodic
+    reconciliation then counts their cost and releases the reservations.
     """
     rows = [call_values(record) for record in records]
+    try:
+        _batch_write(records, rows, settle=True)
+    except _SettleRefused:
+        held = sum(record.reservation is not None for record in records)
+        logger.exception("settling %d reservations failed; reconciliation will", held)
+        _batch_write(records, rows, settle=False)
+    _reservations_settled(records)
+
+
+class _SettleRefused(Exception):
+    """The database refused a batch's settle (not an outage: that retries whole)."""
+
+
+def _batch_write(records: list[CallRecord], rows: list[dict[str, Any]], *, settle: bool) -> None:
     if connection.vendor == "postgresql":
         try:
             with transaction.atomic():
                 _calls_copy(rows)
-                _batch_written(records)
-            _reservations_settled(records)
+                _batch_written(records, settle=settle)
             return
         except IntegrityError:
             logger.info("a record batch met rows already written; skipping those")
@@ -191,8 +217,8 @@ def calls_record_batch(records: list[CallRecord]) -> None:
         existing = set(LLMCall.objects.filter(id__in=ids).values_list("id", flat=True))
         LLMCall.objects.bulk_create([LLMCall(**row) for row in rows], ignore_conflicts=True)
         # Rows already written were settled with them: never settle a call twice.
-        _batch_written([record for record in records if record.id not in existing])
-    _reservations_settled(records)
+        fresh = [record for record in records if record.id not in existing]
+        _batch_written(fresh, settle=settle)
 
 
 def _reservations_settled(records: list[CallRecord]) -> None:
@@ -226,18 +252,20 @@ def _calls_copy(rows: list[dict[str, Any]]) -> None:
             copy.write_row(values)
 
 
-def _batch_written(records: list[CallRecord]) -> None:
+def _batch_written(records: list[CallRecord], *, settle: bool) -> None:
     from costs.reservations import reservations_settle
     from validation.services import validation_result_store
 
     for record in records:
         if "validation" in record.metadata and record.metadata.get("store_validation"):
             validation_result_store(call_id=record.id, result=record.metadata["validation"])
-    held = [(r.reservation, r.cost) for r in records if r.reservation is not None]
-    if held:
-        try:
-            with transaction.atomic():  # a failed settle must not cost the batch its rows
-                reservations_settle(held)
-        except DatabaseError:
-            logger.exception("settling %d reservations failed; reconciliation will", len(held))
     call_recorded(sender=LLMCall, created=True)
+    held = [(r.reservation, r.cost) for r in records if r.reservation is not None]
+    if not (settle and held):
+        return
+    try:
+        reservations_settle(held)
+    except (OperationalError, InterfaceError):
+        raise  # the database is unreachable or busy: the writer retries the batch whole
+    except DatabaseError as error:
+        raise _SettleRefused from error

@@ -196,6 +196,30 @@ def test_a_reservation_is_settled_only_once():
     assert (counter().reserved, counter().spent) == (0, Decimal("0.5"))
 
 
+def test_a_counter_row_gone_under_a_cached_id_is_found_again():
+    """The counter's id is cached per process; a row deleted behind it (the
+    budget's period data purged) lets the call through unreserved once, then
+    the next reservation creates and uses a new row."""
+    budget_create(name="All", amount="10", period="daily", action="block")
+    first = budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal("2"))
+    BudgetCounter.objects.all().delete()
+    gone = budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal("2"))
+    assert gone.counter_ids == ()
+    again = budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal("3"))
+    assert again.counter_ids != first.counter_ids
+    assert counter().reserved == Decimal("3")
+
+
+def test_a_block_budget_refuses_what_would_pass_its_amount_and_reserves_nothing():
+    budget_create(name="All", amount="10", period="daily", action="block")
+    budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal("9"))
+    with pytest.raises(LLMBudgetExceededError, match="Budget 'All'"):
+        budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal("1.5"))
+    assert counter().reserved == Decimal("9")
+    budget_reserve(agent_name="A", key_prefix="", model="m", amount=Decimal("1"))
+    assert counter().reserved == Decimal("10")  # up to the amount exactly
+
+
 def test_an_alert_budget_takes_no_reservation_but_still_sees_the_spend():
     """Only block and downgrade budgets gate calls; an alert budget's spend and
     alerts come from the call log, so it costs a call no row lock."""

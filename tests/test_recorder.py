@@ -148,3 +148,53 @@ def test_the_batch_writer_settles_reservations_with_the_rows_exactly_once():
     counter.refresh_from_db()
     assert (counter.reserved, counter.spent) == (0, Decimal("0.5"))
     assert LLMCall.objects.filter(id=record.id).count() == 1
+
+
+def a_reserved_record(cost: str) -> CallRecord:
+    from decimal import Decimal
+
+    from costs.budgets import budget_create
+    from costs.reservations import budget_reserve
+
+    budget_create(name="Cap", amount="10", period="daily", action="block")
+    reservation = budget_reserve(
+        agent_name="writer", key_prefix="", model="gpt-4o-mini", amount=Decimal("2")
+    )
+    return a_record(cost=Decimal(cost), reservation=reservation)
+
+
+def test_a_settle_the_database_refuses_never_costs_the_batch_its_rows(monkeypatch, caplog):
+    """The settle has no savepoint of its own (it holds the counter every call
+    reserves on until the commit): a refused one rolls the batch back, and the
+    batch is written again without it. Reconciliation counts the cost later."""
+    from django.db import DataError
+
+    from costs import reservations
+    from costs.models import BudgetCounter
+
+    record = a_reserved_record("0.5")
+
+    def refuse(items):
+        raise DataError("numeric field overflow")
+
+    monkeypatch.setattr(reservations, "reservations_settle", refuse)
+    calls_record_batch([record, a_record()])
+    assert LLMCall.objects.count() == 2
+    assert BudgetCounter.objects.get().reserved == 2  # left for reconciliation to release
+    assert record.reservation.settled  # and never settled twice
+    assert "settling 1 reservations failed" in caplog.text
+
+
+@pytest.mark.postgres
+def test_a_settle_overflowing_its_counter_rolls_back_and_the_rows_are_written_again():
+    """The same with a real refusal: PostgreSQL aborts the transaction at the
+    failed statement, so only a rollback and a second try can save the rows."""
+    from decimal import Decimal
+
+    from costs.models import BudgetCounter
+
+    record = a_reserved_record("1")
+    BudgetCounter.objects.update(spent=Decimal("99999999999999.5"))  # 14 digits: the most
+    calls_record_batch([record])
+    assert LLMCall.objects.filter(id=record.id).count() == 1
+    assert BudgetCounter.objects.get().reserved == 2
