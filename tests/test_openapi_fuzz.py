@@ -83,3 +83,33 @@ def test_fuzzing_finds_no_server_error_and_no_schema_violation(case, fuzz_target
         excluded_checks=[negative_data_rejection],
         timeout=30,
     )
+
+
+def test_the_schema_and_the_parser_agree_on_blank_model_names():
+    """The schema's pattern must accept exactly the names the parser accepts, or
+    the fuzzer finds a "schema-valid request rejected" (it found "\\x1e\\x1e\\x1e")."""
+    import re
+    import sys
+
+    from llm_gateway.api.errors import APIError
+    from llm_gateway.api.openapi import BLANK_CHARACTERS
+    from llm_gateway.api.parsing import parse_chat_body
+
+    blank = re.compile(f"[{BLANK_CHARACTERS}]")
+    everything = map(chr, range(sys.maxunicode + 1))
+    assert [c for c in everything if bool(blank.fullmatch(c)) != c.isspace()] == []
+
+    def parser_accepts(name: str) -> bool:
+        body = {"model": name, "messages": [{"role": "user", "content": "hi"}]}
+        try:
+            parse_chat_body(json.dumps(body).encode())
+        except APIError:
+            return False
+        return True
+
+    model = OPENAPI["components"]["schemas"]["ChatRequest"]["properties"]["model"]
+    # No class shorthand: each regex dialect (the fuzzer's, a client's) reads it its own way.
+    assert not re.search(r"\\[sSwWdD]", model["pattern"]), model["pattern"]
+    pattern = re.compile(model["pattern"])
+    for name in ["\x1e\x1e\x1e", " \t", "\u3000", "gpt-4o", " gpt-4o ", "\ufeff", "a\x1e", "x\x00"]:
+        assert bool(pattern.match(name)) == parser_accepts(name), repr(name)

@@ -63,8 +63,16 @@ _MESSAGE = {
     },
 }
 
+# The characters Python's str.strip() removes, which is how the parser judges a
+# blank name. Spelt out: "\S" means another set in each regex dialect (ECMA's
+# leaves out U+001C-U+001F and U+0085 and adds U+FEFF), and a fuzzer generating
+# from it sent "\x1e\x1e\x1e", which the schema allowed and the parser refused.
+BLANK_CHARACTERS = (
+    r"\t\n\u000b\f\r\u001c-\u001f\u0020\u0085\u00a0\u1680\u2000-\u200a"
+    r"\u2028\u2029\u202f\u205f\u3000"
+)
 # Not blank, and no NUL (the gateway refuses it: no model has one, the database can't store it).
-_MODEL_PATTERN = r"^[^\u0000]*\S[^\u0000]*$"
+_MODEL_PATTERN = rf"^[^\u0000]*[^\u0000{BLANK_CHARACTERS}][^\u0000]*$"
 
 _CHAT_REQUEST = {
     "type": "object",
