@@ -8,9 +8,9 @@ class CostsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from calls.models import LLMCall
         from costs.models import Budget, ModelPrice
         from costs.signals import budget_changed, call_recorded, price_changed
-        from llm_gateway.models import LLMCall
 
         # dispatch_uid: ready() can run twice (tests, autoreload); connect once.
         post_save.connect(price_changed, sender=ModelPrice, dispatch_uid="costs.price_saved")

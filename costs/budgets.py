@@ -78,7 +78,7 @@ def budget_create(
 
 
 def _key_prefix(key_id: int) -> str:
-    from llm_gateway.models import GatewayKey
+    from calls.models import GatewayKey
 
     return GatewayKey.objects.filter(id=key_id).values_list("prefix", flat=True).first() or ""
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 
-from llm_gateway.models import CallStatus, LLMCall
+from calls.models import CallStatus, LLMCall
 
 MIN_VALIDATED = 10  # fewer validated calls than this: a pass rate is noise
 MIN_REPEATS = 5

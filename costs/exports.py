@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 
+from calls.models import LLMCall
 from costs.selectors import UsageFilter, rollups_in
-from llm_gateway.models import LLMCall
 
 CHUNK = 2000
 HEADER = (

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from django import forms
 
+from calls.models import GatewayKey
 from costs.models import Budget
-from llm_gateway.models import GatewayKey
 
 RANGES = {
     "1h": timedelta(hours=1),

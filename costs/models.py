@@ -101,7 +101,7 @@ class UsageRollup(models.Model):
     Dashboards and summaries read these instead of scanning the call log.
     A bucket row is always recomputed whole from the raw rows, which makes the
     rollup job idempotent: running it twice, or after late rows, never double
-    counts. Latencies are kept as fixed-bucket histograms (costs.histogram).
+    counts. Latencies are kept as fixed-bucket histograms (common.histogram).
     """
 
     granularity = models.CharField(max_length=8, choices=Granularity.choices)

@@ -188,7 +188,7 @@ def _prompt_caching(
 
 def _key_admin_link(agent: str) -> str:
     """The admin change page of the agent's newest live key, at the cache mode field."""
-    from llm_gateway.models import GatewayKey
+    from calls.models import GatewayKey
 
     key_id = (
         GatewayKey.objects.filter(agent_name=agent, revoked_at__isnull=True)

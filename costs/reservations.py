@@ -45,8 +45,8 @@ from llm_gateway.interface import LLMBudgetExceededError
 from llm_gateway.providers.mock_provider import estimate_tokens
 
 if TYPE_CHECKING:
+    from calls.services import CallRecord
     from llm_gateway.interface import LLMRequest
-    from llm_gateway.services import CallRecord
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ async def areserve_for_call(
 def call_record_and_settle(*, record: CallRecord, reservation: Reservation | None) -> None:
     """Write the call (through ``call_record``, its only writer) and settle its
     reservation in one transaction, so counters never disagree with the log."""
-    from llm_gateway.services import call_record
+    from calls.services import call_record
 
     with transaction.atomic():
         call_record(record)

@@ -22,9 +22,9 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from costs import histogram
+from calls.models import CallStatus, LLMCall
+from common import histogram
 from costs.models import Granularity, RollupCursor, UsageRollup
-from llm_gateway.models import CallStatus, LLMCall
 
 CURSOR = "usage"
 # A row is written with recorded_at = now() and becomes visible at commit, a

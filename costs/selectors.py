@@ -16,7 +16,8 @@ from decimal import Decimal
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from costs import histogram
+from calls.models import LLMCall
+from common import histogram
 from costs.models import (
     Budget,
     BudgetAlertEvent,
@@ -29,7 +30,6 @@ from costs.models import (
 from costs.periods import period_bounds
 from costs.pricing import COST_QUANTUM
 from costs.rollups import bucket_floor, rollup_position
-from llm_gateway.models import LLMCall
 
 ZERO = Decimal(0)
 # Rollups are trusted for budget spend only this long after the cursor passed

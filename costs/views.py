@@ -14,16 +14,15 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
-from costs import selectors
+from costs import budget_status, selectors, usage
 from costs.budgets import budget_create
 from costs.exports import usage_csv_rows
 from costs.forms import BudgetForm
 from costs.models import Budget
 from costs.recommendations import Recommendation, recommendations_for
-from infra_dashboard import budget_status, figures
-from infra_dashboard import selectors as usage
-from infra_dashboard.filters import DashboardFilters, filters_parse
-from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
+from dashkit import figures
+from dashkit.filters import DashboardFilters, filters_parse
+from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:

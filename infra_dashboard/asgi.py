@@ -26,7 +26,7 @@ for _module in (
     "costs.budgets",
     "costs.notifications",
     "costs.tasks",
-    "llm_gateway.metrics",
+    "calls.metrics",
     "redis.asyncio",
     "validation.services",
     "validation.tasks",
@@ -47,7 +47,7 @@ async def _lifespan(receive, send) -> None:
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            from llm_gateway.recorder import records_flush
+            from calls.recorder import records_flush
 
             await records_flush()
             await send({"type": "lifespan.shutdown.complete"})

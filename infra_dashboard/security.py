@@ -6,7 +6,7 @@ each source is allowed:
 - ``script-src 'self' 'nonce-…'``: htmx (django-htmx's static file), plotly.js
   (``/static/vendor/plotly.min.js``) and ``/static/js/*.js``; inline scripts
   only with this response's nonce. The figures' init scripts
-  (``infra_dashboard.figures.figure_html``) carry it (``nonce_scripts``);
+  (``dashkit.figures.figure_html``) carry it (``nonce_scripts``);
   inline scripts htmx swaps in get the *page's* nonce from the
   ``htmx-config`` meta tag in base.html (``inlineScriptNonce``). No
   ``'unsafe-eval'``: plotly.js's only ``eval`` sits in its map-tile worker

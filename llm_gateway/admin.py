@@ -10,9 +10,9 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from calls.models import ENV_VAR_NAME_RE, CacheMode, GatewayKey, LLMCall, Provider
 from llm_gateway.cache import cache_purge_sync
 from llm_gateway.keys import gateway_key_create, key_cache
-from llm_gateway.models import ENV_VAR_NAME_RE, CacheMode, GatewayKey, LLMCall, Provider
 
 
 @admin.register(LLMCall)

@@ -28,8 +28,8 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
+from calls.models import CallStatus
 from llm_gateway.cache_store import LocalStore, RedisStore
-from llm_gateway.models import CallStatus
 
 logger = logging.getLogger(__name__)
 

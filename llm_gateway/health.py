@@ -20,9 +20,9 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from calls.models import CallStatus, LLMCall
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import LLMProvider
-from llm_gateway.models import CallStatus, LLMCall
 from llm_gateway.providers import environment_provider, providers_from
 from llm_gateway.routing import ProviderConfig, aprovider_configs
 

@@ -22,7 +22,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from llm_gateway.models import GatewayKey
+from calls.models import GatewayKey
 
 KEY_PREFIX = "gw_"
 CACHE_SECONDS = 5.0

@@ -23,6 +23,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from calls.models import CallStatus
+from calls.services import CallRecord, acall_record
 from costs.pricing import aprice_for, call_cost
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import (
@@ -37,12 +39,10 @@ from llm_gateway.interface import (
     StreamChunk,
     TokenUsage,
 )
-from llm_gateway.models import CallStatus
 from llm_gateway.providers import adefault_providers, default_providers
 from llm_gateway.providers.mock_provider import MockProvider, estimate_tokens
 from llm_gateway.retry import RetryPolicy, call_with_retries
 from llm_gateway.routing import providers_for
-from llm_gateway.services import CallRecord, acall_record
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class CallContext:
     record: CallRecord | None = None
     # The budget reservation held between the budget check and the record (settled once).
     reservation: Any = None
-    # The server's API path writes records in the background (llm_gateway.recorder);
+    # The server's API path writes records in the background (calls.recorder);
     # everything else writes before returning.
     defer_record: bool = False
 
@@ -559,7 +559,7 @@ async def _write(record: CallRecord, ctx: CallContext) -> None:
     reservation, ctx.reservation = ctx.reservation, None
     held = reservation is not None and bool(reservation.counter_ids)
     if ctx.defer_record:
-        from llm_gateway.recorder import record_writer
+        from calls.recorder import record_writer
 
         # Settled with the row, in the batch's transaction (costs.reservations).
         record.reservation = reservation if held else None

@@ -23,8 +23,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from calls.models import Provider, ProviderKind
 from llm_gateway.interface import LLMProvider
-from llm_gateway.models import Provider, ProviderKind
 
 logger = logging.getLogger(__name__)
 

@@ -58,13 +58,13 @@ def _publish(args: tuple) -> bool:
         return False
 
 
-# The record may be written just after the response (llm_gateway.recorder): wait
+# The record may be written just after the response (calls.recorder): wait
 # for it like the Celery task does (autoretry on DoesNotExist), briefly and bounded.
 _RECORD_WAITS = (0.05, 0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 async def _run_locally_when_recorded(args: tuple) -> None:
-    from llm_gateway.models import LLMCall
+    from calls.models import LLMCall
 
     for delay in (*_RECORD_WAITS, None):
         try:

@@ -15,9 +15,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from costs import histogram
+from calls.models import CallStatus, LLMCall
+from common import histogram
 from costs.models import UsageRollup
-from llm_gateway.models import CallStatus, LLMCall
 
 MINUTE_RETENTION = timedelta(days=2)
 

@@ -10,12 +10,12 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.budgets import budget_create, budgets_evaluate
 from costs.models import BudgetAlertEvent
 from costs.periods import period_bounds
 from costs.rollups import rollups_update
 from costs.selectors import budget_spend
-from llm_gateway.models import LLMCall
 
 pytestmark = pytest.mark.django_db
 
@@ -185,7 +185,7 @@ def test_a_key_budget_counts_the_calls_carrying_its_prefix():
 
 
 def test_the_first_versions_key_and_channel_arguments_are_still_accepted():
-    from llm_gateway.models import GatewayKey
+    from calls.models import GatewayKey
 
     key = GatewayKey.objects.create(name="k", agent_name="A", prefix="gw_legacy1", key_hash="x")
     budget = budget_create(

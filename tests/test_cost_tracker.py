@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.models import Budget
 from costs.pricing import call_cost, price_for
 from costs.rollups import rollups_update
 from costs.tracker import BudgetAlert, CostPeriod, CostTracker
-from llm_gateway.models import LLMCall
 
 pytestmark = pytest.mark.django_db
 

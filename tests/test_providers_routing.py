@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from calls.models import LLMCall, Provider
 from llm_gateway.interface import LLMRequest
 from llm_gateway.manager import LLMManager
-from llm_gateway.models import LLMCall, Provider
 from llm_gateway.providers import NO_KEY_PLACEHOLDER, default_providers, mock_active
 from llm_gateway.providers.mock_provider import MockProvider
 from llm_gateway.providers.openai_provider import OpenAIProvider

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from costs import histogram
+from calls.models import LLMCall
+from common import histogram
 from costs.models import Granularity, UsageRollup
 from costs.rollups import COMMIT_LAG, rollup_position, rollups_rebuild_all, rollups_update
 from costs.selectors import UsageFilter, cost_series, usage_breakdown, usage_totals
-from llm_gateway.models import LLMCall
 
 pytestmark = pytest.mark.django_db
 

@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 from django.http import QueryDict
 
-from infra_dashboard import quality, selectors
-from infra_dashboard.filters import DashboardFilters, filters_parse
+from calls.models import LLMCall
+from costs import usage
+from dashkit.filters import DashboardFilters, filters_parse
 from llm_gateway import selectors as call_selectors
-from llm_gateway.models import LLMCall
 from tests.rollup_helpers import rollup_make
+from validation import quality
 from validation.models import ValidationResult
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +67,7 @@ def test_querystring_keeps_only_set_filters():
 def test_usage_totals_sum_rollups_exactly():
     rollup_make(bucket_start=H10, cost=Decimal("0.10"), errors=1, latencies=(100, 200))
     rollup_make(bucket_start=H11, cost=Decimal("0.25"), retries=2, latencies=(300,))
-    totals = selectors.usage_totals(filters=window())
+    totals = usage.usage_totals(filters=window())
     assert (totals.calls, totals.errors, totals.retries) == (3, 1, 2)
     assert totals.cost == Decimal("0.35")
     assert totals.cost_per_1k_calls == Decimal("116.6667")
@@ -76,7 +77,7 @@ def test_p95_comes_from_the_merged_histogram():
     # 95 calls at 40 ms (bucket 25–50) and 5 at 900 ms: rank 95 is the last of the 40s.
     rollup_make(bucket_start=H10, latencies=(40,) * 95)
     rollup_make(bucket_start=H11, agent_name="b", latencies=(900,) * 5)
-    assert selectors.usage_totals(filters=window()).p95_latency_ms == 50.0
+    assert usage.usage_totals(filters=window()).p95_latency_ms == 50.0
 
 
 def test_period_totals_add_the_raw_tail_after_the_last_rolled_up_hour():
@@ -84,28 +85,28 @@ def test_period_totals_add_the_raw_tail_after_the_last_rolled_up_hour():
     rollup_make(bucket_start=H11, cost=Decimal("9.00"), latencies=(100,))  # partial: read raw
     LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
     LLMCall.objects.create(created_at=H11 + timedelta(minutes=50), cost=Decimal("0.25"))
-    totals = selectors.period_totals(start=H10, end=NOW)
+    totals = usage.period_totals(start=H10, end=NOW)
     assert totals.cost == Decimal("1.75")
     assert totals.calls == 3
 
 
 def test_period_totals_without_rollups_read_the_call_log():
     LLMCall.objects.create(created_at=H10, cost=Decimal("0.1234"), status="error")
-    totals = selectors.period_totals(start=H10, end=NOW)
+    totals = usage.period_totals(start=H10, end=NOW)
     assert (totals.cost, totals.calls, totals.errors) == (Decimal("0.1234"), 1, 1)
 
 
 def test_dimension_filters_narrow_the_rollups():
     rollup_make(bucket_start=H10, agent_name="a", cost=Decimal("1"), latencies=(1,))
     rollup_make(bucket_start=H10, agent_name="b", cost=Decimal("2"), latencies=(1,))
-    assert selectors.usage_totals(filters=window(agent="b")).cost == Decimal("2")
+    assert usage.usage_totals(filters=window(agent="b")).cost == Decimal("2")
 
 
 def test_top_by_cost_ranks_by_spend():
     rollup_make(bucket_start=H10, agent_name="small", cost=Decimal("1"), latencies=(1,))
     rollup_make(bucket_start=H10, agent_name="big", cost=Decimal("5"), latencies=(1,))
     rollup_make(bucket_start=H11, agent_name="big", cost=Decimal("2"), latencies=(1,))
-    top = selectors.top_by_cost(filters=window(), dimension="agent")
+    top = usage.top_by_cost(filters=window(), dimension="agent")
     assert [(r.name, r.cost, r.calls) for r in top] == [
         ("big", Decimal("7"), 2),
         ("small", Decimal("1"), 1),
@@ -115,13 +116,13 @@ def test_top_by_cost_ranks_by_spend():
 def test_unpriced_models_are_listed_with_their_calls():
     rollup_make(bucket_start=H10, model="new-model", unpriced_calls=4, latencies=(1,) * 4)
     rollup_make(bucket_start=H10, model="gpt-4o", latencies=(1,))
-    assert selectors.unpriced_models(filters=window()) == [("new-model", 4)]
+    assert usage.unpriced_models(filters=window()) == [("new-model", 4)]
 
 
 def test_spend_series_stacks_per_group_and_folds_the_tail_into_other():
     for i, model in enumerate(["a", "b", "c"]):
         rollup_make(bucket_start=H10, model=model, cost=Decimal(i + 1), latencies=(1,))
-    series = selectors.spend_series(filters=window(), group_by="model", top=2)
+    series = usage.spend_series(filters=window(), group_by="model", top=2)
     assert [s.name for s in series] == ["c", "b", "other"]
     index = series[0].x.index(H10)
     assert [s.y[index] for s in series] == [3.0, 2.0, 1.0]
@@ -132,21 +133,21 @@ def test_spend_series_stacks_per_group_and_folds_the_tail_into_other():
 def test_cumulative_spend_is_a_running_decimal_total():
     rollup_make(bucket_start=H10, cost=Decimal("0.1"), latencies=(1,))
     rollup_make(bucket_start=H11, cost=Decimal("0.2"), latencies=(1,))
-    x, totals = selectors.cumulative_spend(filters=window())
+    x, totals = usage.cumulative_spend(filters=window())
     assert totals[x.index(H11)] == Decimal("0.3")
     assert totals[-1] == Decimal("0.3")
 
 
 def test_cost_per_1k_series_skips_buckets_without_calls():
     rollup_make(bucket_start=H10, cost=Decimal("0.5"), latencies=(1,) * 10)
-    series = selectors.cost_per_1k_series(filters=window())
+    series = usage.cost_per_1k_series(filters=window())
     assert series.y[series.x.index(H10)] == 50.0
     assert series.y[series.x.index(H11)] is None
 
 
 def test_month_forecast_extrapolates_the_pace():
     at = datetime(2026, 4, 16, tzinfo=UTC)  # exactly half of April
-    assert selectors.month_forecast(spent=Decimal("10"), now=at) == Decimal("20.0000")
+    assert usage.month_forecast(spent=Decimal("10"), now=at) == Decimal("20.0000")
 
 
 # --- performance selectors -------------------------------------------------------------
@@ -316,7 +317,7 @@ def test_period_totals_read_raw_only_the_calls_after_the_rollup_cursor():
     # Already in the minute rollups: must not be counted twice.
     LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("100"))
     LLMCall.objects.create(created_at=H11 + timedelta(minutes=21), cost=Decimal("0.125"))
-    totals = selectors.period_totals(start=H10, end=NOW)
+    totals = usage.period_totals(start=H10, end=NOW)
     assert totals.cost == Decimal("1.875")
     assert totals.calls == 4
 
@@ -330,7 +331,7 @@ def test_period_totals_use_minute_rollups_for_a_start_off_the_hour():
         latencies=(1,),
     )
     rollup_make(bucket_start=H11, cost=Decimal("2"), latencies=(1,))  # newest hour: read raw
-    totals = selectors.period_totals(start=H10 + timedelta(minutes=30), end=NOW)
+    totals = usage.period_totals(start=H10 + timedelta(minutes=30), end=NOW)
     assert totals.cost == Decimal("0.75")
 
 
@@ -353,7 +354,7 @@ def test_recommendations_are_computed_once_per_window(monkeypatch):
 
 
 def test_long_window_sections_are_cached_and_short_ones_stay_live(settings):
-    from infra_dashboard.rendering import Section, section_context
+    from dashkit.rendering import Section, section_context
 
     built = []
     section = Section("unused.html", lambda f: built.append(f) or {"n": len(built)}, True)
@@ -385,6 +386,6 @@ def test_period_totals_without_latency_keep_every_sum():
     rollup_make(bucket_start=H10, cost=Decimal("1.00"), errors=1, latencies=(100, 200))
     rollup_make(bucket_start=H11, cost=Decimal("9.00"), latencies=(100,))  # newest: read raw
     LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
-    totals = selectors.period_totals(start=H10, end=NOW, latency=False)
+    totals = usage.period_totals(start=H10, end=NOW, latency=False)
     assert (totals.cost, totals.calls, totals.errors) == (Decimal("1.5"), 3, 1)
     assert totals.p95_latency_ms is None

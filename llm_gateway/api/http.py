@@ -36,7 +36,7 @@ class ApiRequest:
     query: dict[str, str] = field(default_factory=dict)
     too_large: bool = False
     # Served by the long-lived ASGI server loop, which drains its background
-    # record writer at shutdown (llm_gateway.recorder).
+    # record writer at shutdown (calls.recorder).
     background_writes: bool = False
 
 

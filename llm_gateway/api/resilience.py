@@ -18,10 +18,10 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
+from common.redaction import redact_text
 from llm_gateway.api.errors import error_body
 from llm_gateway.api.http import ApiResponse, json_response, to_django
 from llm_gateway.api.openapi import ALLOWED_METHODS
-from llm_gateway.redaction import redact_text
 
 logger = logging.getLogger(__name__)
 

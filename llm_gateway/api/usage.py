@@ -10,8 +10,8 @@ from asgiref.sync import sync_to_async
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.pricing import known_models
-from llm_gateway.models import LLMCall
 from llm_gateway.providers import adefault_providers
 
 PERIODS = ("daily", "weekly", "monthly")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from calls.models import ProviderKind
 from llm_gateway.interface import LLMProvider
-from llm_gateway.models import ProviderKind
 from llm_gateway.providers.anthropic_provider import AnthropicProvider
 from llm_gateway.providers.azure_provider import AzureOpenAIProvider
 from llm_gateway.providers.mock_provider import MockProvider

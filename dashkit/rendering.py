@@ -21,7 +21,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
 
-from infra_dashboard.filters import (
+from costs.usage import dimension_values
+from dashkit.filters import (
     GROUPS,
     RANGE_LABELS,
     STATUSES,
@@ -29,7 +30,6 @@ from infra_dashboard.filters import (
     DashboardFilters,
     filters_parse,
 )
-from infra_dashboard.selectors import dimension_values
 
 
 class HtmxHttpRequest(HttpRequest):

@@ -14,9 +14,9 @@ from django.utils.safestring import SafeString
 
 from costs import selectors as costs_selectors
 from costs.models import BudgetAlertEvent, BudgetScope
-from infra_dashboard import figures
-from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.selectors import cumulative_spend
+from costs.usage import cumulative_spend
+from dashkit import figures
+from dashkit.filters import DashboardFilters
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def forecast_line(
     """Straight-line continuation of the window's pace to the end of the month."""
     if len(x) < 2 or not spend[-1]:
         return None
-    from infra_dashboard.selectors import month_start
+    from costs.usage import month_start
 
     end = (month_start(until) + timedelta(days=32)).replace(day=1)
     elapsed = (x[-1] - x[0]).total_seconds()

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from django.db.models import Avg, Count, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute
 
-from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.selectors import Series, bucket_range
+from costs.usage import Series, bucket_range
+from dashkit.filters import DashboardFilters
 from validation.models import ValidationResult
 
 FAILING_SAMPLE = 5000

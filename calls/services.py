@@ -25,12 +25,12 @@ from django.db import (
 )
 from django.utils import timezone
 
+from calls.durable import write_through_outage
+from calls.metrics import metrics_observe
+from calls.models import CallStatus, LLMCall
+from common.redaction import redact, redact_text
 from costs.pricing import Price, price_ledger_fields
 from costs.signals import call_recorded
-from llm_gateway.durable import write_through_outage
-from llm_gateway.metrics import metrics_observe
-from llm_gateway.models import CallStatus, LLMCall
-from llm_gateway.redaction import redact, redact_text
 
 logger = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from decimal import Decimal
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
-from costs import histogram
+from calls.models import CallStatus, LLMCall
+from common import histogram
 from costs.models import Granularity, UsageRollup
 from costs.rollups import rollup_position
-from infra_dashboard.filters import DashboardFilters
-from llm_gateway.models import CallStatus, LLMCall
+from dashkit.filters import DashboardFilters
 
 DIMENSION_FIELDS = {"agent": "agent_name", "model": "model", "provider": "provider"}
 ZERO = Decimal("0")

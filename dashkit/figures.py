@@ -25,8 +25,8 @@ from typing import Any
 import plotly.io as pio
 from django.utils.safestring import SafeString, mark_safe
 
+from costs.usage import Series
 from infra_dashboard.security import nonce_scripts
-from infra_dashboard.selectors import Series
 
 PALETTE = (
     "#3553d6",
