@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from common.buckets import month_start
 from costs import selectors as costs_selectors
 from costs.models import BudgetAlertEvent, BudgetScope
 from costs.usage import cumulative_spend
@@ -93,8 +95,6 @@ def burn_downs(
 
     Key-scoped budgets have no curve: rollups do not carry the key.
     """
-    from django.utils import timezone
-
     now = now or timezone.now()
     out: dict[int, SafeString] = {}
     for status in statuses:
@@ -122,8 +122,6 @@ def forecast_line(
     """Straight-line continuation of the window's pace to the end of the month."""
     if len(x) < 2 or not spend[-1]:
         return None
-    from costs.usage import month_start
-
     end = (month_start(until) + timedelta(days=32)).replace(day=1)
     elapsed = (x[-1] - x[0]).total_seconds()
     if elapsed <= 0 or end <= x[-1]:

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from costs.budget_rules import BudgetAction, BudgetPeriod, BudgetScope, budget_validate
+
 
 class ProviderKind(models.TextChoices):
     OPENAI = "openai", "OpenAI"
@@ -157,26 +159,6 @@ class RollupCursor(models.Model):
         return f"{self.name} @ {self.position:%Y-%m-%d %H:%M:%S}"
 
 
-class BudgetScope(models.TextChoices):
-    GLOBAL = "global", "All traffic"
-    AGENT = "agent", "One agent"
-    KEY = "key", "One gateway key"
-    MODEL = "model", "One model"
-
-
-class BudgetPeriod(models.TextChoices):
-    HOURLY = "hourly"
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-
-
-class BudgetAction(models.TextChoices):
-    ALERT = "alert", "Alert only"
-    BLOCK = "block", "Alert, and refuse calls once exhausted"
-    DOWNGRADE = "downgrade", "Alert, and serve calls on a cheaper model once exhausted"
-
-
 def _default_thresholds() -> list[float]:
     return [0.5, 0.8, 1.0]
 
@@ -232,8 +214,6 @@ class Budget(models.Model):
         return f"{self.name} (${self.amount} {self.period})"
 
     def clean(self) -> None:
-        from costs.budgets import budget_validate  # the rules live with the services
-
         budget_validate(self)
 
     @property

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from calls.models import GatewayKey
 from costs.call_patterns import (
     pass_rates,
     repeated_prompts,
@@ -188,8 +189,6 @@ def _prompt_caching(
 
 def _key_admin_link(agent: str) -> str:
     """The admin change page of the agent's newest live key, at the cache mode field."""
-    from calls.models import GatewayKey
-
     key_id = (
         GatewayKey.objects.filter(agent_name=agent, revoked_at__isnull=True)
         .order_by("-created_at")

@@ -16,7 +16,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from costs.budgets import budget_create, normalize_thresholds
+from costs.budget_rules import normalize_thresholds
+from costs.budgets import budget_create
 from costs.exports import calls_csv_lines, calls_json_chunks
 from costs.models import Budget, BudgetAction, BudgetScope
 from costs.periods import period_bounds

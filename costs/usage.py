@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from calls.models import CallStatus, LLMCall
 from common import histogram
+from common.buckets import bucket_floor, bucket_range, month_start
 from costs.models import Granularity, UsageRollup
 from costs.rollups import rollup_position
+from dashkit.figures import Series
 from dashkit.filters import DashboardFilters
 
 DIMENSION_FIELDS = {"agent": "agent_name", "model": "model", "provider": "provider"}
@@ -57,30 +59,6 @@ class PeriodTotals:
     @property
     def cost_per_call(self) -> Decimal | None:
         return (self.cost / self.calls).quantize(Decimal("0.000001")) if self.calls else None
-
-
-def day_start(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def month_start(now: datetime) -> datetime:
-    return day_start(now).replace(day=1)
-
-
-def bucket_floor(moment: datetime, *, width: timedelta) -> datetime:
-    """Floor to a multiple of ``width`` since the epoch (UTC midnight-aligned)."""
-    seconds = int(width.total_seconds())
-    stamp = int(moment.timestamp())
-    return datetime.fromtimestamp(stamp - stamp % seconds, tz=UTC)
-
-
-def bucket_range(*, start: datetime, end: datetime, width: timedelta) -> list[datetime]:
-    """Every bucket start of the window, so charts show gaps as zero, not as a jump."""
-    out, current = [], bucket_floor(start, width=width)
-    while current < end:
-        out.append(current)
-        current += width
-    return out
 
 
 def rollups_in(
@@ -282,15 +260,6 @@ def unpriced_models(*, filters: DashboardFilters) -> list[tuple[str, int]]:
         .order_by("-n", "model")
     )
     return [(r["model"] or "(unknown)", r["n"]) for r in rows]
-
-
-@dataclass(frozen=True)
-class Series:
-    """One line or stack of a time chart: x are bucket starts, y the values."""
-
-    name: str
-    x: list[datetime]
-    y: list[float | None]
 
 
 def _group_sums(

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from common.buckets import month_start
 from costs import budget_status, selectors, usage
 from costs.budgets import budget_create
 from costs.exports import usage_csv_rows
@@ -28,7 +29,7 @@ from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page, dashboar
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
     now = timezone.now()
     month = usage.period_totals(
-        start=usage.month_start(now),
+        start=month_start(now),
         end=now,
         agent=filters.agent,
         model=filters.model,

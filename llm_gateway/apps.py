@@ -10,3 +10,12 @@ class LlmGatewayConfig(AppConfig):
     name = "llm_gateway"
     label = "gateway"
     verbose_name = "LLM gateway: API and routing"
+
+    def ready(self) -> None:
+        # Models and the modules that use them import only once the registry is ready.
+        from costs.pricing import ausage_cost
+        from llm_gateway.interface import usage_pricer_register
+
+        # A provider used alone (the seed's API) prices its answer with costs'
+        # table; providers themselves never import costs.
+        usage_pricer_register(ausage_cost)

@@ -23,7 +23,7 @@ from django.utils import timezone
 from calls.models import CallStatus, LLMCall
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import LLMProvider
-from llm_gateway.providers import environment_provider, providers_from
+from llm_gateway.provider_registry import environment_provider, providers_from
 from llm_gateway.routing import ProviderConfig, aprovider_configs
 
 HEALTH_WINDOW = timedelta(minutes=15)

@@ -15,7 +15,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -25,6 +24,7 @@ from django.dispatch import receiver
 
 from calls.models import Provider, ProviderKind
 from llm_gateway.interface import LLMProvider
+from llm_gateway.providers.patterns import serves_model
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +87,6 @@ class ProviderConfig:
         if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:
             return "an OpenAI-compatible provider needs a base URL"
         return ""
-
-
-def serves_model(model: str, patterns: tuple[str, ...] | list[str]) -> bool:
-    """Exact names or fnmatch patterns (case-sensitive, as model names are); empty: any."""
-    return not patterns or any(fnmatchcase(model, pattern) for pattern in patterns)
 
 
 # --- the in-process cache -------------------------------------------------------
@@ -196,15 +191,6 @@ def _warn_misconfigured(config: ProviderConfig, reason: str) -> None:
     _warned[config.name] = now
     # Only the variable's NAME is logged, never its value.
     logger.warning("provider %s is misconfigured and skipped: %s", config.name, reason)
-
-
-class ServesPatterns:
-    """Mixin for providers built from a row: serve the models its patterns match."""
-
-    model_patterns: tuple[str, ...] = ()
-
-    def serves(self, model: str) -> bool:
-        return serves_model(model, self.model_patterns)
 
 
 def mark_default(provider: LLMProvider, claimed: list[ProviderConfig]) -> LLMProvider:

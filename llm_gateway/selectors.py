@@ -21,9 +21,12 @@ from django.db.models import BooleanField, F, Q, QuerySet, Sum, Value
 
 from calls.models import LLMCall
 from common import histogram
+from common.buckets import bucket_floor, bucket_range
 from common.redaction import redact
-from costs.usage import Series, bucket_floor, bucket_range, rollups_for
+from costs.usage import rollups_for
+from dashkit.figures import Series
 from dashkit.filters import DashboardFilters
+from llm_gateway.health import provider_health as health_entries
 
 PERCENTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 
@@ -130,8 +133,6 @@ def _health_row(entry: dict[str, Any]) -> dict[str, Any]:
 
 def provider_health() -> list[dict[str, Any]]:
     """Each provider's configuration, circuit, recent error rate and cached live check."""
-    from llm_gateway.health import provider_health as health_entries
-
     return [_health_row(entry) for entry in health_entries()]
 
 

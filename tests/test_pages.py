@@ -219,7 +219,7 @@ def test_the_months_leaders_are_kept_for_the_cards_poll_interval(staff_client, s
     from the cache until its next poll, then from the rollups again."""
     from django.core.cache import cache
 
-    from costs.usage import month_start
+    from common.buckets import month_start
 
     def top_card() -> bytes:
         return staff_client.get("/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="overview-top").content

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from costs.budgets import webhook_url_problem
+from costs.budget_rules import webhook_url_problem
 from infra_dashboard.security import CSP_DIRECTIVES
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from django.db.models import Avg, Count, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute
 
-from costs.usage import Series, bucket_range
+from common.buckets import bucket_range
+from dashkit.figures import Series
 from dashkit.filters import DashboardFilters
 from validation.models import ValidationResult
 

@@ -42,6 +42,7 @@ def invalidate_rules_cache() -> None:
 
 
 def _query(agent_name: str) -> tuple[RuleSnapshot, ...]:
+    # Only here: the validator runs without Django apps loaded (scripts, benchmarks).
     from validation.models import ValidationRule
 
     scope = Q(agent_name="") | Q(agent_name=agent_name) if agent_name else Q(agent_name="")

@@ -238,7 +238,7 @@ async def budgets_handler(request: ApiRequest) -> ApiResponse:
     return json_response({"object": "list", "data": data})
 
 
-# Served straight from the ASGI router (infra_dashboard.asgi), skipping Django's cycle.
+# Served straight from the ASGI router (llm_gateway.api.asgi), skipping Django's cycle.
 FAST_ROUTES = {
     "/v1/chat/completions": chat_completions_handler,
     "/v1/models": models_handler,

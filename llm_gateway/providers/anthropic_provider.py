@@ -37,7 +37,7 @@ from llm_gateway.providers.anthropic_translate import (
 )
 from llm_gateway.providers.clients import sdk_client
 from llm_gateway.providers.openai_provider import retry_after_seconds
-from llm_gateway.routing import ServesPatterns
+from llm_gateway.providers.patterns import ServesPatterns
 
 logger = logging.getLogger(__name__)
 
