@@ -27,3 +27,9 @@ def bucket_range(*, start: datetime, end: datetime, width: timedelta) -> list[da
         out.append(current)
         current += width
     return out
+
+
+def month_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """The UTC calendar month holding ``now``: [first day, first day of the next)."""
+    start = month_start(now)
+    return start, (start + timedelta(days=32)).replace(day=1)

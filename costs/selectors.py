@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from calls.models import LLMCall
 from common import histogram
+from common.buckets import month_bounds
 from costs.models import (
     Budget,
     BudgetAlertEvent,
@@ -331,6 +332,12 @@ def budget_forecast(*, spend: Decimal, start: datetime, end: datetime, now: date
     elapsed = min(max(now - start, length / 10), length)
     projected = spend * Decimal(length.total_seconds()) / Decimal(elapsed.total_seconds())
     return projected.quantize(Decimal("0.0001"))
+
+
+def month_forecast(*, spend: Decimal, now: datetime) -> Decimal:
+    """The UTC month's end spend: ``budget_forecast`` over the calendar month."""
+    start, end = month_bounds(now)
+    return budget_forecast(spend=spend, start=start, end=end, now=now)
 
 
 def budget_status(*, budget: Budget, at: datetime | None = None) -> BudgetStatus:

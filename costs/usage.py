@@ -18,7 +18,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from calls.models import CallStatus, LLMCall
 from common import histogram
-from common.buckets import bucket_floor, bucket_range, month_start
+from common.buckets import bucket_floor, bucket_range
 from costs.models import Granularity, UsageRollup
 from costs.rollups import rollup_position
 from dashkit.figures import Series
@@ -336,20 +336,6 @@ def dimension_values(*, filters: DashboardFilters) -> dict[str, list[str]]:
         if (current := getattr(filters, name)) and current not in seen:
             seen.insert(0, current)
     return values
-
-
-def month_forecast(*, spent: Decimal, now: datetime) -> Decimal:
-    """Month-end spend if the month goes on at its pace so far (straight line).
-
-    Deliberately simple: early in the month it swings, which the page says.
-    """
-    start = month_start(now)
-    next_month = (start + timedelta(days=32)).replace(day=1)
-    elapsed = (now - start).total_seconds()
-    if elapsed <= 0:
-        return spent
-    fraction = Decimal(str(elapsed / (next_month - start).total_seconds()))
-    return (spent / fraction).quantize(Decimal("0.0001"))
 
 
 def spend_rows(*, filters: DashboardFilters) -> Iterable[dict[str, object]]:

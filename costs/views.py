@@ -39,7 +39,7 @@ def _summary(filters: DashboardFilters) -> dict[str, Any]:
     return {
         "totals": usage.usage_totals(filters=filters),
         "month": month,
-        "month_forecast": usage.month_forecast(spent=month.cost, now=now),
+        "month_forecast": selectors.month_forecast(spend=month.cost, now=now),
     }
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from calls.metrics import metrics_exposition
 from common.buckets import day_start, month_start
-from costs import usage
+from costs import selectors, usage
 from costs.budget_status import overview_alerts, overview_budgets
 from dashkit.filters import DashboardFilters
 from dashkit.rendering import SECTION_CACHE_SECONDS, Section, dashboard_page
@@ -31,7 +31,7 @@ def _spend_section(filters: DashboardFilters) -> dict[str, Any]:
     return {
         "today": usage.period_totals(start=day_start(now), end=now, latency=False),
         "month": month,
-        "month_forecast": usage.month_forecast(spent=month.cost, now=now),
+        "month_forecast": selectors.month_forecast(spend=month.cost, now=now),
         "budgets": overview_budgets(now=now),
         "now": now,
     }

@@ -10,6 +10,7 @@ from django.http import QueryDict
 
 from calls.models import LLMCall
 from costs import usage
+from costs.selectors import month_forecast
 from dashkit.filters import DashboardFilters, filters_parse
 from llm_gateway import selectors as call_selectors
 from tests.rollup_helpers import rollup_make
@@ -147,7 +148,7 @@ def test_cost_per_1k_series_skips_buckets_without_calls():
 
 def test_month_forecast_extrapolates_the_pace():
     at = datetime(2026, 4, 16, tzinfo=UTC)  # exactly half of April
-    assert usage.month_forecast(spent=Decimal("10"), now=at) == Decimal("20.0000")
+    assert month_forecast(spend=Decimal("10"), now=at) == Decimal("20.0000")
 
 
 # --- performance selectors -------------------------------------------------------------
