@@ -25,8 +25,6 @@ serialises writers; there the same steps run through the ORM.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -39,6 +37,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from calls.services import CallRecord
+from common.cache import ProcessCache
 from common.errors import LLMBudgetExceededError
 from common.tokens import estimate_prompt_tokens
 from costs.models import Budget, BudgetAction, BudgetCounter, BudgetScope
@@ -101,42 +100,39 @@ class Reservation:
 # --- the in-process budget list ----------------------------------------------------
 
 
+def _budgets_load() -> tuple[ActiveBudget, ...]:
+    return tuple(
+        ActiveBudget(**row)
+        for row in Budget.objects.filter(enabled=True)
+        .order_by("id")
+        .values(*(f.name for f in ActiveBudget.__dataclass_fields__.values()))
+    )
+
+
 class _BudgetCache:
     """Enabled budgets, reloaded every BUDGET_CHECK_CACHE_SECONDS or when a
     Budget is saved or deleted in this process (other processes see an edit
     within the TTL)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.loaded_at = float("-inf")
-        self.budgets: tuple[ActiveBudget, ...] = ()
+        self.budgets: ProcessCache[tuple[ActiveBudget, ...]] = ProcessCache(
+            "budgets", ttl=lambda: getattr(settings, "BUDGET_CHECK_CACHE_SECONDS", 5.0)
+        )
         # (budget id, period start) -> the id of its counter row, known to exist:
         # saves a query per reservation. Forgotten with the list, or when a row is missing.
         self.counter_ids: dict[tuple[int, datetime], int] = {}
 
     def peek(self) -> tuple[ActiveBudget, ...] | None:
         """The cached list if it is fresh, else None (never queries)."""
-        ttl = float(getattr(settings, "BUDGET_CHECK_CACHE_SECONDS", 5.0))
-        return self.budgets if time.monotonic() - self.loaded_at < ttl else None
+        fresh, budgets = self.budgets.peek()
+        return budgets if fresh else None
 
     def get(self) -> tuple[ActiveBudget, ...]:
-        fresh = self.peek()
-        if fresh is not None:
-            return fresh
-        budgets = tuple(
-            ActiveBudget(**row)
-            for row in Budget.objects.filter(enabled=True)
-            .order_by("id")
-            .values(*(f.name for f in ActiveBudget.__dataclass_fields__.values()))
-        )
-        with self.lock:
-            self.budgets, self.loaded_at = budgets, time.monotonic()
-        return budgets
+        return self.budgets.get(None, _budgets_load)
 
     def clear(self) -> None:
-        with self.lock:
-            self.loaded_at = float("-inf")
-            self.counter_ids = {}
+        self.budgets.invalidate()
+        self.counter_ids = {}
 
 
 budget_cache = _BudgetCache()

@@ -111,7 +111,7 @@ class GatewayKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            key_cache.forget(obj.prefix)
+            key_cache.invalidate(obj.prefix)
             return
         raw, created = gateway_key_create(
             name=obj.name,
@@ -150,7 +150,7 @@ class GatewayKeyAdmin(admin.ModelAdmin):
         prefixes = list(queryset.values_list("prefix", flat=True))
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         for prefix in prefixes:
-            key_cache.forget(prefix)
+            key_cache.invalidate(prefix)
 
     @admin.action(description="Purge cached answers of the selected keys' agents")
     def purge_cache(self, request, queryset) -> None:
