@@ -16,7 +16,7 @@ class CostsConfig(AppConfig):
         from costs.models import Budget, ModelPrice
         from costs.reservations import settle_hook
         from costs.signals import budget_changed, calls_recorded, price_changed
-        from costs.usage import dimension_values
+        from costs.usage_series import dimension_values
         from dashkit.rendering import dimension_source_register
 
         # dispatch_uid: ready() can run twice (tests, autoreload); connect once.

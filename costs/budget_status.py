@@ -17,7 +17,7 @@ from common.buckets import month_bounds
 from costs import selectors as costs_selectors
 from costs.models import BudgetAlertEvent, BudgetScope
 from costs.selectors import budget_forecast
-from costs.usage import cumulative_spend
+from costs.usage_series import cumulative_spend
 from dashkit import figures
 from dashkit.filters import DashboardFilters
 

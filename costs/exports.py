@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from calls.models import LLMCall
-from costs.selectors import UsageFilter, rollups_in
+from costs.usage import UsageFilter, rollups_in
 
 CHUNK = 2000
 HEADER = (

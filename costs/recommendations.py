@@ -24,7 +24,7 @@ from costs.call_patterns import (
     wasted_on_failures,
 )
 from costs.pricing import Price, known_models, price_for
-from costs.selectors import UsageFilter, UsageTotals, rollups_in
+from costs.usage import UsageFilter, UsageTotals, rollups_in
 
 # A cheaper model of the same family that usually does the job for short answers.
 CHEAPER_MODEL = {

@@ -22,7 +22,8 @@ from costs.exports import calls_csv_lines, calls_json_chunks
 from costs.models import Budget, BudgetAction, BudgetScope
 from costs.periods import period_bounds
 from costs.recommendations import recommendations_for, what_if_table
-from costs.selectors import UsageFilter, budget_forecast, budget_statuses, usage_current_by
+from costs.selectors import budget_forecast, budget_statuses, usage_current_by
+from costs.usage import UsageFilter
 
 
 class CostPeriod(StrEnum):

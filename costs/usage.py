@@ -1,44 +1,78 @@
-"""Reads over the usage rollups, shared by the overview, costs and performance pages.
+"""The read model over the usage rollups: every page, export, recommendation and
+the API read usage through here.
 
 Dashboards read ``UsageRollup`` rows, never the raw call log, so a page costs
 the same with a thousand calls or a billion. The one exception is the live
 tail of the stat cards: calls newer than the rollup cursor's minute are read
 raw (a bounded, indexed range), so "spend today" does not lag the rollup job.
+Charts and tables over a dashboard window are in ``costs.usage_series``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from calls.models import CallStatus, LLMCall
 from common import histogram
-from common.buckets import bucket_floor, bucket_range
+from common.buckets import bucket_floor
 from costs.models import Granularity, UsageRollup
-from costs.rollups import rollup_position
-from dashkit.figures import Series
-from dashkit.filters import DashboardFilters
+from costs.rollups import STEP, rollup_position
 
 DIMENSION_FIELDS = {"agent": "agent_name", "model": "model", "provider": "provider"}
 ZERO = Decimal("0")
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
+# Up to this span, reads without a chosen granularity use minute buckets; beyond, hours.
+MINUTE_SPAN_LIMIT = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
-class PeriodTotals:
-    calls: int
-    errors: int
-    cost: Decimal
-    tokens: int
+class UsageFilter:
+    """The dimensions a read is narrowed to; empty means "all"."""
+
+    agent: str = ""
+    model: str = ""
+    provider: str = ""
+
+    @classmethod
+    def of(cls, filters: Any) -> UsageFilter:
+        """The dimensions of any filter with agent/model/provider (DashboardFilters)."""
+        return cls(agent=filters.agent, model=filters.model, provider=filters.provider)
+
+    def q(self) -> Q:
+        query = Q()
+        for name, column in DIMENSION_FIELDS.items():
+            if value := getattr(self, name):
+                query &= Q(**{column: value})
+        return query
+
+
+@dataclass
+class UsageTotals:
+    """Sums over rollup rows (and the raw live tail): one type for every reader."""
+
+    calls: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost: Decimal = ZERO
+    saved_cost: Decimal = ZERO
     retries: int = 0
     fallbacks: int = 0
-    latency_hist: tuple[int, ...] = ()
+    unpriced_calls: int = 0
+    # Empty when latency was not asked for (p95_latency_ms is then None).
+    latency_hist: list[int] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
     @property
     def error_rate(self) -> float:
@@ -48,9 +82,12 @@ class PeriodTotals:
     def error_pct(self) -> float:
         return self.error_rate * 100
 
+    def latency_ms(self, q: float) -> float | None:
+        return histogram.percentile(self.latency_hist, q) if self.latency_hist else None
+
     @property
     def p95_latency_ms(self) -> float | None:
-        return histogram.percentile(self.latency_hist, 0.95) if self.latency_hist else None
+        return self.latency_ms(0.95)
 
     @property
     def cost_per_1k_calls(self) -> Decimal | None:
@@ -60,92 +97,116 @@ class PeriodTotals:
     def cost_per_call(self) -> Decimal | None:
         return (self.cost / self.calls).quantize(Decimal("0.000001")) if self.calls else None
 
+    def add(self, other: UsageTotals) -> UsageTotals:
+        """This plus ``other``, field by field (histograms merged)."""
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.latency_hist:
+            self.latency_hist = histogram.merge([self.latency_hist, other.latency_hist])
+        return self
+
+
+_SUMMED = (
+    "calls",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost",
+    "saved_cost",
+    "retries",
+    "fallbacks",
+    "unpriced_calls",
+)
+
+
+def granularity_for(start: datetime, end: datetime) -> str:
+    return Granularity.MINUTE if end - start <= MINUTE_SPAN_LIMIT else Granularity.HOUR
+
 
 def rollups_in(
     *,
     start: datetime,
     end: datetime,
-    granularity: str = Granularity.HOUR,
-    agent: str = "",
-    model: str = "",
-    provider: str = "",
+    granularity: str | None = None,
+    filters: UsageFilter | None = None,
 ) -> QuerySet[UsageRollup]:
-    """Rollup rows of one granularity in [start, end), narrowed by the dimensions given."""
-    rows = UsageRollup.objects.filter(
-        granularity=granularity, bucket_start__gte=start, bucket_start__lt=end
+    """Rollup rows of one granularity in [start, end), narrowed to ``filters``.
+
+    Without a granularity the span's own is used (``granularity_for``), and the
+    bucket holding ``start`` is included (buckets are not split)."""
+    if granularity is None:
+        granularity = granularity_for(start, end)
+        start = bucket_floor(start, width=STEP[granularity])
+    return UsageRollup.objects.filter(
+        (filters or UsageFilter()).q(),
+        granularity=granularity,
+        bucket_start__gte=start,
+        bucket_start__lt=end,
     )
-    for name, value in (("agent_name", agent), ("model", model), ("provider", provider)):
-        if value:
-            rows = rows.filter(**{name: value})
-    return rows
 
 
-def rollups_for(filters: DashboardFilters) -> QuerySet[UsageRollup]:
+def rollups_for(filters: Any) -> QuerySet[UsageRollup]:
+    """The rollup rows of a dashboard window (DashboardFilters)."""
     return rollups_in(
         start=filters.start,
         end=filters.end,
         granularity=filters.granularity,
-        agent=filters.agent,
-        model=filters.model,
-        provider=filters.provider,
+        filters=UsageFilter.of(filters),
     )
 
 
-def _rollup_totals(rows: QuerySet[UsageRollup], *, latency: bool = True) -> PeriodTotals:
-    agg = rows.aggregate(
-        calls=Sum("calls"),
-        errors=Sum("errors"),
-        cost=Sum("cost"),
-        prompt=Sum("prompt_tokens"),
-        completion=Sum("completion_tokens"),
-        retries=Sum("retries"),
-        fallbacks=Sum("fallbacks"),
-    )
-    # Decoding a month of histograms is most of a month card's cost: only on request.
-    hist = histogram.merge(rows.values_list("latency_hist", flat=True)) if latency else []
-    return PeriodTotals(
-        calls=agg["calls"] or 0,
-        errors=agg["errors"] or 0,
-        cost=agg["cost"] or ZERO,
-        tokens=(agg["prompt"] or 0) + (agg["completion"] or 0),
-        retries=agg["retries"] or 0,
-        fallbacks=agg["fallbacks"] or 0,
-        latency_hist=tuple(hist),
-    )
+def totals_of(rows: QuerySet[UsageRollup], *, latency: bool = True) -> UsageTotals:
+    """The rows summed in the database (histograms merged here, only on request:
+    decoding a month of them is most of a month card's cost)."""
+    agg = rows.aggregate(**{name: Sum(name) for name in _SUMMED})
+    totals = UsageTotals(**{name: agg[name] or 0 for name in _SUMMED})
+    totals.cost, totals.saved_cost = agg["cost"] or ZERO, agg["saved_cost"] or ZERO
+    if latency:
+        totals.latency_hist = histogram.merge(rows.values_list("latency_hist", flat=True))
+    return totals
 
 
-def _raw_totals(calls: QuerySet[LLMCall], *, latency: bool = True) -> PeriodTotals:
+def usage_totals(
+    *, start: datetime, end: datetime, filters: UsageFilter | None = None
+) -> UsageTotals:
+    """Totals of [start, end) from rollups at the span's granularity."""
+    return totals_of(rollups_in(start=start, end=end, filters=filters))
+
+
+def window_totals(*, filters: Any) -> UsageTotals:
+    """Totals of a dashboard window, from rollups only (charts and tables agree)."""
+    return totals_of(rollups_for(filters))
+
+
+def _raw_totals(calls: QuerySet[LLMCall], *, latency: bool = True) -> UsageTotals:
     agg = calls.aggregate(
         calls=Count("id"),
         errors=Count("id", filter=~Q(status=CallStatus.SUCCESS)),
+        prompt=Sum("prompt_tokens"),
+        completion=Sum("completion_tokens"),
+        cached=Sum("cached_tokens"),
         cost=Sum("cost"),
-        tokens=Sum("total_tokens"),
+        saved=Sum("saved_cost"),
         retries=Sum("retries"),
         fallbacks=Count("id", filter=~Q(fallback="")),
+        unpriced=Count("id", filter=Q(priced=False)),
     )
     hist = histogram.empty() if latency else []
     for value in calls.values_list("latency_ms", flat=True) if latency else ():
         histogram.add(hist, value)
-    return PeriodTotals(
+    return UsageTotals(
         calls=agg["calls"],
         errors=agg["errors"],
+        prompt_tokens=agg["prompt"] or 0,
+        completion_tokens=agg["completion"] or 0,
+        cached_tokens=agg["cached"] or 0,
         cost=agg["cost"] or ZERO,
-        tokens=agg["tokens"] or 0,
+        saved_cost=agg["saved"] or ZERO,
         retries=agg["retries"] or 0,
         fallbacks=agg["fallbacks"],
-        latency_hist=tuple(hist),
-    )
-
-
-def _combine(a: PeriodTotals, b: PeriodTotals) -> PeriodTotals:
-    return PeriodTotals(
-        calls=a.calls + b.calls,
-        errors=a.errors + b.errors,
-        cost=a.cost + b.cost,
-        tokens=a.tokens + b.tokens,
-        retries=a.retries + b.retries,
-        fallbacks=a.fallbacks + b.fallbacks,
-        latency_hist=tuple(histogram.merge([a.latency_hist, b.latency_hist])),
+        unpriced_calls=agg["unpriced"],
+        latency_hist=hist,
     )
 
 
@@ -176,21 +237,25 @@ def live_tail_start() -> datetime | None:
 
 
 def _rolled_totals(
-    *, start: datetime, split: datetime, dims: dict[str, str], latency: bool
-) -> PeriodTotals:
+    *, start: datetime, split: datetime, dims: UsageFilter, latency: bool
+) -> UsageTotals:
     """Rollups of [start, split): whole hours from hour rows, the ragged ends
     (split inside an hour, start off the hour) from minute rows."""
     first_hour = bucket_floor(start + HOUR - MINUTE, width=HOUR)
     last_hour = max(bucket_floor(split, width=HOUR), first_hour)
-    parts = [rollups_in(start=first_hour, end=last_hour, **dims)]
+    parts = [
+        rollups_in(start=first_hour, end=last_hour, granularity=Granularity.HOUR, filters=dims)
+    ]
     for edge_start, edge_end in ((start, min(first_hour, split)), (last_hour, split)):
         if edge_start < edge_end:
             parts.append(
-                rollups_in(start=edge_start, end=edge_end, granularity=Granularity.MINUTE, **dims)
+                rollups_in(
+                    start=edge_start, end=edge_end, granularity=Granularity.MINUTE, filters=dims
+                )
             )
-    totals = _rollup_totals(parts[0], latency=latency)
-    for part in parts[1:]:
-        totals = _combine(totals, _rollup_totals(part, latency=latency))
+    totals = UsageTotals()
+    for part in parts:
+        totals.add(totals_of(part, latency=latency))
     return totals
 
 
@@ -202,168 +267,31 @@ def period_totals(
     model: str = "",
     provider: str = "",
     latency: bool = True,
-) -> PeriodTotals:
+) -> UsageTotals:
     """Totals for [start, end): rollups up to the live tail, the tail from the log.
 
     ``latency=False`` skips the latency histogram (``p95_latency_ms`` is None)."""
     tail_start = live_tail_start()
     split = start if tail_start is None else min(max(start, tail_start), end)
-    dims = {"agent": agent, "model": model, "provider": provider}
-    tail = LLMCall.objects.filter(created_at__gte=split, created_at__lt=end)
-    exact = {"agent_name": agent, "model": model, "provider": provider}
-    tail = tail.filter(**{k: v for k, v in exact.items() if v})
+    dims = UsageFilter(agent=agent, model=model, provider=provider)
+    tail = LLMCall.objects.filter(dims.q(), created_at__gte=split, created_at__lt=end)
     rolled = _rolled_totals(start=start, split=split, dims=dims, latency=latency)
-    return _combine(rolled, _raw_totals(tail, latency=latency))
+    return rolled.add(_raw_totals(tail, latency=latency))
 
 
-def usage_totals(*, filters: DashboardFilters) -> PeriodTotals:
-    """Totals of the filtered window, from rollups only (charts and tables agree)."""
-    return _rollup_totals(rollups_for(filters))
+def usage_breakdown(
+    *, start: datetime, end: datetime, by: str, filters: UsageFilter | None = None
+) -> list[tuple[str, UsageTotals]]:
+    """Totals per agent, model or provider, most expensive first."""
+    column = DIMENSION_FIELDS[by]
+    groups: dict[str, UsageTotals] = defaultdict(UsageTotals)
+    for row in rollups_in(start=start, end=end, filters=filters).iterator():
+        groups[getattr(row, column)].add(row_totals(row))
+    return sorted(groups.items(), key=lambda item: (-item[1].cost, item[0]))
 
 
-@dataclass(frozen=True)
-class Ranked:
-    name: str
-    cost: Decimal
-    calls: int
-    errors: int
-
-    @property
-    def cost_per_1k_calls(self) -> Decimal | None:
-        return (self.cost * 1000 / self.calls).quantize(Decimal("0.0001")) if self.calls else None
-
-
-def top_by_cost(*, filters: DashboardFilters, dimension: str, limit: int = 5) -> list[Ranked]:
-    """The agents (or models, providers) that spent most in the window."""
-    field = DIMENSION_FIELDS[dimension]
-    rows = (
-        rollups_for(filters)
-        .values(field)
-        .annotate(cost=Sum("cost"), calls=Sum("calls"), errors=Sum("errors"))
-        .order_by("-cost", field)[:limit]
-    )
-    return [
-        Ranked(
-            name=r[field] or "(none)", cost=r["cost"] or ZERO, calls=r["calls"], errors=r["errors"]
-        )
-        for r in rows
-    ]
-
-
-def unpriced_models(*, filters: DashboardFilters) -> list[tuple[str, int]]:
-    """Models served without a price: their calls were recorded at cost 0."""
-    rows = (
-        rollups_for(filters)
-        .filter(unpriced_calls__gt=0)
-        .values("model")
-        .annotate(n=Sum("unpriced_calls"))
-        .order_by("-n", "model")
-    )
-    return [(r["model"] or "(unknown)", r["n"]) for r in rows]
-
-
-def _group_sums(
-    rows: Iterable[dict], *, width: timedelta, key: str, value: str
-) -> dict[str, dict[datetime, Decimal]]:
-    out: dict[str, dict[datetime, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
-    for row in rows:
-        out[row[key] or "(none)"][bucket_floor(row["bucket_start"], width=width)] += (
-            row[value] or ZERO
-        )
-    return out
-
-
-def spend_series(*, filters: DashboardFilters, group_by: str, top: int = 8) -> list[Series]:
-    """Spend per time bucket, one series per agent, model or provider.
-
-    Beyond the ``top`` biggest spenders the rest is summed as "other" so a
-    stacked chart stays legible.
-    """
-    field = DIMENSION_FIELDS[group_by]
-    rows = rollups_for(filters).values("bucket_start", field).annotate(cost=Sum("cost"))
-    groups = _group_sums(rows, width=filters.bucket, key=field, value="cost")
-    ranked = sorted(groups, key=lambda name: (-sum(groups[name].values()), name))
-    buckets = bucket_range(start=filters.start, end=filters.end, width=filters.bucket)
-    series = [
-        Series(name=name, x=buckets, y=[float(groups[name].get(b, ZERO)) for b in buckets])
-        for name in ranked[:top]
-    ]
-    if rest := ranked[top:]:
-        other = [float(sum((groups[n].get(b, ZERO) for n in rest), ZERO)) for b in buckets]
-        series.append(Series(name="other", x=buckets, y=other))
-    return series
-
-
-def cumulative_spend(*, filters: DashboardFilters) -> tuple[list[datetime], list[Decimal]]:
-    """Running total of spend over the window's buckets (Decimal until charted)."""
-    rows = rollups_for(filters).values("bucket_start").annotate(cost=Sum("cost"))
-    per_bucket: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
-    for row in rows:
-        per_bucket[bucket_floor(row["bucket_start"], width=filters.bucket)] += row["cost"] or ZERO
-    buckets = bucket_range(start=filters.start, end=filters.end, width=filters.bucket)
-    running, totals = ZERO, []
-    for bucket in buckets:
-        running += per_bucket.get(bucket, ZERO)
-        totals.append(running)
-    return buckets, totals
-
-
-def cost_per_1k_series(*, filters: DashboardFilters) -> Series:
-    """Spend per thousand calls per bucket: falls when traffic moves to cheaper models."""
-    rows = (
-        rollups_for(filters).values("bucket_start").annotate(cost=Sum("cost"), calls=Sum("calls"))
-    )
-    cost: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
-    calls: dict[datetime, int] = defaultdict(int)
-    for row in rows:
-        bucket = bucket_floor(row["bucket_start"], width=filters.bucket)
-        cost[bucket] += row["cost"] or ZERO
-        calls[bucket] += row["calls"] or 0
-    buckets = bucket_range(start=filters.start, end=filters.end, width=filters.bucket)
-    values = [float(cost[b] * 1000 / calls[b]) if calls.get(b) else None for b in buckets]
-    return Series(name="cost per 1k calls", x=buckets, y=values)
-
-
-def dimension_values(*, filters: DashboardFilters) -> dict[str, list[str]]:
-    """Agents, models and providers seen in the window, for the filter dropdowns."""
-    rows = rollups_in(start=filters.start, end=filters.end, granularity=filters.granularity)
-    values = {
-        name: sorted(v for v in rows.values_list(field, flat=True).distinct() if v)
-        for name, field in DIMENSION_FIELDS.items()
-    }
-    for name, seen in values.items():
-        # A shared link may name a value with no traffic in this window: keep it selectable.
-        if (current := getattr(filters, name)) and current not in seen:
-            seen.insert(0, current)
-    return values
-
-
-def spend_rows(*, filters: DashboardFilters) -> Iterable[dict[str, object]]:
-    """The current costs view as flat rows (bucket, group, calls, tokens, cost) for export.
-
-    Streams from the database with ``iterator`` so a 30-day export never holds
-    every row in memory; cost stays a Decimal string, never a float.
-    """
-    field = DIMENSION_FIELDS[filters.group]
-    rows = (
-        rollups_for(filters)
-        .values("bucket_start", field)
-        .annotate(
-            calls=Sum("calls"),
-            errors=Sum("errors"),
-            prompt_tokens=Sum("prompt_tokens"),
-            completion_tokens=Sum("completion_tokens"),
-            cost=Sum("cost"),
-        )
-        .order_by("bucket_start", field)
-    )
-    for row in rows.iterator(chunk_size=2000):
-        yield {
-            "bucket_start": row["bucket_start"].isoformat(),
-            filters.group: row[field],
-            "calls": row["calls"],
-            "errors": row["errors"],
-            "prompt_tokens": row["prompt_tokens"],
-            "completion_tokens": row["completion_tokens"],
-            "cost_usd": str(row["cost"] or ZERO),
-        }
+def row_totals(row: UsageRollup) -> UsageTotals:
+    """One rollup row as totals (for sums kept in Python, per group)."""
+    totals = UsageTotals(**{name: getattr(row, name) for name in _SUMMED})
+    totals.latency_hist = list(row.latency_hist or [])
+    return totals

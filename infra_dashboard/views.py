@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from calls.metrics import metrics_exposition
 from common.buckets import day_start, month_start
-from costs import selectors, usage
+from costs import selectors, usage, usage_series
 from costs.budget_status import overview_alerts, overview_budgets
 from dashkit.filters import DashboardFilters
 from dashkit.rendering import SECTION_CACHE_SECONDS, Section, dashboard_page
@@ -66,7 +66,7 @@ def _attention_section(filters: DashboardFilters) -> dict[str, Any]:
     month = DashboardFilters(range="custom", start=month_start(now), end=now)
     return {
         "alerts": overview_alerts(),
-        "unpriced": usage.unpriced_models(filters=month),
+        "unpriced": usage_series.unpriced_models(filters=month),
     }
 
 
@@ -81,8 +81,8 @@ def _top_section(filters: DashboardFilters) -> dict[str, Any]:
     def leaders() -> dict[str, Any]:
         month = DashboardFilters(range="custom", start=start, end=now)
         return {
-            "top_agents": usage.top_by_cost(filters=month, dimension="agent"),
-            "top_models": usage.top_by_cost(filters=month, dimension="model"),
+            "top_agents": usage_series.top_by_cost(filters=month, dimension="agent"),
+            "top_models": usage_series.top_by_cost(filters=month, dimension="model"),
         }
 
     return cache.get_or_set(

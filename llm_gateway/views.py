@@ -8,7 +8,7 @@ from typing import Any
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
-from costs.usage import usage_totals
+from costs.usage import window_totals
 from dashkit import figures
 from dashkit.filters import DashboardFilters
 from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
@@ -18,7 +18,7 @@ OUTCOME_COLORS = {"succeeded": figures.PALETTE[0], "failed": figures.PALETTE[3]}
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
-    return {"totals": usage_totals(filters=filters)}
+    return {"totals": window_totals(filters=filters)}
 
 
 def _latency(filters: DashboardFilters) -> dict[str, Any]:

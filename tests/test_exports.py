@@ -13,8 +13,8 @@ import pytest
 
 from calls.models import LLMCall
 from costs.exports import calls_csv_lines, calls_json_chunks
-from costs.selectors import UsageFilter
 from costs.tracker import CostTracker
+from costs.usage import UsageFilter
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,8 @@ from costs.budgets import budget_create, budgets_evaluate
 from costs.models import BudgetCounter, Granularity, InAppAlert, ModelPrice, RepriceAudit
 from costs.pricing import call_cost, price_for
 from costs.rollups import rollups_update
-from costs.selectors import in_app_alerts_active, usage_totals
+from costs.selectors import in_app_alerts_active
+from costs.usage import usage_totals
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from django.http import QueryDict
 
 from calls.models import LLMCall
-from costs import usage
+from costs import usage, usage_series
 from costs.selectors import month_forecast
 from dashkit.filters import DashboardFilters, filters_parse
 from llm_gateway import selectors as call_selectors
@@ -68,7 +68,7 @@ def test_querystring_keeps_only_set_filters():
 def test_usage_totals_sum_rollups_exactly():
     rollup_make(bucket_start=H10, cost=Decimal("0.10"), errors=1, latencies=(100, 200))
     rollup_make(bucket_start=H11, cost=Decimal("0.25"), retries=2, latencies=(300,))
-    totals = usage.usage_totals(filters=window())
+    totals = usage.window_totals(filters=window())
     assert (totals.calls, totals.errors, totals.retries) == (3, 1, 2)
     assert totals.cost == Decimal("0.35")
     assert totals.cost_per_1k_calls == Decimal("116.6667")
@@ -78,7 +78,7 @@ def test_p95_comes_from_the_merged_histogram():
     # 95 calls at 40 ms (bucket 25–50) and 5 at 900 ms: rank 95 is the last of the 40s.
     rollup_make(bucket_start=H10, latencies=(40,) * 95)
     rollup_make(bucket_start=H11, agent_name="b", latencies=(900,) * 5)
-    assert usage.usage_totals(filters=window()).p95_latency_ms == 50.0
+    assert usage.window_totals(filters=window()).p95_latency_ms == 50.0
 
 
 def test_period_totals_add_the_raw_tail_after_the_last_rolled_up_hour():
@@ -100,14 +100,14 @@ def test_period_totals_without_rollups_read_the_call_log():
 def test_dimension_filters_narrow_the_rollups():
     rollup_make(bucket_start=H10, agent_name="a", cost=Decimal("1"), latencies=(1,))
     rollup_make(bucket_start=H10, agent_name="b", cost=Decimal("2"), latencies=(1,))
-    assert usage.usage_totals(filters=window(agent="b")).cost == Decimal("2")
+    assert usage.window_totals(filters=window(agent="b")).cost == Decimal("2")
 
 
 def test_top_by_cost_ranks_by_spend():
     rollup_make(bucket_start=H10, agent_name="small", cost=Decimal("1"), latencies=(1,))
     rollup_make(bucket_start=H10, agent_name="big", cost=Decimal("5"), latencies=(1,))
     rollup_make(bucket_start=H11, agent_name="big", cost=Decimal("2"), latencies=(1,))
-    top = usage.top_by_cost(filters=window(), dimension="agent")
+    top = usage_series.top_by_cost(filters=window(), dimension="agent")
     assert [(r.name, r.cost, r.calls) for r in top] == [
         ("big", Decimal("7"), 2),
         ("small", Decimal("1"), 1),
@@ -117,13 +117,13 @@ def test_top_by_cost_ranks_by_spend():
 def test_unpriced_models_are_listed_with_their_calls():
     rollup_make(bucket_start=H10, model="new-model", unpriced_calls=4, latencies=(1,) * 4)
     rollup_make(bucket_start=H10, model="gpt-4o", latencies=(1,))
-    assert usage.unpriced_models(filters=window()) == [("new-model", 4)]
+    assert usage_series.unpriced_models(filters=window()) == [("new-model", 4)]
 
 
 def test_spend_series_stacks_per_group_and_folds_the_tail_into_other():
     for i, model in enumerate(["a", "b", "c"]):
         rollup_make(bucket_start=H10, model=model, cost=Decimal(i + 1), latencies=(1,))
-    series = usage.spend_series(filters=window(), group_by="model", top=2)
+    series = usage_series.spend_series(filters=window(), group_by="model", top=2)
     assert [s.name for s in series] == ["c", "b", "other"]
     index = series[0].x.index(H10)
     assert [s.y[index] for s in series] == [3.0, 2.0, 1.0]
@@ -134,14 +134,14 @@ def test_spend_series_stacks_per_group_and_folds_the_tail_into_other():
 def test_cumulative_spend_is_a_running_decimal_total():
     rollup_make(bucket_start=H10, cost=Decimal("0.1"), latencies=(1,))
     rollup_make(bucket_start=H11, cost=Decimal("0.2"), latencies=(1,))
-    x, totals = usage.cumulative_spend(filters=window())
+    x, totals = usage_series.cumulative_spend(filters=window())
     assert totals[x.index(H11)] == Decimal("0.3")
     assert totals[-1] == Decimal("0.3")
 
 
 def test_cost_per_1k_series_skips_buckets_without_calls():
     rollup_make(bucket_start=H10, cost=Decimal("0.5"), latencies=(1,) * 10)
-    series = usage.cost_per_1k_series(filters=window())
+    series = usage_series.cost_per_1k_series(filters=window())
     assert series.y[series.x.index(H10)] == 50.0
     assert series.y[series.x.index(H11)] is None
 
