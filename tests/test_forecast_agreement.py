@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from calls.models import LLMCall
 from costs.budgets import budget_create
 from costs.selectors import budget_forecast, budget_status
+from tests.factories import LLMCallFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def test_the_overview_the_budgets_page_and_the_api_show_the_same_forecast(
 ):
     budget = budget_create(name="Team", amount="50", period="weekly")
     key = make_key("forecaster")
-    LLMCall.objects.create(
+    LLMCallFactory(
         agent_name="forecaster", cost=Decimal("3.2"), created_at=frozen_now - timedelta(minutes=1)
     )
     status = budget_status(budget=budget, at=frozen_now)

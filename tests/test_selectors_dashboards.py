@@ -13,9 +13,9 @@ from costs import usage, usage_series
 from costs.selectors import month_forecast
 from dashkit.filters import DashboardFilters, filters_parse
 from llm_gateway import selectors as call_selectors
+from tests.factories import LLMCallFactory, ValidationResultFactory
 from tests.rollup_helpers import rollup_make
 from validation import quality
-from validation.models import ValidationResult
 
 pytestmark = pytest.mark.django_db
 
@@ -84,15 +84,15 @@ def test_p95_comes_from_the_merged_histogram():
 def test_period_totals_add_the_raw_tail_after_the_last_rolled_up_hour():
     rollup_make(bucket_start=H10, cost=Decimal("1.00"), latencies=(100,))
     rollup_make(bucket_start=H11, cost=Decimal("9.00"), latencies=(100,))  # partial: read raw
-    LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
-    LLMCall.objects.create(created_at=H11 + timedelta(minutes=50), cost=Decimal("0.25"))
+    LLMCallFactory(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
+    LLMCallFactory(created_at=H11 + timedelta(minutes=50), cost=Decimal("0.25"))
     totals = usage.period_totals(start=H10, end=NOW)
     assert totals.cost == Decimal("1.75")
     assert totals.calls == 3
 
 
 def test_period_totals_without_rollups_read_the_call_log():
-    LLMCall.objects.create(created_at=H10, cost=Decimal("0.1234"), status="error")
+    LLMCallFactory(created_at=H10, cost=Decimal("0.1234"), status="error")
     totals = usage.period_totals(start=H10, end=NOW)
     assert (totals.cost, totals.calls, totals.errors) == (Decimal("0.1234"), 1, 1)
 
@@ -203,18 +203,18 @@ def test_forged_cursor_starts_from_the_newest_call():
 
 
 def test_search_matches_error_text_and_call_id():
-    hit = LLMCall.objects.create(created_at=H11, error_message="upstream exploded")
-    LLMCall.objects.create(created_at=H11, agent_name="other")
+    hit = LLMCallFactory(created_at=H11, error_message="upstream exploded")
+    LLMCallFactory(created_at=H11, agent_name="other")
     assert [c.id for c in call_selectors.call_page(filters=window(q="exploded")).calls] == [hit.id]
     assert [c.id for c in call_selectors.call_page(filters=window(q=str(hit.id))).calls] == [hit.id]
 
 
 def test_search_is_case_insensitive_over_agent_model_and_error_columns():
-    by_agent = LLMCall.objects.create(created_at=H11, agent_name="Timeout Watcher")
-    by_model = LLMCall.objects.create(created_at=H11, model="ft:TIMEOUTS-v2")
-    by_type = LLMCall.objects.create(created_at=H11, error_type="LLMTimeoutError")
-    by_text = LLMCall.objects.create(created_at=H11, error_message="read timeOut after 30 s")
-    LLMCall.objects.create(created_at=H11, agent_name="Support Bot", error_message="time out")
+    by_agent = LLMCallFactory(created_at=H11, agent_name="Timeout Watcher")
+    by_model = LLMCallFactory(created_at=H11, model="ft:TIMEOUTS-v2")
+    by_type = LLMCallFactory(created_at=H11, error_type="LLMTimeoutError")
+    by_text = LLMCallFactory(created_at=H11, error_message="read timeOut after 30 s")
+    LLMCallFactory(created_at=H11, agent_name="Support Bot", error_message="time out")
     found = {c.id for c in call_selectors.call_page(filters=window(q="timeout")).calls}
     assert found == {by_agent.id, by_model.id, by_type.id, by_text.id}
 
@@ -226,7 +226,7 @@ def test_rare_search_term_is_answered_from_the_trigram_indexes():
     silently falls back to scanning the whole window, as it did for 5.9 s at 1 M."""
     from django.db import connection, transaction
 
-    hit = LLMCall.objects.create(created_at=H11, error_message="quota exhausted upstream")
+    hit = LLMCallFactory(created_at=H11, error_message="quota exhausted upstream")
     LLMCall.objects.bulk_create(
         LLMCall(created_at=H10, agent_name=f"agent {i}", error_message="fine") for i in range(200)
     )
@@ -246,9 +246,9 @@ def test_rare_search_term_is_answered_from_the_trigram_indexes():
 
 
 def test_min_cost_and_validation_filters():
-    cheap = LLMCall.objects.create(created_at=H11, cost=Decimal("0.001"))
-    dear = LLMCall.objects.create(created_at=H11, cost=Decimal("0.5"))
-    ValidationResult.objects.create(call=dear, is_valid=False, quality_score=0.2)
+    cheap = LLMCallFactory(created_at=H11, cost=Decimal("0.001"))
+    dear = LLMCallFactory(created_at=H11, cost=Decimal("0.5"))
+    ValidationResultFactory(call=dear, is_valid=False, quality_score=0.2)
     page = call_selectors.call_page(filters=window(min_cost=Decimal("0.01")))
     assert [c.id for c in page.calls] == [dear.id]
     assert page.calls[0].validation_outcome is False
@@ -260,9 +260,9 @@ def test_min_cost_and_validation_filters():
 
 
 def _result(*, valid: bool, score: float, agent: str, at: datetime, failed: tuple = ()):
-    call = LLMCall.objects.create(created_at=at, agent_name=agent)
+    call = LLMCallFactory(created_at=at, agent_name=agent)
     checks = [{"name": n, "family": f, "passed": False, "message": ""} for n, f in failed]
-    return ValidationResult.objects.create(
+    return ValidationResultFactory(
         call=call,
         is_valid=valid,
         quality_score=score,
@@ -316,8 +316,8 @@ def test_period_totals_read_raw_only_the_calls_after_the_rollup_cursor():
         )
     RollupCursor.objects.create(name=CURSOR, position=H11 + timedelta(minutes=20, seconds=30))
     # Already in the minute rollups: must not be counted twice.
-    LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("100"))
-    LLMCall.objects.create(created_at=H11 + timedelta(minutes=21), cost=Decimal("0.125"))
+    LLMCallFactory(created_at=H11 + timedelta(minutes=5), cost=Decimal("100"))
+    LLMCallFactory(created_at=H11 + timedelta(minutes=21), cost=Decimal("0.125"))
     totals = usage.period_totals(start=H10, end=NOW)
     assert totals.cost == Decimal("1.875")
     assert totals.calls == 4
@@ -370,8 +370,8 @@ def test_long_window_sections_are_cached_and_short_ones_stay_live(settings):
 
 def test_keyset_pages_walk_calls_sharing_a_timestamp_exactly_once():
     same = H11 + timedelta(minutes=1)
-    ids = {LLMCall.objects.create(created_at=same).id for _ in range(7)}
-    ids.add(LLMCall.objects.create(created_at=H11).id)
+    ids = {LLMCallFactory(created_at=same).id for _ in range(7)}
+    ids.add(LLMCallFactory(created_at=H11).id)
     seen, after = [], ""
     while True:
         page = call_selectors.call_page(filters=window(), after=after, size=3)
@@ -386,7 +386,7 @@ def test_keyset_pages_walk_calls_sharing_a_timestamp_exactly_once():
 def test_period_totals_without_latency_keep_every_sum():
     rollup_make(bucket_start=H10, cost=Decimal("1.00"), errors=1, latencies=(100, 200))
     rollup_make(bucket_start=H11, cost=Decimal("9.00"), latencies=(100,))  # newest: read raw
-    LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
+    LLMCallFactory(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
     totals = usage.period_totals(start=H10, end=NOW, latency=False)
     assert (totals.cost, totals.calls, totals.errors) == (Decimal("1.5"), 3, 1)
     assert totals.p95_latency_ms is None
