@@ -11,7 +11,7 @@ Charts and tables over a dashboard window are in ``costs.usage_series``.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -106,18 +106,8 @@ class UsageTotals:
         return self
 
 
-_SUMMED = (
-    "calls",
-    "errors",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "cost",
-    "saved_cost",
-    "retries",
-    "fallbacks",
-    "unpriced_calls",
-)
+# Every sum: all fields but the histogram, merged apart.
+_SUMMED = tuple(f.name for f in fields(UsageTotals) if f.name != "latency_hist")
 
 
 def granularity_for(start: datetime, end: datetime) -> str:
