@@ -166,8 +166,8 @@ def load_calls(*, count: int, seed: int, now: datetime) -> dict[str, float]:
 
     from django.db import connection
 
+    from calls.models import LLMCall
     from llm_gateway.demo_data import demo_calls_generate
-    from llm_gateway.models import LLMCall
 
     fields = LLMCall._meta.concrete_fields
     rng = random.Random(seed)
@@ -210,9 +210,9 @@ def rollups_build() -> float:
     from django.db.models import Min
     from django.utils import timezone
 
+    from calls.models import LLMCall
     from costs.models import RollupCursor
     from costs.rollups import COMMIT_LAG, CURSOR, rollups_rebuild
-    from llm_gateway.models import LLMCall
 
     started = time.perf_counter()
     now = timezone.now()
@@ -250,8 +250,8 @@ def budgets_ensure() -> None:
 def data_reset() -> None:
     from django.db import connection
 
+    from calls.models import LLMCall
     from costs.models import RollupCursor, UsageRollup
-    from llm_gateway.models import LLMCall
     from validation.models import ValidationResult
 
     if connection.vendor == "postgresql":
@@ -343,7 +343,7 @@ def deep_page_path() -> str:
     the same at any depth only if the cursor bound reaches the index."""
     from django.http import QueryDict
 
-    from infra_dashboard.filters import filters_parse
+    from dashkit.filters import filters_parse
     from llm_gateway.selectors import call_page
 
     filters, after = filters_parse(QueryDict("range=30d")), ""
@@ -388,7 +388,7 @@ def ensure_size(size: int, *, reuse: bool) -> dict[str, Any]:
     """Bring the log to ``size`` calls: reuse it, top it up, or reload from scratch."""
     from django.utils import timezone
 
-    from llm_gateway.models import LLMCall
+    from calls.models import LLMCall
 
     have = LLMCall.objects.count()
     if have == size and reuse:

@@ -12,10 +12,10 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.models import AlertLevel, Budget, InAppAlert
 from costs.periods import period_bounds
 from costs.selectors import BudgetStatus
-from llm_gateway.models import LLMCall
 
 # A projection this early in a period is one call extrapolated: not worth a page.
 FORECAST_MIN_ELAPSED = 0.1

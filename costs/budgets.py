@@ -8,25 +8,21 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
-from django.http.request import validate_host
 from django.utils import timezone
 
+from calls.models import GatewayKey
+from costs.alerts import forecast_alert_raise, unpriced_alerts_raise
+from costs.budget_rules import normalize_thresholds
 from costs.models import Budget, BudgetAction, BudgetAlertEvent, BudgetScope, DeliveryStatus
+from costs.notifications import alert_events_schedule
 from costs.reservations import budget_cache, counter_reconcile
 from costs.selectors import BudgetStatus, budget_status
 
 logger = logging.getLogger(__name__)
-
-MAX_THRESHOLD = Decimal(10)  # 1000 %: "tell me when we are at ten times the plan"
-
 
 # --- create and validate --------------------------------------------------------------
 
@@ -78,69 +74,7 @@ def budget_create(
 
 
 def _key_prefix(key_id: int) -> str:
-    from llm_gateway.models import GatewayKey
-
     return GatewayKey.objects.filter(id=key_id).values_list("prefix", flat=True).first() or ""
-
-
-def normalize_thresholds(values: list[Any]) -> list[float]:
-    """Sorted, de-duplicated fractions as JSON numbers. Equality is decided on
-    their decimal spelling ("0.80" == 0.8), so the alert event's Decimal key
-    never depends on binary rounding."""
-    try:
-        fractions = {Decimal(str(value)).normalize() for value in values}
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise ValidationError({"thresholds": "Thresholds must be numbers like 0.8."}) from exc
-    if any(not Decimal(0) < f <= MAX_THRESHOLD for f in fractions):
-        raise ValidationError(
-            {"thresholds": "Each threshold is a fraction above 0 and at most 10 (1000 %)."}
-        )
-    return [float(f) for f in sorted(fractions)]
-
-
-def budget_validate(budget: Budget) -> None:
-    """The cross-field rules, shared by budget_create, the page form and the admin."""
-    errors: dict[str, str] = {}
-    if budget.scope != BudgetScope.GLOBAL and not budget.scope_value:
-        errors["scope_value"] = (
-            "Name the agent or model (or the gateway key's prefix) this budget limits."
-        )
-    if budget.amount is not None and budget.amount <= 0:
-        errors["amount"] = "The amount must be more than $0."
-    if budget.action == BudgetAction.DOWNGRADE and not budget.downgrade_model:
-        errors["downgrade_model"] = "Choose the model calls are downgraded to."
-    if budget.action != BudgetAction.DOWNGRADE and budget.downgrade_model:
-        errors["downgrade_model"] = "Only a downgrade budget has a downgrade model."
-    if bad := [a for a in budget.email_list if not _email_ok(a)]:
-        errors["emails"] = f"Not an email address: {', '.join(bad)}."
-    if budget.webhook_url and (problem := webhook_url_problem(budget.webhook_url)):
-        errors["webhook_url"] = problem
-    if not isinstance(budget.thresholds, list) or not budget.thresholds:
-        errors["thresholds"] = "A list of fractions such as [0.5, 0.8, 1.0]."
-    if errors:
-        raise ValidationError(errors)
-    budget.thresholds = normalize_thresholds(budget.thresholds)
-
-
-def _email_ok(address: str) -> bool:
-    try:
-        validate_email(address)
-    except ValidationError:
-        return False
-    return True
-
-
-def webhook_url_problem(url: str) -> str:
-    """Why ``url`` cannot be a webhook, or "" if it can: http(s) only, and never
-    the gateway itself (a host it serves, per ALLOWED_HOSTS), which would let
-    an alert call the gateway's own endpoints."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "Use an http:// or https:// URL."
-    served = [h for h in settings.ALLOWED_HOSTS if h != "*"]
-    if validate_host(parts.hostname, served):
-        return "The webhook cannot point at the gateway itself."
-    return ""
 
 
 def budgets_changed(*, budget_id: int | None = None) -> None:
@@ -160,9 +94,6 @@ def budgets_evaluate(*, at: datetime | None = None) -> list[BudgetAlertEvent]:
 
     The unique (budget, period_start, threshold) constraint makes a second
     evaluation, or a concurrent one in another worker, a no-op."""
-    from costs.alerts import forecast_alert_raise, unpriced_alerts_raise
-    from costs.notifications import alert_events_schedule
-
     now = at or timezone.now()
     created: list[BudgetAlertEvent] = []
     for budget in Budget.objects.filter(enabled=True):

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 
-from llm_gateway.models import CallStatus, LLMCall
+from calls.models import CallStatus, LLMCall
 
 MIN_VALIDATED = 10  # fewer validated calls than this: a pass rate is noise
 MIN_REPEATS = 5
@@ -26,18 +26,19 @@ ZERO = Decimal(0)
 
 
 def pass_rates(*, start: datetime, end: datetime) -> dict[str, dict[str, tuple[int, float]]]:
-    """Validation pass rate per agent and model: {agent: {model: (n, rate)}}."""
-    from validation.models import ValidationResult
+    """Validation pass rate per agent and model: {agent: {model: (n, rate)}}.
 
+    Read through the call log's ``validation`` relation (each result belongs to
+    one call), so costs never imports the validation app."""
     rows = (
-        ValidationResult.objects.filter(call__created_at__gte=start, call__created_at__lt=end)
-        .values("agent_name", "call__model")
-        .annotate(n=Count("id"), ok=Count("id", filter=Q(is_valid=True)))
+        LLMCall.objects.filter(created_at__gte=start, created_at__lt=end, validation__isnull=False)
+        .values("agent_name", "model")
+        .annotate(n=Count("id"), ok=Count("id", filter=Q(validation__is_valid=True)))
     )
     rates: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
     for row in rows:
         if row["n"] >= MIN_VALIDATED:
-            rates[row["agent_name"]][row["call__model"]] = (row["n"], row["ok"] / row["n"])
+            rates[row["agent_name"]][row["model"]] = (row["n"], row["ok"] / row["n"])
     return rates
 
 

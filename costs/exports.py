@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 
-from costs.selectors import UsageFilter, rollups_in
-from llm_gateway.models import LLMCall
+from calls.models import LLMCall
+from costs.usage import UsageFilter, rollups_in
 
 CHUNK = 2000
 HEADER = (

@@ -1,43 +1,11 @@
-"""Forms of the cost pages: the dashboard filters and the budget editor."""
+"""Forms of the cost pages: the budget editor."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 
+from calls.models import GatewayKey
 from costs.models import Budget
-from llm_gateway.models import GatewayKey
-
-RANGES = {
-    "1h": timedelta(hours=1),
-    "24h": timedelta(days=1),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-    "90d": timedelta(days=90),
-}
-GROUPS = (("model", "Model"), ("agent", "Agent"), ("provider", "Provider"))
-
-
-class CostFilterForm(forms.Form):
-    """Query-string filters, so a filtered view can be shared as a link."""
-
-    range = forms.ChoiceField(choices=[(k, k) for k in RANGES], required=False)
-    by = forms.ChoiceField(choices=GROUPS, required=False)
-    agent = forms.CharField(required=False, max_length=200)
-    model = forms.CharField(required=False, max_length=200)
-    provider = forms.CharField(required=False, max_length=100)
-
-    def cleaned(self) -> dict[str, str]:
-        """The filters, with defaults for anything missing or invalid."""
-        data = self.cleaned_data if self.is_valid() else {}
-        return {
-            "range": data.get("range") or "7d",
-            "by": data.get("by") or "model",
-            "agent": data.get("agent") or "",
-            "model": data.get("model") or "",
-            "provider": data.get("provider") or "",
-        }
 
 
 class BudgetForm(forms.ModelForm):

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from costs.budget_rules import BudgetAction, BudgetPeriod, BudgetScope, budget_validate
+
 
 class ProviderKind(models.TextChoices):
     OPENAI = "openai", "OpenAI"
@@ -101,7 +103,7 @@ class UsageRollup(models.Model):
     Dashboards and summaries read these instead of scanning the call log.
     A bucket row is always recomputed whole from the raw rows, which makes the
     rollup job idempotent: running it twice, or after late rows, never double
-    counts. Latencies are kept as fixed-bucket histograms (costs.histogram).
+    counts. Latencies are kept as fixed-bucket histograms (common.histogram).
     """
 
     granularity = models.CharField(max_length=8, choices=Granularity.choices)
@@ -155,26 +157,6 @@ class RollupCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position:%Y-%m-%d %H:%M:%S}"
-
-
-class BudgetScope(models.TextChoices):
-    GLOBAL = "global", "All traffic"
-    AGENT = "agent", "One agent"
-    KEY = "key", "One gateway key"
-    MODEL = "model", "One model"
-
-
-class BudgetPeriod(models.TextChoices):
-    HOURLY = "hourly"
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-
-
-class BudgetAction(models.TextChoices):
-    ALERT = "alert", "Alert only"
-    BLOCK = "block", "Alert, and refuse calls once exhausted"
-    DOWNGRADE = "downgrade", "Alert, and serve calls on a cheaper model once exhausted"
 
 
 def _default_thresholds() -> list[float]:
@@ -232,8 +214,6 @@ class Budget(models.Model):
         return f"{self.name} (${self.amount} {self.period})"
 
     def clean(self) -> None:
-        from costs.budgets import budget_validate  # the rules live with the services
-
         budget_validate(self)
 
     @property

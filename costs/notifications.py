@@ -20,12 +20,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from costs.alerts import in_app_alert_raise
+from costs.budget_rules import webhook_url_problem
 from costs.models import CHANNELS, AlertLevel, BudgetAlertEvent, DeliveryStatus
 
 logger = logging.getLogger(__name__)
@@ -50,8 +53,6 @@ def retry_delay(attempts: int) -> timedelta:
 
 def alert_events_schedule(*, event_ids: list[int] | None = None) -> None:
     """After commit, publish delivery of the given events plus any due again."""
-    from costs.tasks import alert_event_deliver_task
-
     ids = set(event_ids or []) | set(_due_event_ids(now=timezone.now()))
     for event_id in sorted(ids):
         transaction.on_commit(lambda e=event_id: _enqueue(alert_event_deliver_task, e), robust=True)
@@ -200,8 +201,6 @@ def send_email(event: BudgetAlertEvent, payload: dict[str, Any]) -> None:
 
 
 def send_webhook(event: BudgetAlertEvent, payload: dict[str, Any]) -> None:
-    from costs.budgets import webhook_url_problem
-
     url = event.budget.webhook_url
     host = urlsplit(url).hostname or "?"
     if problem := webhook_url_problem(url):  # settings may have changed since it was saved
@@ -226,8 +225,6 @@ def send_webhook(event: BudgetAlertEvent, payload: dict[str, Any]) -> None:
 
 
 def send_in_app(event: BudgetAlertEvent, payload: dict[str, Any]) -> None:
-    from costs.alerts import in_app_alert_raise
-
     level = AlertLevel.CRITICAL if event.threshold >= 1 else AlertLevel.WARNING
     in_app_alert_raise(
         title=payload["text"],
@@ -238,3 +235,18 @@ def send_in_app(event: BudgetAlertEvent, payload: dict[str, Any]) -> None:
 
 
 TRANSPORTS = {"email": send_email, "webhook": send_webhook, "in_app": send_in_app}
+
+
+# Defined beside what it runs, not in tasks.py, because alert_events_schedule
+# publishes it and tasks.py imports this module; the name is the one workers,
+# queued messages and tests know.
+@shared_task(bind=True, max_retries=MAX_ATTEMPTS, name="costs.tasks.alert_event_deliver_task")
+def alert_event_deliver_task(self, event_id: int) -> str:
+    """Deliver one alert; a transient failure is retried with exponential
+    backoff (Celery's countdown). The event's claim keeps a re-publish by the
+    sweep and this retry from sending at the same time."""
+    outcome = alert_event_deliver(event_id=event_id, honour_backoff=False)
+    if outcome == "retry" and self.request.retries < self.max_retries:
+        delay = retry_delay(self.request.retries + 1).total_seconds()
+        raise self.retry(countdown=delay)
+    return outcome

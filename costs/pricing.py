@@ -18,11 +18,15 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+
+from calls.models import PRICE_LEDGER_FIELDS
+from costs.models import ModelPrice
 
 __all__ = [
     "COST_QUANTUM",
@@ -30,6 +34,7 @@ __all__ = [
     "VERSION_CACHE_KEY",
     "Price",
     "aprice_for",
+    "ausage_cost",
     "call_cost",
     "invalidate_price_table",
     "known_models",
@@ -60,11 +65,6 @@ class Price:
     cache_write_per_m: Decimal | None
     effective_from: datetime
     id: int | None = None
-
-
-# The LLMCall columns that keep the price a call was charged at, so a later
-# price change never rewrites what the row says it cost.
-PRICE_LEDGER_FIELDS = ("input_price_per_m", "output_price_per_m", "cached_price_per_m")
 
 
 def price_ledger_fields(price: Price | None) -> dict[str, Decimal | None]:
@@ -170,6 +170,16 @@ def call_cost(
     # HALF_EVEN, which is unbiased but surprises anyone checking by hand. At
     # 1e-10 USD per call the choice moves a sum by < 1e-4 USD per billion calls.
     return (micro_usd / _PER_MILLION).quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+async def ausage_cost(model: str, provider: str, usage: Any) -> Decimal:
+    """Today's cost of a provider's usage object (prompt, completion, cached tokens)."""
+    return call_cost(
+        await aprice_for(model, provider=provider),
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+    )
 
 
 def _or_input(rate: Decimal | None, price: Price) -> Decimal:
@@ -325,8 +335,6 @@ _PRICE_FIELDS = tuple(field.name for field in fields(Price))
 
 
 def _load_prices() -> list[Price]:
-    from costs.models import ModelPrice  # the pure part must import without Django apps
-
     rows = ModelPrice.objects.order_by("effective_from", "id").values_list(*_PRICE_FIELDS)
     return [Price(*row) for row in rows]
 

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from calls.models import GatewayKey
 from costs.call_patterns import (
     pass_rates,
     repeated_prompts,
@@ -23,7 +24,7 @@ from costs.call_patterns import (
     wasted_on_failures,
 )
 from costs.pricing import Price, known_models, price_for
-from costs.selectors import UsageFilter, UsageTotals, rollups_in
+from costs.usage import UsageFilter, UsageTotals, rollups_in
 
 # A cheaper model of the same family that usually does the job for short answers.
 CHEAPER_MODEL = {
@@ -188,8 +189,6 @@ def _prompt_caching(
 
 def _key_admin_link(agent: str) -> str:
     """The admin change page of the agent's newest live key, at the cache mode field."""
-    from llm_gateway.models import GatewayKey
-
     key_id = (
         GatewayKey.objects.filter(agent_name=agent, revoked_at__isnull=True)
         .order_by("-created_at")

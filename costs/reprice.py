@@ -15,11 +15,11 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Max, Min, Q, Sum
 
+from calls.models import LLMCall
 from costs.models import Budget, RepriceAudit
 from costs.pricing import PRICE_LEDGER_FIELDS, call_cost, price_for, price_ledger_fields
 from costs.reservations import counter_reconcile
 from costs.rollups import rollups_rebuild
-from llm_gateway.models import LLMCall
 
 BATCH = 2000
 _FIELDS = ("cost", "priced", *PRICE_LEDGER_FIELDS)

@@ -25,34 +25,29 @@ serialises writers; there the same steps run through the ORM.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from calls.services import CallRecord
+from common.cache import ProcessCache
+from common.errors import LLMBudgetExceededError
+from common.tokens import estimate_prompt_tokens
 from costs.models import Budget, BudgetAction, BudgetCounter, BudgetScope
 from costs.periods import period_bounds
 from costs.pricing import aprice_for, call_cost
-from llm_gateway.interface import LLMBudgetExceededError
-from llm_gateway.providers.mock_provider import estimate_tokens
-
-if TYPE_CHECKING:
-    from llm_gateway.interface import LLMRequest
-    from llm_gateway.services import CallRecord
+from costs.selectors import budget_spend
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-# Per-message framing tokens the providers add on top of the text (OpenAI: ~3-4).
-MESSAGE_OVERHEAD_TOKENS = 4
 # A counter nobody reserved on or settled for this long holds no live call:
 # whatever is still "reserved" leaked (a process died mid-call) and is released.
 STALE_RESERVATION = timedelta(minutes=30)
@@ -105,42 +100,39 @@ class Reservation:
 # --- the in-process budget list ----------------------------------------------------
 
 
+def _budgets_load() -> tuple[ActiveBudget, ...]:
+    return tuple(
+        ActiveBudget(**row)
+        for row in Budget.objects.filter(enabled=True)
+        .order_by("id")
+        .values(*(f.name for f in ActiveBudget.__dataclass_fields__.values()))
+    )
+
+
 class _BudgetCache:
     """Enabled budgets, reloaded every BUDGET_CHECK_CACHE_SECONDS or when a
     Budget is saved or deleted in this process (other processes see an edit
     within the TTL)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.loaded_at = float("-inf")
-        self.budgets: tuple[ActiveBudget, ...] = ()
+        self.budgets: ProcessCache[tuple[ActiveBudget, ...]] = ProcessCache(
+            "budgets", ttl=lambda: getattr(settings, "BUDGET_CHECK_CACHE_SECONDS", 5.0)
+        )
         # (budget id, period start) -> the id of its counter row, known to exist:
         # saves a query per reservation. Forgotten with the list, or when a row is missing.
         self.counter_ids: dict[tuple[int, datetime], int] = {}
 
     def peek(self) -> tuple[ActiveBudget, ...] | None:
         """The cached list if it is fresh, else None (never queries)."""
-        ttl = float(getattr(settings, "BUDGET_CHECK_CACHE_SECONDS", 5.0))
-        return self.budgets if time.monotonic() - self.loaded_at < ttl else None
+        fresh, budgets = self.budgets.peek()
+        return budgets if fresh else None
 
     def get(self) -> tuple[ActiveBudget, ...]:
-        fresh = self.peek()
-        if fresh is not None:
-            return fresh
-        budgets = tuple(
-            ActiveBudget(**row)
-            for row in Budget.objects.filter(enabled=True)
-            .order_by("id")
-            .values(*(f.name for f in ActiveBudget.__dataclass_fields__.values()))
-        )
-        with self.lock:
-            self.budgets, self.loaded_at = budgets, time.monotonic()
-        return budgets
+        return self.budgets.get(None, _budgets_load)
 
     def clear(self) -> None:
-        with self.lock:
-            self.loaded_at = float("-inf")
-            self.counter_ids = {}
+        self.budgets.invalidate()
+        self.counter_ids = {}
 
 
 budget_cache = _BudgetCache()
@@ -149,25 +141,13 @@ budget_cache = _BudgetCache()
 # --- estimate -------------------------------------------------------------------------
 
 
-def request_prompt_text(messages: list[dict[str, Any]]) -> str:
-    parts: list[str] = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return "\n".join(parts)
-
-
 async def reservation_estimate(
     *, messages: list[dict[str, Any]], max_tokens: int | None, model: str, kinds: list[str]
 ) -> Decimal:
     """Worst-case USD cost of a request: the estimated prompt plus every token
     it may generate, at the dearest price among the providers that may serve
     it. Unpriced models (and the mock) reserve 0."""
-    prompt = estimate_tokens(request_prompt_text(messages))
-    prompt += MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
+    prompt = estimate_prompt_tokens(messages)
     completion = max_tokens or settings.LLM_MAX_TOKENS
     worst = ZERO
     for kind in dict.fromkeys(kinds or ["openai"]):
@@ -181,7 +161,7 @@ async def reservation_estimate(
 
 
 async def areserve_for_call(
-    *, record: CallRecord, request: LLMRequest, kinds: list[str]
+    *, record: CallRecord, messages: list[dict[str, Any]], max_tokens: int | None, kinds: list[str]
 ) -> Reservation:
     """Estimate the request's worst case and reserve it for the call's scope.
 
@@ -197,8 +177,8 @@ async def areserve_for_call(
     if cached is not None and not any(b.enforces and b.covers(**scope) for b in cached):
         return Reservation(amount=ZERO)
     amount = await reservation_estimate(
-        messages=request.to_messages(),
-        max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
+        messages=messages,
+        max_tokens=max_tokens,
         model=record.requested_model,
         kinds=kinds,
     )
@@ -209,28 +189,6 @@ async def areserve_for_call(
         amount=amount,
         key_agent=record.key_agent_name,
     )
-
-
-def call_record_and_settle(*, record: CallRecord, reservation: Reservation | None) -> None:
-    """Write the call (through ``call_record``, its only writer) and settle its
-    reservation in one transaction, so counters never disagree with the log."""
-    from llm_gateway.services import call_record
-
-    with transaction.atomic():
-        call_record(record)
-        if reservation is not None:
-            settle_quietly(reservation=reservation, cost=record.cost)
-
-
-def settle_quietly(*, reservation: Reservation, cost: Decimal) -> None:
-    """Settle in a savepoint: a failed settle must never cost a call its record
-    (or its answer). The reservation then leaks until the periodic
-    reconciliation releases it and counts the cost from the log."""
-    try:
-        with transaction.atomic():
-            budget_settle(reservation=reservation, cost=cost)
-    except DatabaseError:
-        logger.exception("budget settle failed")
 
 
 # --- reserve and settle ------------------------------------------------------------
@@ -399,10 +357,10 @@ def budget_settle(*, reservation: Reservation, cost: Decimal) -> None:
 def reservations_settle(items: list[tuple[Reservation, Decimal]]) -> None:
     """Settle many calls' reservations at once: one locked update per counter.
 
-    The background record writer calls it inside the transaction that writes
-    the batch's rows, so counters and the call log still commit together, and
-    a call's response no longer waits for a settle of its own. The caller marks
-    the reservations settled once that transaction has committed."""
+    The call writer (calls.services, through ``settle_hook``) calls it inside
+    the transaction that writes the rows, so counters and the call log commit
+    together, and a call's response never waits for a settle of its own. The
+    writer marks the reservations settled once that transaction has committed."""
     deltas: dict[int, list[Decimal]] = {}
     for reservation, cost in items:
         if reservation.settled:
@@ -475,8 +433,6 @@ def _counter_ids(
     existing = dict(BudgetCounter.objects.filter(_pairs_q(starts)).values_list("budget_id", "id"))
     missing = [b for b in budgets if b.id not in existing]
     if missing:
-        from costs.selectors import budget_spend
-
         rows = []
         for active in missing:
             budget = Budget.objects.filter(id=active.id).first()
@@ -533,6 +489,12 @@ def _refusal(budget: ActiveBudget, start: datetime) -> LLMBudgetExceededError:
     )
 
 
+def settle_hook(items: list[tuple[Reservation, Decimal]]) -> None:
+    """What CostsConfig.ready() registers with the call writer; it looks the
+    settle up at each call so the one implementation is always the one run."""
+    reservations_settle(items)
+
+
 # --- reconcile --------------------------------------------------------------------------
 
 
@@ -546,8 +508,6 @@ def counter_reconcile(
     normal, while one behind it (calls that started before the counter
     existed, a leaked settle) is drift to repair. ``exact`` (after a reprice)
     sets it to the log. The row is locked first, so a settle waits for us."""
-    from costs.selectors import budget_spend
-
     now = at or timezone.now()
     start = period_bounds(budget.period, at=now)[0]
     BudgetCounter.objects.get_or_create(budget=budget, period_start=start)

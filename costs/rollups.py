@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +22,10 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from costs import histogram
+from calls.models import CallStatus, LLMCall
+from common import histogram
+from common.buckets import bucket_floor
 from costs.models import Granularity, RollupCursor, UsageRollup
-from llm_gateway.models import CallStatus, LLMCall
 
 CURSOR = "usage"
 # A row is written with recorded_at = now() and becomes visible at commit, a
@@ -52,12 +53,6 @@ _ROW_FIELDS = (
 )
 
 
-def bucket_floor(moment: datetime, granularity: str) -> datetime:
-    """The start of the UTC bucket holding ``moment``."""
-    utc = moment.astimezone(UTC).replace(second=0, microsecond=0)
-    return utc.replace(minute=0) if granularity == Granularity.HOUR else utc
-
-
 def rollups_update(*, now: datetime | None = None) -> int:
     """Fold in every call recorded since the last run; returns buckets rewritten."""
     until = (now or timezone.now()) - COMMIT_LAG
@@ -78,7 +73,7 @@ def rollups_rebuild(*, start: datetime, end: datetime) -> int:
     already passed. Buckets without raw rows are left alone: once retention has
     pruned the log, the rollups are the only history left."""
     minutes = {
-        bucket_floor(t, Granularity.MINUTE)
+        bucket_floor(t, width=STEP[Granularity.MINUTE])
         for t in LLMCall.objects.filter(created_at__gte=start, created_at__lt=end)
         .values_list("created_at", flat=True)
         .iterator()
@@ -110,7 +105,7 @@ def _minutes_touched(*, since: datetime | None, until: datetime) -> set[datetime
     if since is not None:
         rows = rows.filter(recorded_at__gte=since)
     return {
-        bucket_floor(t, Granularity.MINUTE)
+        bucket_floor(t, width=STEP[Granularity.MINUTE])
         for t in rows.values_list("created_at", flat=True).iterator()
     }
 
@@ -121,7 +116,7 @@ def _refresh(minutes: set[datetime]) -> int:
     written = 0
     for group in _groups(sorted(minutes), max_gap=_MINUTE_GAP, max_span=_MINUTE_SPAN):
         written += _replace_minutes(group)
-    hours = sorted({bucket_floor(m, Granularity.HOUR) for m in minutes})
+    hours = sorted({bucket_floor(m, width=STEP[Granularity.HOUR]) for m in minutes})
     for group in _groups(hours, max_gap=_HOUR_GAP, max_span=_HOUR_SPAN):
         written += _replace_hours(group)
     return written
@@ -156,7 +151,7 @@ def _replace_minutes(group: list[datetime]) -> int:
     buckets: dict[tuple, dict[str, Any]] = defaultdict(_empty_bucket)
     for row in rows.iterator():
         record = dict(zip(_ROW_FIELDS, row, strict=True))
-        minute = bucket_floor(record["created_at"], Granularity.MINUTE)
+        minute = bucket_floor(record["created_at"], width=STEP[Granularity.MINUTE])
         if minute in wanted:
             _add_call(buckets[(minute, *row[:3])], record)
     UsageRollup.objects.filter(granularity=Granularity.MINUTE, bucket_start__in=group).delete()
@@ -175,7 +170,7 @@ def _replace_hours(group: list[datetime]) -> int:
     )
     buckets: dict[tuple, dict[str, Any]] = defaultdict(_empty_bucket)
     for minute in minutes.iterator():
-        hour = bucket_floor(minute.bucket_start, Granularity.HOUR)
+        hour = bucket_floor(minute.bucket_start, width=STEP[Granularity.HOUR])
         if hour in wanted:
             _add_rollup(buckets[(hour, minute.agent_name, minute.model, minute.provider)], minute)
     UsageRollup.objects.filter(granularity=Granularity.HOUR, bucket_start__in=group).delete()

@@ -9,14 +9,15 @@ reached yet from the log (see ``budget_spend``).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from costs import histogram
+from calls.models import LLMCall
+from common.buckets import bucket_floor, month_bounds
 from costs.models import (
     Budget,
     BudgetAlertEvent,
@@ -28,165 +29,13 @@ from costs.models import (
 )
 from costs.periods import period_bounds
 from costs.pricing import COST_QUANTUM
-from costs.rollups import bucket_floor, rollup_position
-from llm_gateway.models import LLMCall
+from costs.rollups import STEP, rollup_position
+from costs.usage import DIMENSION_FIELDS
 
 ZERO = Decimal(0)
 # Rollups are trusted for budget spend only this long after the cursor passed
 # them: a call that started in the bucket may still be streaming.
 LATE_MARGIN = timedelta(minutes=15)
-# Up to this span, charts use minute buckets; beyond it, hour buckets.
-MINUTE_SPAN_LIMIT = timedelta(hours=6)
-GROUP_FIELDS = {"agent": "agent_name", "model": "model", "provider": "provider"}
-
-
-@dataclass(frozen=True)
-class UsageFilter:
-    """Dashboard filters; empty means "all"."""
-
-    agent: str = ""
-    model: str = ""
-    provider: str = ""
-
-    def q(self) -> Q:
-        query = Q()
-        for name, column in GROUP_FIELDS.items():
-            if value := getattr(self, name):
-                query &= Q(**{column: value})
-        return query
-
-
-@dataclass
-class UsageTotals:
-    calls: int = 0
-    errors: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-    cost: Decimal = ZERO
-    saved_cost: Decimal = ZERO
-    retries: int = 0
-    fallbacks: int = 0
-    unpriced_calls: int = 0
-    latency_hist: list[int] = field(default_factory=histogram.empty)
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / self.calls if self.calls else 0.0
-
-    @property
-    def cost_per_call(self) -> Decimal:
-        return self.cost / self.calls if self.calls else ZERO
-
-    def latency_ms(self, q: float) -> float | None:
-        return histogram.percentile(self.latency_hist, q)
-
-
-def granularity_for(start: datetime, end: datetime) -> str:
-    return Granularity.MINUTE if end - start <= MINUTE_SPAN_LIMIT else Granularity.HOUR
-
-
-def rollups_in(
-    *, start: datetime, end: datetime, filters: UsageFilter | None = None
-) -> QuerySet[UsageRollup]:
-    """Rollups covering [start, end) at the granularity suited to the span.
-
-    The first bucket starts at or before ``start`` (buckets are not split)."""
-    granularity = granularity_for(start, end)
-    return UsageRollup.objects.filter(
-        (filters or UsageFilter()).q(),
-        granularity=granularity,
-        bucket_start__gte=bucket_floor(start, granularity),
-        bucket_start__lt=end,
-    )
-
-
-def usage_totals(
-    *, start: datetime, end: datetime, filters: UsageFilter | None = None
-) -> UsageTotals:
-    totals = UsageTotals()
-    hists = []
-    for row in rollups_in(start=start, end=end, filters=filters).iterator():
-        _accumulate(totals, row)
-        hists.append(row.latency_hist)
-    totals.latency_hist = histogram.merge(hists)
-    return totals
-
-
-def usage_breakdown(
-    *, start: datetime, end: datetime, by: str, filters: UsageFilter | None = None
-) -> list[tuple[str, UsageTotals]]:
-    """Totals per agent, model or provider, most expensive first."""
-    column = GROUP_FIELDS[by]
-    groups: dict[str, UsageTotals] = defaultdict(UsageTotals)
-    for row in rollups_in(start=start, end=end, filters=filters).iterator():
-        totals = groups[getattr(row, column)]
-        _accumulate(totals, row)
-        totals.latency_hist = histogram.merge([totals.latency_hist, row.latency_hist])
-    return sorted(groups.items(), key=lambda item: (-item[1].cost, item[0]))
-
-
-def cost_series(
-    *, start: datetime, end: datetime, by: str, filters: UsageFilter | None = None
-) -> tuple[list[datetime], dict[str, list[Decimal]]]:
-    """Cost per bucket for each agent/model/provider: (bucket starts, series)."""
-    granularity = granularity_for(start, end)
-    column = GROUP_FIELDS[by]
-    rows = (
-        rollups_in(start=start, end=end, filters=filters)
-        .values("bucket_start", column)
-        .annotate(total=Sum("cost"))
-        .order_by("bucket_start")
-    )
-    step = timedelta(minutes=1) if granularity == Granularity.MINUTE else timedelta(hours=1)
-    buckets = _bucket_starts(bucket_floor(start, granularity), end, step)
-    index = {bucket: i for i, bucket in enumerate(buckets)}
-    series: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO] * len(buckets))
-    for row in rows:
-        position = index.get(row["bucket_start"].astimezone(UTC))
-        if position is not None:
-            series[row[column] or "(none)"][position] += row["total"] or ZERO
-    return buckets, dict(series)
-
-
-def usage_dimension_values(*, start: datetime, end: datetime) -> dict[str, list[str]]:
-    """The agents, models and providers seen in the range, for filter menus."""
-    rows = rollups_in(start=start, end=end)
-    return {
-        name: sorted(v for v in rows.values_list(column, flat=True).distinct() if v)
-        for name, column in GROUP_FIELDS.items()
-    }
-
-
-def _bucket_starts(first: datetime, end: datetime, step: timedelta) -> list[datetime]:
-    starts = []
-    moment = first
-    while moment < end:
-        starts.append(moment)
-        moment += step
-    return starts
-
-
-def _accumulate(totals: UsageTotals, row: UsageRollup) -> None:
-    for name in (
-        "calls",
-        "errors",
-        "prompt_tokens",
-        "completion_tokens",
-        "cached_tokens",
-        "cost",
-        "saved_cost",
-        "retries",
-        "fallbacks",
-        "unpriced_calls",
-    ):
-        setattr(totals, name, getattr(totals, name) + getattr(row, name))
-
-
 # --- budgets ------------------------------------------------------------------
 
 
@@ -254,7 +103,7 @@ def _rolled_spend(scope: Q, *, start: datetime, split: datetime) -> Decimal:
     holding ``split``, minute rows from there (``split`` is on a minute)."""
     if split <= start:
         return ZERO
-    hour = max(bucket_floor(split, Granularity.HOUR), start)
+    hour = max(bucket_floor(split, width=STEP[Granularity.HOUR]), start)
     rows = UsageRollup.objects.filter(scope).filter(
         Q(granularity=Granularity.HOUR, bucket_start__gte=start, bucket_start__lt=hour)
         | Q(granularity=Granularity.MINUTE, bucket_start__gte=hour, bucket_start__lt=split)
@@ -268,9 +117,9 @@ def _rollup_split(budget: Budget, start: datetime, until: datetime) -> datetime:
     position = rollup_position()
     if budget.scope == BudgetScope.KEY or position is None:
         return start
-    if start != bucket_floor(start, Granularity.HOUR):
+    if start != bucket_floor(start, width=STEP[Granularity.HOUR]):
         return start
-    split = bucket_floor(min(position, until) - LATE_MARGIN, Granularity.MINUTE)
+    split = bucket_floor(min(position, until) - LATE_MARGIN, width=STEP[Granularity.MINUTE])
     return max(split, start)
 
 
@@ -278,9 +127,9 @@ def fresh_split(*, start: datetime, until: datetime) -> datetime:
     """Where reads that must be current switch from hour rollups to the raw log:
     the last hour the rollups are trusted to be complete for (or ``start``)."""
     position = rollup_position()
-    if position is None or start != bucket_floor(start, Granularity.HOUR):
+    if position is None or start != bucket_floor(start, width=STEP[Granularity.HOUR]):
         return start
-    split = bucket_floor(min(position, until) - LATE_MARGIN, Granularity.HOUR)
+    split = bucket_floor(min(position, until) - LATE_MARGIN, width=STEP[Granularity.HOUR])
     return max(split, start)
 
 
@@ -289,7 +138,7 @@ def usage_current_by(
 ) -> dict[str, tuple[int, int, Decimal]]:
     """(calls, tokens, cost) per agent/model/provider, current to the last
     call: hour rollups up to ``fresh_split``, the raw log after it."""
-    column = GROUP_FIELDS[by]
+    column = DIMENSION_FIELDS[by]
     split = fresh_split(start=start, until=min(timezone.now(), end))
     totals: dict[str, list] = defaultdict(lambda: [0, 0, ZERO])
     rolled = UsageRollup.objects.filter(
@@ -331,6 +180,12 @@ def budget_forecast(*, spend: Decimal, start: datetime, end: datetime, now: date
     elapsed = min(max(now - start, length / 10), length)
     projected = spend * Decimal(length.total_seconds()) / Decimal(elapsed.total_seconds())
     return projected.quantize(Decimal("0.0001"))
+
+
+def month_forecast(*, spend: Decimal, now: datetime) -> Decimal:
+    """The UTC month's end spend: ``budget_forecast`` over the calendar month."""
+    start, end = month_bounds(now)
+    return budget_forecast(spend=spend, start=start, end=end, now=now)
 
 
 def budget_status(*, budget: Budget, at: datetime | None = None) -> BudgetStatus:

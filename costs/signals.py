@@ -9,7 +9,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from costs.budgets import budgets_changed
 from costs.pricing import invalidate_price_table
+from costs.tasks import usage_refresh_task
 
 logger = logging.getLogger(__name__)
 
@@ -26,22 +28,19 @@ def price_changed(sender: type, **kwargs: Any) -> None:
 
 
 def budget_changed(sender: type, instance: Any, **kwargs: Any) -> None:
-    from costs.budgets import budgets_changed
-
     budgets_changed(budget_id=instance.pk)
 
 
-def call_recorded(sender: type, created: bool = False, **kwargs: Any) -> None:
-    """A call was written: refresh rollups and budgets soon, at most once per
+def calls_recorded(sender: type, created: bool = True, **kwargs: Any) -> None:
+    """Calls were written (calls_written from the call writer, or post_save of a
+    row saved elsewhere): refresh rollups and budgets soon, at most once per
     USAGE_REFRESH_SECONDS however many calls arrive (the beat schedule is the
-    backstop). Runs after commit so a worker can see the row."""
+    backstop). Runs after commit so a worker can see the rows."""
     if created:
         transaction.on_commit(_usage_refresh_schedule, robust=True)
 
 
 def _usage_refresh_schedule() -> None:
-    from costs.tasks import usage_refresh_task
-
     interval = settings.USAGE_REFRESH_SECONDS
     try:
         if not cache.add(REFRESH_PENDING_KEY, 1, timeout=interval):

@@ -5,8 +5,17 @@ from __future__ import annotations
 from celery import shared_task
 
 from costs.budgets import budgets_evaluate
-from costs.notifications import MAX_ATTEMPTS, alert_event_deliver, retry_delay
+
+# Defined with the delivery it runs; imported here so workers register every task.
+from costs.notifications import alert_event_deliver_task
 from costs.rollups import rollups_update
+
+__all__ = [
+    "alert_event_deliver_task",
+    "budgets_evaluate_task",
+    "rollups_update_task",
+    "usage_refresh_task",
+]
 
 
 @shared_task
@@ -25,15 +34,3 @@ def usage_refresh_task() -> None:
     """After new calls: rollups first, so the budget spend reads fresh hours."""
     rollups_update()
     budgets_evaluate()
-
-
-@shared_task(bind=True, max_retries=MAX_ATTEMPTS)
-def alert_event_deliver_task(self, event_id: int) -> str:
-    """Deliver one alert; a transient failure is retried with exponential
-    backoff (Celery's countdown). The event's claim keeps a re-publish by the
-    sweep and this retry from sending at the same time."""
-    outcome = alert_event_deliver(event_id=event_id, honour_backoff=False)
-    if outcome == "retry" and self.request.retries < self.max_retries:
-        delay = retry_delay(self.request.retries + 1).total_seconds()
-        raise self.retry(countdown=delay)
-    return outcome

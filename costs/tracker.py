@@ -16,12 +16,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from costs.budgets import budget_create, normalize_thresholds
+from costs.budget_rules import normalize_thresholds
+from costs.budgets import budget_create
 from costs.exports import calls_csv_lines, calls_json_chunks
 from costs.models import Budget, BudgetAction, BudgetScope
 from costs.periods import period_bounds
 from costs.recommendations import recommendations_for, what_if_table
-from costs.selectors import UsageFilter, budget_forecast, budget_statuses, usage_current_by
+from costs.selectors import budget_forecast, budget_statuses, usage_current_by
+from costs.usage import UsageFilter
 
 
 class CostPeriod(StrEnum):

@@ -14,22 +14,22 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
-from costs import selectors
+from common.buckets import month_start
+from costs import budget_status, selectors, usage, usage_series
 from costs.budgets import budget_create
 from costs.exports import usage_csv_rows
 from costs.forms import BudgetForm
 from costs.models import Budget
 from costs.recommendations import Recommendation, recommendations_for
-from infra_dashboard import budget_status, figures
-from infra_dashboard import selectors as usage
-from infra_dashboard.filters import DashboardFilters, filters_parse
-from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
+from dashkit import figures
+from dashkit.filters import DashboardFilters, filters_parse
+from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
     now = timezone.now()
     month = usage.period_totals(
-        start=usage.month_start(now),
+        start=month_start(now),
         end=now,
         agent=filters.agent,
         model=filters.model,
@@ -37,21 +37,21 @@ def _summary(filters: DashboardFilters) -> dict[str, Any]:
         latency=False,
     )
     return {
-        "totals": usage.usage_totals(filters=filters),
+        "totals": usage.window_totals(filters=filters),
         "month": month,
-        "month_forecast": usage.month_forecast(spent=month.cost, now=now),
+        "month_forecast": selectors.month_forecast(spend=month.cost, now=now),
     }
 
 
 def _spend(filters: DashboardFilters) -> dict[str, Any]:
-    series = usage.spend_series(filters=filters, group_by=filters.group)
+    series = usage_series.spend_series(filters=filters, group_by=filters.group)
     has_data = any(v for s in series for v in s.y)
     chart = figures.stacked_bars(series, y_title="USD", money=True) if has_data else None
     return {"spend_chart": chart}
 
 
 def _cumulative(filters: DashboardFilters) -> dict[str, Any]:
-    x, spend = usage.cumulative_spend(filters=filters)
+    x, spend = usage_series.cumulative_spend(filters=filters)
     budgets = budget_status.overview_budgets(now=filters.end)
     has_data = bool(spend) and spend[-1] > 0
     chart = None
@@ -69,7 +69,7 @@ def _cumulative(filters: DashboardFilters) -> dict[str, Any]:
 
 
 def _per_1k(filters: DashboardFilters) -> dict[str, Any]:
-    series = usage.cost_per_1k_series(filters=filters)
+    series = usage_series.cost_per_1k_series(filters=filters)
     has_data = any(v is not None for v in series.y)
     chart = figures.lines([series], y_title="USD", y_format="$,.3f") if has_data else None
     return {"per_1k_chart": chart}
@@ -211,9 +211,7 @@ def _filename(filters: DashboardFilters, ext: str) -> str:
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered rollups as CSV (costs.exports: exact decimals, formula-safe cells)."""
     filters = filters_parse(request.GET)
-    dims = selectors.UsageFilter(
-        agent=filters.agent, model=filters.model, provider=filters.provider
-    )
+    dims = usage.UsageFilter(agent=filters.agent, model=filters.model, provider=filters.provider)
     rows = usage_csv_rows(start=filters.start, end=filters.end, filters=dims)
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse((writer.writerow(r) for r in rows), content_type="text/csv")
@@ -224,7 +222,7 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 def export_json(request: HttpRequest) -> StreamingHttpResponse:
     filters = filters_parse(request.GET)
     response = StreamingHttpResponse(
-        _json_chunks(usage.spend_rows(filters=filters), filters),
+        _json_chunks(usage_series.spend_rows(filters=filters), filters),
         content_type="application/json",
     )
     response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "json")}"'

@@ -6,7 +6,7 @@ each source is allowed:
 - ``script-src 'self' 'nonce-…'``: htmx (django-htmx's static file), plotly.js
   (``/static/vendor/plotly.min.js``) and ``/static/js/*.js``; inline scripts
   only with this response's nonce. The figures' init scripts
-  (``infra_dashboard.figures.figure_html``) carry it (``nonce_scripts``);
+  (``dashkit.figures.figure_html``) carry it (``nonce_scripts``);
   inline scripts htmx swaps in get the *page's* nonce from the
   ``htmx-config`` meta tag in base.html (``inlineScriptNonce``). No
   ``'unsafe-eval'``: plotly.js's only ``eval`` sits in its map-tile worker
@@ -24,13 +24,13 @@ A template that needs more must change ``CSP_DIRECTIVES`` here, in one place.
 from __future__ import annotations
 
 import secrets
-from contextvars import ContextVar
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
+from dashkit.csp import nonce_set
 from infra_dashboard.middleware import HybridMiddleware
 
 CSP_DIRECTIVES: dict[str, str] = {
@@ -46,18 +46,6 @@ CSP_DIRECTIVES: dict[str, str] = {
     "frame-ancestors": "'none'",
 }
 CONTENT_SECURITY_POLICY = "; ".join(f"{name} {value}" for name, value in CSP_DIRECTIVES.items())
-_nonce: ContextVar[str] = ContextVar("csp_nonce", default="")
-
-
-def csp_nonce() -> str:
-    """This request's nonce; asgiref carries the context var into sync views' threads."""
-    return _nonce.get()
-
-
-def nonce_scripts(html: str) -> str:
-    """Give our own generated inline ``<script>`` tags this request's nonce."""
-    nonce = csp_nonce()
-    return html.replace("<script", f'<script nonce="{nonce}"') if nonce else html
 
 
 def csp_context(request: HttpRequest) -> dict[str, str]:
@@ -88,7 +76,7 @@ class SecurityHeadersMiddleware(HybridMiddleware):
 def _new_nonce(request: HttpRequest) -> str:
     nonce = secrets.token_urlsafe(16)
     request.csp_nonce = nonce  # type: ignore[attr-defined]
-    _nonce.set(nonce)
+    nonce_set(nonce)
     return nonce
 
 

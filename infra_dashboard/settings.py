@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "infra_dashboard",
     "llm_gateway",
+    "calls",
     "costs",
     "validation",
 ]
@@ -242,7 +243,7 @@ LLM_CIRCUIT_COOLDOWN = env.float("LLM_CIRCUIT_COOLDOWN", default=30.0)
 GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
 # Under the ASGI server, write call records in batches right after the response
-# instead of before it (llm_gateway.recorder explains the trade-off).
+# instead of before it (calls.recorder explains the trade-off).
 GATEWAY_BACKGROUND_RECORDS = env.bool("GATEWAY_BACKGROUND_RECORDS", default=True)
 # The ASGI server's garbage-collector thresholds (llm_gateway.gc_tuning); empty keeps
 # CPython's defaults.

@@ -13,21 +13,25 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from infra_dashboard import quality, selectors
-from infra_dashboard.budget_status import overview_alerts, overview_budgets
-from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.rendering import SECTION_CACHE_SECONDS, Section, dashboard_page
+from calls.metrics import metrics_exposition
+from common.buckets import day_start, month_start
+from costs import selectors, usage, usage_series
+from costs.budget_status import overview_alerts, overview_budgets
+from dashkit.filters import DashboardFilters
+from dashkit.rendering import SECTION_CACHE_SECONDS, Section, dashboard_page
+from infra_dashboard.celery import app
+from validation import quality
 
 logger = logging.getLogger(__name__)
 
 
 def _spend_section(filters: DashboardFilters) -> dict[str, Any]:
     now = timezone.now()
-    month = selectors.period_totals(start=selectors.month_start(now), end=now, latency=False)
+    month = usage.period_totals(start=month_start(now), end=now, latency=False)
     return {
-        "today": selectors.period_totals(start=selectors.day_start(now), end=now, latency=False),
+        "today": usage.period_totals(start=day_start(now), end=now, latency=False),
         "month": month,
-        "month_forecast": selectors.month_forecast(spent=month.cost, now=now),
+        "month_forecast": selectors.month_forecast(spend=month.cost, now=now),
         "budgets": overview_budgets(now=now),
         "now": now,
     }
@@ -41,9 +45,9 @@ QUALITY_TODAY_CACHE_SECONDS = 30
 
 def _health_section(filters: DashboardFilters) -> dict[str, Any]:
     now = timezone.now()
-    start = selectors.day_start(now)
+    start = day_start(now)
     return {
-        "day": selectors.period_totals(start=start, end=now),
+        "day": usage.period_totals(start=start, end=now),
         "quality": _quality_today(start=start, now=now),
         "now": now,
     }
@@ -59,10 +63,10 @@ def _quality_today(*, start: datetime, now: datetime) -> quality.QualitySummary:
 
 def _attention_section(filters: DashboardFilters) -> dict[str, Any]:
     now = timezone.now()
-    month = DashboardFilters(range="custom", start=selectors.month_start(now), end=now)
+    month = DashboardFilters(range="custom", start=month_start(now), end=now)
     return {
         "alerts": overview_alerts(),
-        "unpriced": selectors.unpriced_models(filters=month),
+        "unpriced": usage_series.unpriced_models(filters=month),
     }
 
 
@@ -72,13 +76,13 @@ def _top_section(filters: DashboardFilters) -> dict[str, Any]:
     month's traffic (overview p50 2.3x from 100 k to 1 M calls in
     bench/dashboard.py), and a ranking over weeks cannot visibly move in a minute."""
     now = timezone.now()
-    start = selectors.month_start(now)
+    start = month_start(now)
 
     def leaders() -> dict[str, Any]:
         month = DashboardFilters(range="custom", start=start, end=now)
         return {
-            "top_agents": selectors.top_by_cost(filters=month, dimension="agent"),
-            "top_models": selectors.top_by_cost(filters=month, dimension="model"),
+            "top_agents": usage_series.top_by_cost(filters=month, dimension="agent"),
+            "top_models": usage_series.top_by_cost(filters=month, dimension="model"),
         }
 
     return cache.get_or_set(
@@ -118,8 +122,6 @@ def _database_ready() -> bool:
 def _broker_ready() -> bool:
     if not settings.CELERY_BROKER_URL:
         return True  # eager mode: there is no broker to reach
-    from infra_dashboard.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
@@ -143,7 +145,5 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 
 async def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus exposition of this process's counters."""
-    from llm_gateway.metrics import metrics_exposition
-
     body, content_type = metrics_exposition()
     return HttpResponse(body, content_type=content_type)

@@ -10,9 +10,9 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from calls.models import ENV_VAR_NAME_RE, CacheMode, GatewayKey, LLMCall, Provider
 from llm_gateway.cache import cache_purge_sync
 from llm_gateway.keys import gateway_key_create, key_cache
-from llm_gateway.models import ENV_VAR_NAME_RE, CacheMode, GatewayKey, LLMCall, Provider
 
 
 @admin.register(LLMCall)
@@ -111,7 +111,7 @@ class GatewayKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            key_cache.forget(obj.prefix)
+            key_cache.invalidate(obj.prefix)
             return
         raw, created = gateway_key_create(
             name=obj.name,
@@ -150,7 +150,7 @@ class GatewayKeyAdmin(admin.ModelAdmin):
         prefixes = list(queryset.values_list("prefix", flat=True))
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         for prefix in prefixes:
-            key_cache.forget(prefix)
+            key_cache.invalidate(prefix)
 
     @admin.action(description="Purge cached answers of the selected keys' agents")
     def purge_cache(self, request, queryset) -> None:

@@ -1,6 +1,21 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
 class LlmGatewayConfig(AppConfig):
+    """The gateway (API, manager, providers). Its models live in ``calls``,
+    which keeps the ``llm_gateway`` label, so this app takes another."""
+
     name = "llm_gateway"
-    verbose_name = "LLM gateway"
+    label = "gateway"
+    verbose_name = "LLM gateway: API and routing"
+
+    def ready(self) -> None:
+        # Models and the modules that use them import only once the registry is ready.
+        from costs.pricing import ausage_cost
+        from llm_gateway.interface import usage_pricer_register
+
+        # A provider used alone (the seed's API) prices its answer with costs'
+        # table; providers themselves never import costs.
+        usage_pricer_register(ausage_cost)

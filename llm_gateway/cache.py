@@ -21,15 +21,15 @@ import hashlib
 import json
 import logging
 import weakref
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
-from llm_gateway.cache_store import LocalStore, RedisStore
-from llm_gateway.models import CallStatus
+from calls.models import CallStatus
+from llm_gateway.cache_store import CachedAnswer, LocalStore, RedisStore
 
 logger = logging.getLogger(__name__)
 
@@ -138,36 +138,6 @@ def cacheable_request(body: dict[str, Any]) -> bool:
 
 
 # --- answers --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CachedAnswer:
-    """A stored answer: the OpenAI ``chat.completion`` body plus what a hit
-    needs to be recorded and priced without asking anyone."""
-
-    completion: dict[str, Any]
-    model: str
-    provider: str
-    provider_kind: str
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int
-    finish_reason: str
-    request_id: str
-    stored_at: str
-    validation: dict[str, Any] | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> CachedAnswer:
-        return cls(**json.loads(raw))
-
-    @property
-    def message(self) -> dict[str, Any]:
-        choices = self.completion.get("choices") or [{}]
-        return choices[0].get("message") or {}
 
 
 def answer_from_record(record: Any, body: dict[str, Any]) -> CachedAnswer | None:

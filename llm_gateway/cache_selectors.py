@@ -14,9 +14,10 @@ from typing import Any
 
 from django.db.models import Sum
 
-from costs.models import Granularity, UsageRollup
-from costs.rollups import bucket_floor
-from costs.selectors import rollups_in
+from common.buckets import bucket_floor
+from costs.models import Granularity
+from costs.rollups import STEP
+from costs.usage import rollups_in
 
 BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 _ZERO = Decimal(0)
@@ -32,12 +33,9 @@ def cache_savings_series(*, start: datetime, end: datetime, bucket: str = "hour"
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {sorted(BUCKETS)}")
     granularity = Granularity.MINUTE if bucket == "minute" else Granularity.HOUR
+    start_bucket = bucket_floor(start, width=STEP[granularity])
     rows = (
-        UsageRollup.objects.filter(
-            granularity=granularity,
-            bucket_start__gte=bucket_floor(start, granularity),
-            bucket_start__lt=end,
-        )
+        rollups_in(start=start_bucket, end=end, granularity=granularity)
         .values("bucket_start")
         .annotate(
             calls=Sum("calls"), hits=Sum("cache_hits"), saved=Sum("saved_cost"), cost=Sum("cost")

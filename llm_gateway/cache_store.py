@@ -13,18 +13,49 @@ the server's ``maxmemory-policy allkeys-lru`` for the memory bound.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass
+from typing import Any
 
-if TYPE_CHECKING:
-    from llm_gateway.cache import CachedAnswer
+import redis.asyncio as aioredis
 
 ENTRY_PREFIX = "gwc:v1:"
 INDEX_PREFIX = "gwc:idx:"
 _PURGE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """A stored answer: the OpenAI ``chat.completion`` body plus what a hit
+    needs to be recorded and priced without asking anyone."""
+
+    completion: dict[str, Any]
+    model: str
+    provider: str
+    provider_kind: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    finish_reason: str
+    request_id: str
+    stored_at: str
+    validation: dict[str, Any] | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> CachedAnswer:
+        return cls(**json.loads(raw))
+
+    @property
+    def message(self) -> dict[str, Any]:
+        choices = self.completion.get("choices") or [{}]
+        return choices[0].get("message") or {}
 
 
 class LocalStore:
@@ -86,8 +117,6 @@ class RedisStore:
     never outgrows its live entries."""
 
     def __init__(self, url: str) -> None:
-        import redis.asyncio as aioredis
-
         self._url = url
         self._factory = aioredis.Redis.from_url
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -101,8 +130,6 @@ class RedisStore:
         return client
 
     async def get(self, key: str) -> CachedAnswer | None:
-        from llm_gateway.cache import CachedAnswer
-
         raw = await self._client().get(ENTRY_PREFIX + key)
         return CachedAnswer.from_json(raw) if raw else None
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from calls.models import CallStatus, LLMCall
 from costs.pricing import call_cost, price_for, price_ledger_fields
-from llm_gateway.models import CallStatus, LLMCall
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ refreshes itself every few seconds and upstreams rate-limit model listings too.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -20,17 +19,18 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from calls.models import CallStatus, LLMCall
+from common.cache import ProcessCache
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import LLMProvider
-from llm_gateway.models import CallStatus, LLMCall
-from llm_gateway.providers import environment_provider, providers_from
+from llm_gateway.provider_registry import environment_provider, providers_from
 from llm_gateway.routing import ProviderConfig, aprovider_configs
 
 HEALTH_WINDOW = timedelta(minutes=15)
 CHECK_CACHE_SECONDS = 30.0
 CHECK_TIMEOUT_SECONDS = 5.0
 
-_checks: dict[tuple, tuple[float, dict[str, Any]]] = {}
+_checks: ProcessCache[dict[str, Any]] = ProcessCache("provider_checks", ttl=CHECK_CACHE_SECONDS)
 
 
 def provider_health(*, check: bool = True) -> list[dict[str, Any]]:
@@ -136,12 +136,7 @@ async def _live_check(
         reason = "disabled" if not entry["enabled"] else entry["misconfigured"] or "not routed"
         return {"status": "skipped", "reason": reason}
     key = (entry["name"], entry["kind"], entry["base_url"], entry["api_key_env"])
-    cached = _checks.get(key)
-    if cached is not None and time.monotonic() - cached[0] < CHECK_CACHE_SECONDS:
-        return cached[1]
-    result = await _run_check(provider)
-    _checks[key] = (time.monotonic(), result)
-    return result
+    return await _checks.aget(key, lambda: _run_check(provider))
 
 
 async def _run_check(provider: LLMProvider) -> dict[str, Any]:
@@ -162,4 +157,4 @@ async def _run_check(provider: LLMProvider) -> dict[str, Any]:
 
 def clear_health_checks() -> None:
     """Forget cached live checks (tests; or after fixing a provider)."""
-    _checks.clear()
+    _checks.invalidate()

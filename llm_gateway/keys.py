@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +20,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from llm_gateway.models import GatewayKey
+from calls.models import GatewayKey
+from common.cache import ProcessCache
 
 KEY_PREFIX = "gw_"
 CACHE_SECONDS = 5.0
@@ -117,41 +116,18 @@ class KeyInfo:
         return not self.revoked and (self.expires_at is None or self.expires_at > now)
 
 
-class _KeyCache:
-    def __init__(self) -> None:
-        self._rows: dict[str, tuple[float, KeyInfo | None]] = {}
-        self._last_used: dict[int, float] = {}
-        self._lock = threading.Lock()
-
-    def get(self, prefix: str) -> tuple[bool, KeyInfo | None]:
-        hit = self._rows.get(prefix)
-        if hit is None or time.monotonic() - hit[0] > CACHE_SECONDS:
-            return False, None
-        return True, hit[1]
-
-    def put(self, prefix: str, info: KeyInfo | None) -> None:
-        with self._lock:
-            self._rows[prefix] = (time.monotonic(), info)
-
-    def forget(self, prefix: str) -> None:
-        with self._lock:
-            self._rows.pop(prefix, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._rows.clear()
-            self._last_used.clear()
-
-    def last_used_due(self, key_id: int) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last_used.get(key_id, -LAST_USED_WRITE_EVERY) < LAST_USED_WRITE_EVERY:
-                return False
-            self._last_used[key_id] = now
-            return True
+# A key's row, by prefix (None: no such key), and the keys whose last_used_at
+# was written recently (written at most once a minute per key and process).
+key_cache: ProcessCache[KeyInfo | None] = ProcessCache("gateway_keys", ttl=CACHE_SECONDS)
+_touched: ProcessCache[bool] = ProcessCache("gateway_key_touches", ttl=LAST_USED_WRITE_EVERY)
 
 
-key_cache = _KeyCache()
+def _last_used_due(key_id: int) -> bool:
+    fresh, _ = _touched.peek(key_id)
+    if fresh:
+        return False
+    _touched.put(key_id, True)
+    return True
 
 
 def _load(prefix: str) -> KeyInfo | None:
@@ -168,15 +144,12 @@ async def gateway_key_authenticate(raw_key: str) -> KeyInfo | None:
     prefix = key_prefix_of(raw_key)
     if prefix is None:
         return None
-    cached, info = key_cache.get(prefix)
-    if not cached:
-        info = await sync_to_async(_load)(prefix)
-        key_cache.put(prefix, info)
+    info = await key_cache.aget(prefix, lambda: sync_to_async(_load)(prefix))
     # Constant-time comparison: timing must not reveal how much of a hash matched.
     if info is None or not hmac.compare_digest(info.key_hash, key_hash(raw_key)):
         return None
     if not info.usable(timezone.now()):
         return None
-    if key_cache.last_used_due(info.id):
+    if _last_used_due(info.id):
         await sync_to_async(_touch)(info.id)
     return info

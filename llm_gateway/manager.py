@@ -23,7 +23,12 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from costs.pricing import aprice_for, call_cost
+from calls.models import CallStatus
+from calls.recorder import record_writer
+from calls.services import CallRecord, acall_record
+from common.tokens import estimate_prompt_tokens, estimate_tokens
+from costs.pricing import aprice_for, call_cost, price_ledger_fields
+from costs.reservations import areserve_for_call
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import (
     LLMBudgetExceededError,
@@ -37,12 +42,12 @@ from llm_gateway.interface import (
     StreamChunk,
     TokenUsage,
 )
-from llm_gateway.models import CallStatus
-from llm_gateway.providers import adefault_providers, default_providers
-from llm_gateway.providers.mock_provider import MockProvider, estimate_tokens
+from llm_gateway.provider_registry import adefault_providers, default_providers
+from llm_gateway.providers.mock_provider import MockProvider
 from llm_gateway.retry import RetryPolicy, call_with_retries
 from llm_gateway.routing import providers_for
-from llm_gateway.services import CallRecord, acall_record
+from validation.policy import validation_retry_model
+from validation.validator import ResponseValidator
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +70,7 @@ class CallContext:
     record: CallRecord | None = None
     # The budget reservation held between the budget check and the record (settled once).
     reservation: Any = None
-    # The server's API path writes records in the background (llm_gateway.recorder);
+    # The server's API path writes records in the background (calls.recorder);
     # everything else writes before returning.
     defer_record: bool = False
 
@@ -166,8 +171,6 @@ class LLMManager:
         Both calls are recorded; the retry names the first in its metadata. A
         retry is never retried again, and a retry that fails keeps the first answer.
         """
-        from validation.policy import validation_retry_model
-
         model = await validation_retry_model(ctx.agent_name)
         if not model or model == response.model or request.metadata.get("validation_retry_of"):
             return response
@@ -322,10 +325,6 @@ class LLMManager:
         return ctx.record
 
     async def _validate(self, request: LLMRequest, response: LLMResponse, ctx: CallContext) -> dict:
-        from asgiref.sync import sync_to_async
-
-        from validation.validator import ResponseValidator
-
         def run() -> dict:
             result = ResponseValidator().validate(
                 response.content,
@@ -447,7 +446,7 @@ async def _price(
     if kind == "mock":
         return
     price = await aprice_for(model or record.model, provider=kind, at=ctx.created_at)
-    record.price = price
+    record.ledger_prices = price_ledger_fields(price)
     record.priced = price is not None
     # Anthropic's cache writes are inside prompt_tokens (OpenAI style) but billed
     # at their own rate: call_cost takes them apart from the input tokens.
@@ -504,11 +503,9 @@ async def _record_stream_end(
     usage = state.usage
     if usage is None and text:
         # No usage chunk (the stream was cut): count what was streamed.
-        prompt = estimate_tokens(
-            str(record.request_body.get("messages", ""))
-            if isinstance(record.request_body, dict)
-            else ""
-        )
+        body = record.request_body if isinstance(record.request_body, dict) else {}
+        messages = body.get("messages")
+        prompt = estimate_prompt_tokens(messages) if isinstance(messages, list) else 0
         usage = TokenUsage(prompt, estimate_tokens(text), prompt + estimate_tokens(text))
         record.metadata["usage_estimated"] = True
     usage = usage or TokenUsage()
@@ -529,9 +526,12 @@ async def _enforce_budgets(
     any provider is asked (costs.reservations). A spent ``block`` budget raises
     LLMBudgetExceededError; a spent ``downgrade`` budget moves the request to
     its downgrade model (the record keeps the requested one)."""
-    from costs.reservations import areserve_for_call
-
-    ctx.reservation = await areserve_for_call(record=record, request=request, kinds=kinds)
+    ctx.reservation = await areserve_for_call(
+        record=record,
+        messages=request.to_messages(),
+        max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
+        kinds=kinds,
+    )
     target = ctx.reservation.downgrade_to
     if not target or target == record.requested_model:
         return request
@@ -551,22 +551,13 @@ async def _shielded(coro: Any) -> Any:
 
 
 async def _write(record: CallRecord, ctx: CallContext) -> None:
-    """Write the record once: now, or through the server's background writer;
-    and settle the call's budget reservation, exactly once (costs.reservations)."""
-    from costs.reservations import call_record_and_settle
-
+    """Write the record once, now or through the server's background writer;
+    the call writer settles its budget reservation with the row (calls.services)."""
     # Taken off the context first: a reservation is settled exactly once.
     reservation, ctx.reservation = ctx.reservation, None
-    held = reservation is not None and bool(reservation.counter_ids)
+    if reservation is not None and reservation.counter_ids:
+        record.reservation = reservation
     if ctx.defer_record:
-        from llm_gateway.recorder import record_writer
-
-        # Settled with the row, in the batch's transaction (costs.reservations).
-        record.reservation = reservation if held else None
         record_writer().submit(record)
-        return
-    if held:
-        write = sync_to_async(call_record_and_settle)(record=record, reservation=reservation)
-        await _shielded(write)
         return
     await _shielded(acall_record(record))

@@ -16,6 +16,7 @@ import time
 import weakref
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from django.conf import settings
 
 WINDOW = 60
@@ -109,8 +110,6 @@ class _RoundTrips:
 
 class _RedisCounters:
     def __init__(self, url: str) -> None:
-        import redis.asyncio as aioredis
-
         self._url = url
         self._batches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._factory = aioredis.Redis.from_url

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from llm_gateway.interface import LLMError
+from common.errors import LLMError
 
 T = TypeVar("T")
 

@@ -15,7 +15,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -23,8 +22,10 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from calls.models import Provider, ProviderKind
+from common.cache import ProcessCache
 from llm_gateway.interface import LLMProvider
-from llm_gateway.models import Provider, ProviderKind
+from llm_gateway.providers.patterns import serves_model
 
 logger = logging.getLogger(__name__)
 
@@ -89,43 +90,20 @@ class ProviderConfig:
         return ""
 
 
-def serves_model(model: str, patterns: tuple[str, ...] | list[str]) -> bool:
-    """Exact names or fnmatch patterns (case-sensitive, as model names are); empty: any."""
-    return not patterns or any(fnmatchcase(model, pattern) for pattern in patterns)
-
-
 # --- the in-process cache -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    loaded_at: float
-    configs: tuple[ProviderConfig, ...]
-
-
-_snapshot: _Snapshot | None = None
-_generation = 0  # bumped by every invalidation
+_configs: ProcessCache[tuple[ProviderConfig, ...]] = ProcessCache(
+    "provider_configs", ttl=lambda: PROVIDER_CACHE_SECONDS
+)
 _warned: dict[str, float] = {}
 
 
 def _load() -> tuple[ProviderConfig, ...]:
     """Query every row (disabled ones too: the health page shows them)."""
-    global _snapshot
-    generation = _generation
-    configs = tuple(
+    return tuple(
         ProviderConfig.from_row(row) for row in Provider.objects.order_by("priority", "name")
     )
-    # A save that landed while we were reading must not be hidden for the TTL.
-    if generation == _generation:
-        _snapshot = _Snapshot(time.monotonic(), configs)
-    return configs
-
-
-def _fresh() -> tuple[ProviderConfig, ...] | None:
-    snap = _snapshot
-    if snap is not None and time.monotonic() - snap.loaded_at < PROVIDER_CACHE_SECONDS:
-        return snap.configs
-    return None
 
 
 def _in_event_loop() -> bool:
@@ -140,25 +118,20 @@ def provider_configs() -> tuple[ProviderConfig, ...]:
     """All rows, in priority order. Inside an event loop this never queries: it
     answers from the cache (possibly stale, or empty before the first load) and
     ``aprovider_configs`` is the way to refresh it there."""
-    cached = _fresh()
-    if cached is not None:
-        return cached
+    fresh, configs = _configs.peek()
+    if fresh:
+        return configs
     if _in_event_loop():
-        return _snapshot.configs if _snapshot is not None else ()
-    return _load()
+        return _configs.stale(default=())
+    return _configs.get(None, _load)
 
 
 async def aprovider_configs() -> tuple[ProviderConfig, ...]:
-    cached = _fresh()
-    if cached is not None:
-        return cached
-    return await sync_to_async(_load)()
+    return await _configs.aget(None, lambda: sync_to_async(_load)())
 
 
 def invalidate_provider_cache() -> None:
-    global _snapshot, _generation
-    _generation += 1
-    _snapshot = None
+    _configs.invalidate()
     _warned.clear()
 
 
@@ -196,15 +169,6 @@ def _warn_misconfigured(config: ProviderConfig, reason: str) -> None:
     _warned[config.name] = now
     # Only the variable's NAME is logged, never its value.
     logger.warning("provider %s is misconfigured and skipped: %s", config.name, reason)
-
-
-class ServesPatterns:
-    """Mixin for providers built from a row: serve the models its patterns match."""
-
-    model_patterns: tuple[str, ...] = ()
-
-    def serves(self, model: str) -> bool:
-        return serves_model(model, self.model_patterns)
 
 
 def mark_default(provider: LLMProvider, claimed: list[ProviderConfig]) -> LLMProvider:

@@ -1,7 +1,7 @@
 """Reads for the performance page (rollups) and the request explorer (the call log).
 
 The performance page reads ``UsageRollup`` histograms: percentiles come from
-merged fixed buckets (costs.histogram), so they can be combined across agents,
+merged fixed buckets (common.histogram), so they can be combined across agents,
 models and hours. The request explorer is the one page that reads ``LLMCall``
 rows directly, a page at a time by keyset.
 """
@@ -19,11 +19,14 @@ from typing import Any
 from django.apps import apps
 from django.db.models import BooleanField, F, Q, QuerySet, Sum, Value
 
-from costs import histogram
-from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.selectors import Series, bucket_floor, bucket_range, rollups_for
-from llm_gateway.models import LLMCall
-from llm_gateway.redaction import redact
+from calls.models import LLMCall
+from common import histogram
+from common.buckets import bucket_floor, bucket_range
+from common.redaction import redact
+from costs.usage import rollups_for
+from dashkit.figures import Series
+from dashkit.filters import DashboardFilters
+from llm_gateway.health import provider_health as health_entries
 
 PERCENTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 
@@ -130,8 +133,6 @@ def _health_row(entry: dict[str, Any]) -> dict[str, Any]:
 
 def provider_health() -> list[dict[str, Any]]:
     """Each provider's configuration, circuit, recent error rate and cached live check."""
-    from llm_gateway.health import provider_health as health_entries
-
     return [_health_row(entry) for entry in health_entries()]
 
 

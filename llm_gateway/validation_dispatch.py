@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from calls.models import LLMCall
 from llm_gateway.keys import KeyInfo
+from validation.services import validate_and_store
+from validation.tasks import validate_call
 
 logger = logging.getLogger(__name__)
 _background: set[asyncio.Task] = set()
@@ -35,8 +38,6 @@ def validation_mode(headers: Mapping[str, str], key: KeyInfo) -> str:
 
 
 def _run_locally(args: tuple) -> None:
-    from validation.services import validate_and_store
-
     call_id, content, agent_name, request, finish_reason = args
     validate_and_store(
         call_id=call_id,
@@ -48,8 +49,6 @@ def _run_locally(args: tuple) -> None:
 
 
 def _publish(args: tuple) -> bool:
-    from validation.tasks import validate_call
-
     try:
         validate_call.apply_async(args=args, retry=False)
         return True
@@ -58,14 +57,12 @@ def _publish(args: tuple) -> bool:
         return False
 
 
-# The record may be written just after the response (llm_gateway.recorder): wait
+# The record may be written just after the response (calls.recorder): wait
 # for it like the Celery task does (autoretry on DoesNotExist), briefly and bounded.
 _RECORD_WAITS = (0.05, 0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 async def _run_locally_when_recorded(args: tuple) -> None:
-    from llm_gateway.models import LLMCall
-
     for delay in (*_RECORD_WAITS, None):
         try:
             await sync_to_async(_run_locally)(args)

@@ -8,17 +8,17 @@ from typing import Any
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
-from infra_dashboard import figures
-from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
-from infra_dashboard.selectors import usage_totals
+from costs.usage import window_totals
+from dashkit import figures
+from dashkit.filters import DashboardFilters
+from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
 from llm_gateway import selectors
 
 OUTCOME_COLORS = {"succeeded": figures.PALETTE[0], "failed": figures.PALETTE[3]}
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
-    return {"totals": usage_totals(filters=filters)}
+    return {"totals": window_totals(filters=filters)}
 
 
 def _latency(filters: DashboardFilters) -> dict[str, Any]:

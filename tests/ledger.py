@@ -127,10 +127,10 @@ def books(*, tag: str, budget=None) -> Books:
     from django.db.models import Sum
     from django.utils import timezone
 
+    from calls.models import LLMCall
     from costs.models import Granularity, UsageRollup
     from costs.rollups import COMMIT_LAG, rollups_update
     from costs.selectors import budget_spend
-    from llm_gateway.models import LLMCall
 
     rollups_update(now=timezone.now() + COMMIT_LAG + timedelta(seconds=1))
     markers: Counter = Counter()

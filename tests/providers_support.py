@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 
+from calls.models import Provider
 from costs.pricing import call_cost, price_for
 from llm_gateway.manager import LLMManager
-from llm_gateway.models import Provider
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from costs import histogram
+from calls.models import CallStatus, LLMCall
+from common import histogram
 from costs.models import UsageRollup
-from llm_gateway.models import CallStatus, LLMCall
+from tests.factories import UsageRollupFactory
 
 MINUTE_RETENTION = timedelta(days=2)
 
@@ -31,22 +32,11 @@ def rollup_make(
     **fields: Any,
 ) -> UsageRollup:
     """One rollup row; latencies/ttfts become its histograms (calls default to their count)."""
-    latency_hist, ttft_hist = histogram.empty(), histogram.empty()
-    for value in latencies:
-        histogram.add(latency_hist, value)
-    for value in ttfts:
-        histogram.add(ttft_hist, value)
-    fields.setdefault("calls", len(latencies))
-    fields.setdefault("agent_name", "agent-a")
-    fields.setdefault("model", "gpt-4o-mini")
-    fields.setdefault("provider", "openai")
-    return UsageRollup.objects.create(
-        granularity=granularity,
+    return UsageRollupFactory(
         bucket_start=bucket_start,
-        latency_hist=latency_hist,
-        latency_sum_ms=sum(latencies),
-        ttft_hist=ttft_hist,
-        ttft_count=len(ttfts),
+        granularity=granularity,
+        latencies=latencies,
+        ttfts=ttfts,
         **fields,
     )
 

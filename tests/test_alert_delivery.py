@@ -14,13 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.alerts import in_app_alert_resolve
 from costs.budgets import budget_create, budgets_evaluate
 from costs.models import BudgetAlertEvent, InAppAlert
 from costs.notifications import MAX_ATTEMPTS, alert_event_deliver
 from costs.selectors import in_app_alerts_active
 from costs.tasks import alert_event_deliver_task, budgets_evaluate_task
-from llm_gateway.models import LLMCall
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from llm_gateway.models import GatewayKey, LLMCall
+from calls.models import GatewayKey, LLMCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

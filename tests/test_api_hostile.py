@@ -9,7 +9,7 @@ import httpx
 import pytest
 from django.core.management import call_command
 
-from llm_gateway.models import GatewayKey, LLMCall
+from calls.models import GatewayKey, LLMCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,12 +10,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.budgets import budget_create, budgets_evaluate
 from costs.models import BudgetAlertEvent
 from costs.periods import period_bounds
 from costs.rollups import rollups_update
 from costs.selectors import budget_spend
-from llm_gateway.models import LLMCall
+from tests.factories import GatewayKeyFactory, LLMCallFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ def spend(amount: str, *, at: datetime | None = None, **fields) -> LLMCall:
     when = at or timezone.now()
     values = {"agent_name": "CTO Agent", "model": "gpt-4o-mini", "cost": Decimal(amount)}
     values.update(fields)
-    return LLMCall.objects.create(created_at=when, recorded_at=when, **values)
+    return LLMCallFactory(created_at=when, recorded_at=when, **values)
 
 
 # --- periods ------------------------------------------------------------------------
@@ -185,9 +186,8 @@ def test_a_key_budget_counts_the_calls_carrying_its_prefix():
 
 
 def test_the_first_versions_key_and_channel_arguments_are_still_accepted():
-    from llm_gateway.models import GatewayKey
 
-    key = GatewayKey.objects.create(name="k", agent_name="A", prefix="gw_legacy1", key_hash="x")
+    key = GatewayKeyFactory(agent_name="A", prefix="gw_legacy1")
     budget = budget_create(
         name="Key",
         amount="5",

@@ -7,9 +7,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from calls.models import GatewayKey, LLMCall
 from costs.budgets import budget_create
 from costs.models import Budget, BudgetAlertEvent
-from llm_gateway.models import GatewayKey, LLMCall
 
 
 @pytest.mark.django_db(transaction=True)

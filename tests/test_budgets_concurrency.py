@@ -16,12 +16,12 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection
 
+from calls.models import LLMCall
 from costs.budgets import budget_create, budgets_evaluate
 from costs.models import BudgetAlertEvent, BudgetCounter
 from costs.reservations import budget_reserve, reservation_estimate
 from llm_gateway.interface import LLMBudgetExceededError, LLMRequest
 from llm_gateway.manager import LLMManager
-from llm_gateway.models import LLMCall
 from llm_gateway.providers.openai_provider import OpenAIProvider
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,12 +10,12 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.budgets import budget_create, budgets_evaluate
 from costs.models import BudgetCounter
 from costs.reservations import budget_reserve, budget_settle, reservation_estimate
 from llm_gateway.interface import LLMBudgetExceededError, LLMProviderError, LLMRequest
 from llm_gateway.manager import CallContext, LLMManager
-from llm_gateway.models import LLMCall
 from llm_gateway.providers.openai_provider import OpenAIProvider
 
 pytestmark = pytest.mark.django_db

@@ -8,12 +8,13 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import async_to_sync
 
+from calls.models import LLMCall
 from costs.recommendations import recommendations_for
 from costs.rollups import rollups_rebuild
-from llm_gateway.cache import CachedAnswer, response_cache
+from llm_gateway.cache import response_cache
 from llm_gateway.cache_selectors import cache_savings_series, cache_totals
+from llm_gateway.cache_store import CachedAnswer
 from llm_gateway.keys import gateway_key_create
-from llm_gateway.models import LLMCall
 
 pytestmark = pytest.mark.django_db
 

@@ -9,6 +9,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
+from calls.services import CallRecord
 from llm_gateway.cache import (
     CachedAnswer,
     answer_from_record,
@@ -17,7 +18,6 @@ from llm_gateway.cache import (
     response_cache,
 )
 from llm_gateway.cache_store import LocalStore, RedisStore
-from llm_gateway.services import CallRecord
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
 

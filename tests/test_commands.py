@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from llm_gateway.models import LLMCall
+from calls.models import LLMCall
 
 pytestmark = pytest.mark.django_db
 

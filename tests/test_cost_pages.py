@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.budgets import budget_create
 from costs.models import Budget
 from costs.rollups import rollups_update
-from llm_gateway.models import LLMCall
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def test_cost_dashboard_shows_spend_and_a_figure(staff_client, usage):
     body = staff_client.get("/costs/?range=24h&by=agent").content.decode()
     assert "$1.76" in body
     assert "CTO Agent" in body
-    assert "Plotly.newPlot" in body  # server-built figure (infra_dashboard.figures)
+    assert "Plotly.newPlot" in body  # server-built figure (dashkit.figures)
     assert "/static/vendor/plotly.min.js" in body
 
 

@@ -8,33 +8,28 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.models import Budget
-from costs.pricing import call_cost, price_for
 from costs.rollups import rollups_update
 from costs.tracker import BudgetAlert, CostPeriod, CostTracker
-from llm_gateway.models import LLMCall
+from tests.factories import LLMCallFactory, ValidationResultFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def calls(n: int, *, model: str, agent: str = "CTO Agent", prompt=500, completion=80, **extra):
     now = timezone.now() - timedelta(hours=1)
-    price = price_for(model)
-    cost = call_cost(price, prompt_tokens=prompt, completion_tokens=completion)
-    LLMCall.objects.bulk_create(
-        LLMCall(
-            created_at=now,
-            recorded_at=now,
-            agent_name=agent,
-            model=model,
-            provider="openai",
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=prompt + completion,
-            cost=cost,
-            **extra,
-        )
-        for _ in range(n)
+    LLMCallFactory.create_batch(
+        n,
+        billed=True,
+        created_at=now,
+        recorded_at=now,
+        agent_name=agent,
+        model=model,
+        provider="openai",
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        **extra,
     )
 
 
@@ -182,14 +177,11 @@ def test_the_tracker_forecasts_all_traffic(prices):
 
 
 def validated(agent: str, model: str, n: int, valid: int) -> None:
-    from validation.models import ValidationResult
 
     calls(n, model=model, agent=agent, completion=50)
     rows = LLMCall.objects.filter(agent_name=agent, model=model, validation__isnull=True)
     for index, call in enumerate(rows):
-        ValidationResult.objects.create(
-            call=call, is_valid=index < valid, quality_score=1.0, agent_name=agent
-        )
+        ValidationResultFactory(call=call, is_valid=index < valid)
 
 
 def test_the_cheaper_model_keeps_the_agents_validation_pass_rate(prices):

@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
+from calls.models import LLMCall
 from costs.exports import calls_csv_lines, calls_json_chunks
-from costs.selectors import UsageFilter
 from costs.tracker import CostTracker
-from llm_gateway.models import LLMCall
+from costs.usage import UsageFilter
 
 pytestmark = pytest.mark.django_db
 

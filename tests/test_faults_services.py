@@ -127,8 +127,8 @@ async def _outage_traffic(url: str, key: str):
 def test_postgres_lost_during_traffic_gives_503s_then_recovers_by_itself(
     upstream, prices, make_key, tmp_path
 ):
+    from calls.models import LLMCall
     from costs.budgets import budget_create
-    from llm_gateway.models import LLMCall
 
     # A block budget: every call reserves on the database, through the outage and after.
     budget = budget_create(name="pg watch", amount="1000", action="block")
@@ -349,12 +349,12 @@ def test_a_worker_killed_mid_rollup_never_double_counts(prices, tmp_path, publis
     from django.db.models import Count, Sum
     from django.utils import timezone
 
+    from calls.models import LLMCall
     from costs.models import Granularity, UsageRollup
     from costs.rollups import COMMIT_LAG, rollups_update
     from costs.tasks import rollups_update_task
     from infra_dashboard.celery import app
     from llm_gateway.demo_data import demo_calls_generate
-    from llm_gateway.models import LLMCall
 
     now = timezone.now() - COMMIT_LAG * 2
     LLMCall.objects.bulk_create(demo_calls_generate(count=3000, days=2, now=now), batch_size=1000)

@@ -43,7 +43,7 @@ def test_a_429_storm_with_retry_after_is_retried_and_every_call_recorded_once(
     assert len(upstream.chat_calls) == 40 + traffic.statuses[200]  # every failure was retried
     assert ledger.recorded == traffic.sent and ledger.duplicates == 0 and ledger.unmarked == 0
     assert ledger.balanced
-    from llm_gateway.models import LLMCall
+    from calls.models import LLMCall
 
     assert sum(LLMCall.objects.values_list("retries", flat=True)) >= 1
 
@@ -78,7 +78,7 @@ def _merge(a, b):
 def test_streams_reset_mid_way_are_recorded_once_with_what_was_streamed(
     live_gateway, upstream, prices, make_key, watched_budget
 ):
-    from llm_gateway.models import LLMCall
+    from calls.models import LLMCall
 
     upstream.reply = "one two three four five six seven eight nine ten"
     upstream.reset_stream_after = 3

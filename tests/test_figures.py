@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from infra_dashboard import figures
-from infra_dashboard.selectors import Series
+from dashkit import figures
+from dashkit.figures import Series
 
 X = [datetime(2026, 11, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(5)]
 SERIES = [

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
-from llm_gateway.models import LLMCall
+from calls.models import LLMCall
 
 pytestmark = pytest.mark.django_db
 

@@ -11,6 +11,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.models import ModelPrice
 from llm_gateway.interface import (
     LLMAuthenticationError,
@@ -21,7 +22,6 @@ from llm_gateway.interface import (
     LLMTimeoutError,
 )
 from llm_gateway.manager import LLMManager
-from llm_gateway.models import LLMCall
 from llm_gateway.providers.openai_provider import OpenAIProvider
 
 pytestmark = pytest.mark.django_db(transaction=False)

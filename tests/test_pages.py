@@ -11,11 +11,11 @@ import pytest
 from django.http import QueryDict
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.views import COSTS_SECTIONS
-from infra_dashboard.filters import filters_parse
+from dashkit.filters import filters_parse
 from infra_dashboard.views import OVERVIEW_SECTIONS
 from llm_gateway import selectors
-from llm_gateway.models import LLMCall
 from llm_gateway.views import PERFORMANCE_SECTIONS
 from tests.rollup_helpers import rollups_fill
 from validation.models import ValidationResult
@@ -219,7 +219,7 @@ def test_the_months_leaders_are_kept_for_the_cards_poll_interval(staff_client, s
     from the cache until its next poll, then from the rollups again."""
     from django.core.cache import cache
 
-    from infra_dashboard.selectors import month_start
+    from common.buckets import month_start
 
     def top_card() -> bytes:
         return staff_client.get("/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="overview-top").content

@@ -255,7 +255,7 @@ def test_price_ledger_fields_are_empty_for_an_unpriced_call():
 
 
 def test_price_ledger_fields_name_llmcall_columns():
-    from llm_gateway.models import LLMCall
+    from calls.models import LLMCall
 
     columns = {field.name for field in LLMCall._meta.get_fields()}
     assert set(PRICE_LEDGER_FIELDS) <= columns

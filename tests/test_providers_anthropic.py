@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from calls.models import LLMCall
 from llm_gateway.interface import (
     LLMAuthenticationError,
     LLMInvalidRequestError,
@@ -17,7 +18,6 @@ from llm_gateway.interface import (
     LLMRateLimitError,
     LLMRequest,
 )
-from llm_gateway.models import LLMCall
 from llm_gateway.providers.anthropic_provider import AnthropicProvider
 from tests.fake_anthropic import anthropic_input_tokens
 from tests.providers_support import (

@@ -8,7 +8,7 @@ from decimal import Decimal
 import openai
 import pytest
 
-from llm_gateway.models import LLMCall
+from calls.models import LLMCall
 from tests.providers_support import (
     anthropic_row,
     expected_cost,

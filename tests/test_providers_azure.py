@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from calls.models import LLMCall
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import LLMRequest
-from llm_gateway.models import LLMCall
 from tests.fake_openai import FakeOpenAI
 from tests.providers_support import (
     add_provider,

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from calls.models import LLMCall
 from llm_gateway.circuit import breaker
 from llm_gateway.health import provider_health
-from llm_gateway.models import LLMCall
 from tests.providers_support import (
     add_provider,
     anthropic_row,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from calls.models import LLMCall, Provider
 from llm_gateway.interface import LLMRequest
 from llm_gateway.manager import LLMManager
-from llm_gateway.models import LLMCall, Provider
-from llm_gateway.providers import NO_KEY_PLACEHOLDER, default_providers, mock_active
+from llm_gateway.provider_registry import NO_KEY_PLACEHOLDER, default_providers, mock_active
 from llm_gateway.providers.mock_provider import MockProvider
 from llm_gateway.providers.openai_provider import OpenAIProvider
-from llm_gateway.routing import provider_configs, providers_for, serves_model
+from llm_gateway.providers.patterns import serves_model
+from llm_gateway.routing import provider_configs, providers_for
 from tests.providers_support import (
     add_provider,
     fresh_routing,  # noqa: F401 - fixture

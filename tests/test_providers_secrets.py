@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
+from calls.models import LLMCall, Provider
 from llm_gateway.health import provider_health
 from llm_gateway.interface import LLMError, LLMRequest
-from llm_gateway.models import LLMCall, Provider
 from tests.providers_support import (
     add_provider,
     anthropic_row,

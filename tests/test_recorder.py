@@ -11,9 +11,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
-from llm_gateway import recorder
-from llm_gateway.models import LLMCall
-from llm_gateway.services import CallRecord, call_values, calls_record_batch
+from calls import recorder
+from calls.models import LLMCall
+from calls.services import CallRecord, call_values, calls_record_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_gateway import redaction
-from llm_gateway.redaction import REDACTED, redact_text
+from common import redaction
+from common.redaction import REDACTED, redact_text
 
 
 def every_pattern(text: str) -> str:

@@ -11,13 +11,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.alerts import unpriced_alerts_raise
 from costs.budgets import budget_create, budgets_evaluate
 from costs.models import BudgetCounter, Granularity, InAppAlert, ModelPrice, RepriceAudit
 from costs.pricing import call_cost, price_for
 from costs.rollups import rollups_update
-from costs.selectors import in_app_alerts_active, usage_totals
-from llm_gateway.models import LLMCall
+from costs.selectors import in_app_alerts_active
+from costs.usage import usage_totals
 
 pytestmark = pytest.mark.django_db
 

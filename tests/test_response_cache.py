@@ -11,9 +11,9 @@ import openai
 import pytest
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.models import ModelPrice
 from costs.pricing import call_cost, price_for
-from llm_gateway.models import LLMCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from costs import histogram
+from calls.models import LLMCall
+from common import histogram
 from costs.models import Granularity, UsageRollup
 from costs.rollups import COMMIT_LAG, rollup_position, rollups_rebuild_all, rollups_update
-from costs.selectors import UsageFilter, cost_series, usage_breakdown, usage_totals
-from llm_gateway.models import LLMCall
+from costs.usage import UsageFilter, usage_breakdown, usage_totals
+from costs.usage_series import cost_series
 
 pytestmark = pytest.mark.django_db
 
@@ -125,11 +126,12 @@ def _direct_aggregate(granularity: str) -> dict[tuple, tuple]:
     """The raw rows summed in Python per bucket and key: the ground truth."""
     from collections import defaultdict
 
-    from costs.rollups import bucket_floor
+    from common.buckets import bucket_floor
+    from costs.rollups import STEP
 
     totals: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0, 0, Decimal(0)])
     for call in LLMCall.objects.all():
-        key = (bucket_floor(call.created_at, granularity), call.agent_name, call.model)
+        key = (bucket_floor(call.created_at, width=STEP[granularity]), call.agent_name, call.model)
         entry = totals[key]
         entry[0] += 1
         entry[1] += int(call.status != "success")

@@ -19,7 +19,7 @@ from django.contrib import admin
 from django.core import serializers
 from django.urls import reverse
 
-from llm_gateway.models import LLMCall
+from calls.models import LLMCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,8 +81,8 @@ PROVIDER_KEY = "sk-ant-" + "ProviderKeyFromTheEnvironment" * 2
 def test_no_secret_appears_in_any_table_log_or_page(
     live_gateway, upstream, prices, make_key, staff_client, caplog, monkeypatch
 ):
+    from calls.models import Provider
     from costs.budgets import budget_create
-    from llm_gateway.models import Provider
 
     caplog.set_level(logging.DEBUG)
     # A provider configured in the admin names the variable; the key lives in the environment.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from costs.budgets import webhook_url_problem
+from costs.budget_rules import webhook_url_problem
 from infra_dashboard.security import CSP_DIRECTIVES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def test_every_script_source_the_pages_load_is_same_origin(staff_client):
 
 
 def test_inline_scripts_carry_this_responses_nonce_and_htmx_gets_it_too(staff_client, prices):
-    from llm_gateway.models import LLMCall
+    from calls.models import LLMCall
 
     LLMCall.objects.create(agent_name="a", model="gpt-4o-mini", cost="0.01")
     response = staff_client.get("/costs/")

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from llm_gateway.models import GatewayKey, LLMCall
+from calls.models import GatewayKey, LLMCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

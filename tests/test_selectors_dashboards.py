@@ -8,12 +8,14 @@ from decimal import Decimal
 import pytest
 from django.http import QueryDict
 
-from infra_dashboard import quality, selectors
-from infra_dashboard.filters import DashboardFilters, filters_parse
+from calls.models import LLMCall
+from costs import usage, usage_series
+from costs.selectors import month_forecast
+from dashkit.filters import DashboardFilters, filters_parse
 from llm_gateway import selectors as call_selectors
-from llm_gateway.models import LLMCall
+from tests.factories import LLMCallFactory, ValidationResultFactory
 from tests.rollup_helpers import rollup_make
-from validation.models import ValidationResult
+from validation import quality
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +68,7 @@ def test_querystring_keeps_only_set_filters():
 def test_usage_totals_sum_rollups_exactly():
     rollup_make(bucket_start=H10, cost=Decimal("0.10"), errors=1, latencies=(100, 200))
     rollup_make(bucket_start=H11, cost=Decimal("0.25"), retries=2, latencies=(300,))
-    totals = selectors.usage_totals(filters=window())
+    totals = usage.window_totals(filters=window())
     assert (totals.calls, totals.errors, totals.retries) == (3, 1, 2)
     assert totals.cost == Decimal("0.35")
     assert totals.cost_per_1k_calls == Decimal("116.6667")
@@ -76,36 +78,36 @@ def test_p95_comes_from_the_merged_histogram():
     # 95 calls at 40 ms (bucket 25–50) and 5 at 900 ms: rank 95 is the last of the 40s.
     rollup_make(bucket_start=H10, latencies=(40,) * 95)
     rollup_make(bucket_start=H11, agent_name="b", latencies=(900,) * 5)
-    assert selectors.usage_totals(filters=window()).p95_latency_ms == 50.0
+    assert usage.window_totals(filters=window()).p95_latency_ms == 50.0
 
 
 def test_period_totals_add_the_raw_tail_after_the_last_rolled_up_hour():
     rollup_make(bucket_start=H10, cost=Decimal("1.00"), latencies=(100,))
     rollup_make(bucket_start=H11, cost=Decimal("9.00"), latencies=(100,))  # partial: read raw
-    LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
-    LLMCall.objects.create(created_at=H11 + timedelta(minutes=50), cost=Decimal("0.25"))
-    totals = selectors.period_totals(start=H10, end=NOW)
+    LLMCallFactory(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
+    LLMCallFactory(created_at=H11 + timedelta(minutes=50), cost=Decimal("0.25"))
+    totals = usage.period_totals(start=H10, end=NOW)
     assert totals.cost == Decimal("1.75")
     assert totals.calls == 3
 
 
 def test_period_totals_without_rollups_read_the_call_log():
-    LLMCall.objects.create(created_at=H10, cost=Decimal("0.1234"), status="error")
-    totals = selectors.period_totals(start=H10, end=NOW)
+    LLMCallFactory(created_at=H10, cost=Decimal("0.1234"), status="error")
+    totals = usage.period_totals(start=H10, end=NOW)
     assert (totals.cost, totals.calls, totals.errors) == (Decimal("0.1234"), 1, 1)
 
 
 def test_dimension_filters_narrow_the_rollups():
     rollup_make(bucket_start=H10, agent_name="a", cost=Decimal("1"), latencies=(1,))
     rollup_make(bucket_start=H10, agent_name="b", cost=Decimal("2"), latencies=(1,))
-    assert selectors.usage_totals(filters=window(agent="b")).cost == Decimal("2")
+    assert usage.window_totals(filters=window(agent="b")).cost == Decimal("2")
 
 
 def test_top_by_cost_ranks_by_spend():
     rollup_make(bucket_start=H10, agent_name="small", cost=Decimal("1"), latencies=(1,))
     rollup_make(bucket_start=H10, agent_name="big", cost=Decimal("5"), latencies=(1,))
     rollup_make(bucket_start=H11, agent_name="big", cost=Decimal("2"), latencies=(1,))
-    top = selectors.top_by_cost(filters=window(), dimension="agent")
+    top = usage_series.top_by_cost(filters=window(), dimension="agent")
     assert [(r.name, r.cost, r.calls) for r in top] == [
         ("big", Decimal("7"), 2),
         ("small", Decimal("1"), 1),
@@ -115,13 +117,13 @@ def test_top_by_cost_ranks_by_spend():
 def test_unpriced_models_are_listed_with_their_calls():
     rollup_make(bucket_start=H10, model="new-model", unpriced_calls=4, latencies=(1,) * 4)
     rollup_make(bucket_start=H10, model="gpt-4o", latencies=(1,))
-    assert selectors.unpriced_models(filters=window()) == [("new-model", 4)]
+    assert usage_series.unpriced_models(filters=window()) == [("new-model", 4)]
 
 
 def test_spend_series_stacks_per_group_and_folds_the_tail_into_other():
     for i, model in enumerate(["a", "b", "c"]):
         rollup_make(bucket_start=H10, model=model, cost=Decimal(i + 1), latencies=(1,))
-    series = selectors.spend_series(filters=window(), group_by="model", top=2)
+    series = usage_series.spend_series(filters=window(), group_by="model", top=2)
     assert [s.name for s in series] == ["c", "b", "other"]
     index = series[0].x.index(H10)
     assert [s.y[index] for s in series] == [3.0, 2.0, 1.0]
@@ -132,21 +134,21 @@ def test_spend_series_stacks_per_group_and_folds_the_tail_into_other():
 def test_cumulative_spend_is_a_running_decimal_total():
     rollup_make(bucket_start=H10, cost=Decimal("0.1"), latencies=(1,))
     rollup_make(bucket_start=H11, cost=Decimal("0.2"), latencies=(1,))
-    x, totals = selectors.cumulative_spend(filters=window())
+    x, totals = usage_series.cumulative_spend(filters=window())
     assert totals[x.index(H11)] == Decimal("0.3")
     assert totals[-1] == Decimal("0.3")
 
 
 def test_cost_per_1k_series_skips_buckets_without_calls():
     rollup_make(bucket_start=H10, cost=Decimal("0.5"), latencies=(1,) * 10)
-    series = selectors.cost_per_1k_series(filters=window())
+    series = usage_series.cost_per_1k_series(filters=window())
     assert series.y[series.x.index(H10)] == 50.0
     assert series.y[series.x.index(H11)] is None
 
 
 def test_month_forecast_extrapolates_the_pace():
     at = datetime(2026, 4, 16, tzinfo=UTC)  # exactly half of April
-    assert selectors.month_forecast(spent=Decimal("10"), now=at) == Decimal("20.0000")
+    assert month_forecast(spend=Decimal("10"), now=at) == Decimal("20.0000")
 
 
 # --- performance selectors -------------------------------------------------------------
@@ -201,18 +203,18 @@ def test_forged_cursor_starts_from_the_newest_call():
 
 
 def test_search_matches_error_text_and_call_id():
-    hit = LLMCall.objects.create(created_at=H11, error_message="upstream exploded")
-    LLMCall.objects.create(created_at=H11, agent_name="other")
+    hit = LLMCallFactory(created_at=H11, error_message="upstream exploded")
+    LLMCallFactory(created_at=H11, agent_name="other")
     assert [c.id for c in call_selectors.call_page(filters=window(q="exploded")).calls] == [hit.id]
     assert [c.id for c in call_selectors.call_page(filters=window(q=str(hit.id))).calls] == [hit.id]
 
 
 def test_search_is_case_insensitive_over_agent_model_and_error_columns():
-    by_agent = LLMCall.objects.create(created_at=H11, agent_name="Timeout Watcher")
-    by_model = LLMCall.objects.create(created_at=H11, model="ft:TIMEOUTS-v2")
-    by_type = LLMCall.objects.create(created_at=H11, error_type="LLMTimeoutError")
-    by_text = LLMCall.objects.create(created_at=H11, error_message="read timeOut after 30 s")
-    LLMCall.objects.create(created_at=H11, agent_name="Support Bot", error_message="time out")
+    by_agent = LLMCallFactory(created_at=H11, agent_name="Timeout Watcher")
+    by_model = LLMCallFactory(created_at=H11, model="ft:TIMEOUTS-v2")
+    by_type = LLMCallFactory(created_at=H11, error_type="LLMTimeoutError")
+    by_text = LLMCallFactory(created_at=H11, error_message="read timeOut after 30 s")
+    LLMCallFactory(created_at=H11, agent_name="Support Bot", error_message="time out")
     found = {c.id for c in call_selectors.call_page(filters=window(q="timeout")).calls}
     assert found == {by_agent.id, by_model.id, by_type.id, by_text.id}
 
@@ -224,7 +226,7 @@ def test_rare_search_term_is_answered_from_the_trigram_indexes():
     silently falls back to scanning the whole window, as it did for 5.9 s at 1 M."""
     from django.db import connection, transaction
 
-    hit = LLMCall.objects.create(created_at=H11, error_message="quota exhausted upstream")
+    hit = LLMCallFactory(created_at=H11, error_message="quota exhausted upstream")
     LLMCall.objects.bulk_create(
         LLMCall(created_at=H10, agent_name=f"agent {i}", error_message="fine") for i in range(200)
     )
@@ -244,9 +246,9 @@ def test_rare_search_term_is_answered_from_the_trigram_indexes():
 
 
 def test_min_cost_and_validation_filters():
-    cheap = LLMCall.objects.create(created_at=H11, cost=Decimal("0.001"))
-    dear = LLMCall.objects.create(created_at=H11, cost=Decimal("0.5"))
-    ValidationResult.objects.create(call=dear, is_valid=False, quality_score=0.2)
+    cheap = LLMCallFactory(created_at=H11, cost=Decimal("0.001"))
+    dear = LLMCallFactory(created_at=H11, cost=Decimal("0.5"))
+    ValidationResultFactory(call=dear, is_valid=False, quality_score=0.2)
     page = call_selectors.call_page(filters=window(min_cost=Decimal("0.01")))
     assert [c.id for c in page.calls] == [dear.id]
     assert page.calls[0].validation_outcome is False
@@ -258,9 +260,9 @@ def test_min_cost_and_validation_filters():
 
 
 def _result(*, valid: bool, score: float, agent: str, at: datetime, failed: tuple = ()):
-    call = LLMCall.objects.create(created_at=at, agent_name=agent)
+    call = LLMCallFactory(created_at=at, agent_name=agent)
     checks = [{"name": n, "family": f, "passed": False, "message": ""} for n, f in failed]
-    return ValidationResult.objects.create(
+    return ValidationResultFactory(
         call=call,
         is_valid=valid,
         quality_score=score,
@@ -314,9 +316,9 @@ def test_period_totals_read_raw_only_the_calls_after_the_rollup_cursor():
         )
     RollupCursor.objects.create(name=CURSOR, position=H11 + timedelta(minutes=20, seconds=30))
     # Already in the minute rollups: must not be counted twice.
-    LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("100"))
-    LLMCall.objects.create(created_at=H11 + timedelta(minutes=21), cost=Decimal("0.125"))
-    totals = selectors.period_totals(start=H10, end=NOW)
+    LLMCallFactory(created_at=H11 + timedelta(minutes=5), cost=Decimal("100"))
+    LLMCallFactory(created_at=H11 + timedelta(minutes=21), cost=Decimal("0.125"))
+    totals = usage.period_totals(start=H10, end=NOW)
     assert totals.cost == Decimal("1.875")
     assert totals.calls == 4
 
@@ -330,7 +332,7 @@ def test_period_totals_use_minute_rollups_for_a_start_off_the_hour():
         latencies=(1,),
     )
     rollup_make(bucket_start=H11, cost=Decimal("2"), latencies=(1,))  # newest hour: read raw
-    totals = selectors.period_totals(start=H10 + timedelta(minutes=30), end=NOW)
+    totals = usage.period_totals(start=H10 + timedelta(minutes=30), end=NOW)
     assert totals.cost == Decimal("0.75")
 
 
@@ -353,7 +355,7 @@ def test_recommendations_are_computed_once_per_window(monkeypatch):
 
 
 def test_long_window_sections_are_cached_and_short_ones_stay_live(settings):
-    from infra_dashboard.rendering import Section, section_context
+    from dashkit.rendering import Section, section_context
 
     built = []
     section = Section("unused.html", lambda f: built.append(f) or {"n": len(built)}, True)
@@ -368,8 +370,8 @@ def test_long_window_sections_are_cached_and_short_ones_stay_live(settings):
 
 def test_keyset_pages_walk_calls_sharing_a_timestamp_exactly_once():
     same = H11 + timedelta(minutes=1)
-    ids = {LLMCall.objects.create(created_at=same).id for _ in range(7)}
-    ids.add(LLMCall.objects.create(created_at=H11).id)
+    ids = {LLMCallFactory(created_at=same).id for _ in range(7)}
+    ids.add(LLMCallFactory(created_at=H11).id)
     seen, after = [], ""
     while True:
         page = call_selectors.call_page(filters=window(), after=after, size=3)
@@ -384,7 +386,7 @@ def test_keyset_pages_walk_calls_sharing_a_timestamp_exactly_once():
 def test_period_totals_without_latency_keep_every_sum():
     rollup_make(bucket_start=H10, cost=Decimal("1.00"), errors=1, latencies=(100, 200))
     rollup_make(bucket_start=H11, cost=Decimal("9.00"), latencies=(100,))  # newest: read raw
-    LLMCall.objects.create(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
-    totals = selectors.period_totals(start=H10, end=NOW, latency=False)
+    LLMCallFactory(created_at=H11 + timedelta(minutes=5), cost=Decimal("0.5"))
+    totals = usage.period_totals(start=H10, end=NOW, latency=False)
     assert (totals.cost, totals.calls, totals.errors) == (Decimal("1.5"), 3, 1)
     assert totals.p95_latency_ms is None

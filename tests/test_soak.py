@@ -32,7 +32,7 @@ def _validated() -> int:
 
 
 def _validatable() -> int:
-    from llm_gateway.models import LLMCall
+    from calls.models import LLMCall
 
     calls = LLMCall.objects.filter(gateway_key__agent_name="soak-agent", stream=False)
     return calls.filter(status="success").count()
@@ -41,9 +41,9 @@ def _validatable() -> int:
 def test_ten_thousand_mixed_calls_keep_log_rollups_and_budgets_equal(
     upstream, prices, make_key, tmp_path
 ):
+    from calls.models import GatewayKey, LLMCall
     from costs.budgets import budget_create
     from costs.selectors import budget_spend
-    from llm_gateway.models import GatewayKey, LLMCall
 
     watched = budget_create(name="soak watch", amount="100000")
     key = make_key("soak-agent", validate_responses=True)

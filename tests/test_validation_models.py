@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_gateway.models import LLMCall
+from calls.models import LLMCall
 from validation.forms import ValidationRuleForm
 from validation.models import RuleKind, Severity, ValidationResult, ValidationRule
 from validation.selectors import invalidate_rules_cache, rules_for_agent

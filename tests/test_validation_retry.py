@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import async_to_sync
 
+from calls.models import LLMCall
 from llm_gateway.interface import LLMRequest
 from llm_gateway.manager import LLMManager
-from llm_gateway.models import LLMCall
 from llm_gateway.providers.openai_provider import OpenAIProvider
 from validation.models import ValidationPolicy, ValidationRule
 from validation.policy import validation_policy_cache_clear

@@ -9,19 +9,17 @@ without a shared cache round trip per response.
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db.models import Q
 
+from common.cache import ProcessCache
+
 RULES_TTL_SECONDS = 5.0
 
-_lock = threading.Lock()
-_cache: dict[str, tuple[float, tuple[RuleSnapshot, ...]]] = {}
-_generation = 0
+_rules: ProcessCache[tuple] = ProcessCache("validation_rules", ttl=RULES_TTL_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +33,11 @@ class RuleSnapshot:
 
 
 def invalidate_rules_cache() -> None:
-    global _generation
-    with _lock:
-        _generation += 1
-        _cache.clear()
+    _rules.invalidate()
 
 
 def _query(agent_name: str) -> tuple[RuleSnapshot, ...]:
+    # Only here: the validator runs without Django apps loaded (scripts, benchmarks).
     from validation.models import ValidationRule
 
     scope = Q(agent_name="") | Q(agent_name=agent_name) if agent_name else Q(agent_name="")
@@ -55,17 +51,7 @@ def _query(agent_name: str) -> tuple[RuleSnapshot, ...]:
 def rules_for_agent(agent_name: str | None) -> tuple[RuleSnapshot, ...]:
     """Enabled rules for ``agent_name`` plus the rules for every agent (blank agent_name)."""
     key = (agent_name or "").strip()
-    now = time.monotonic()
-    with _lock:
-        hit = _cache.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
-        generation = _generation
-    rules = _query(key)
-    with _lock:
-        if generation == _generation:  # an invalidation during the query makes this stale
-            _cache[key] = (now + RULES_TTL_SECONDS, rules)
-    return rules
+    return _rules.get(key, lambda: _query(key))
 
 
 arules_for_agent = sync_to_async(rules_for_agent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_gateway.models import LLMCall
+from calls.models import LLMCall
 from validation.models import ValidationResult
 from validation.validator import ResponseValidator, ValidationReport
 

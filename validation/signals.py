@@ -1,4 +1,5 @@
-"""Keep this process's rule cache in step with ValidationRule edits."""
+"""Keep this process's rule cache in step with ValidationRule edits, and store
+inline validation results with the calls they belong to."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from validation.selectors import invalidate_rules_cache
+from validation.services import validation_result_store
 
 
 def rule_changed(sender: type, **kwargs: Any) -> None:
@@ -18,3 +20,11 @@ def rule_changed(sender: type, **kwargs: Any) -> None:
     """
     invalidate_rules_cache()
     transaction.on_commit(invalidate_rules_cache)
+
+
+def inline_results_store(sender: type, records: list[Any], **kwargs: Any) -> None:
+    """Connected to calls_written: a call validated inline keeps its result, in the
+    transaction that writes its row (so neither exists without the other)."""
+    for record in records:
+        if record.validation is not None:
+            validation_result_store(call_id=record.id, result=record.validation)

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from llm_gateway.models import LLMCall
+from calls.models import LLMCall
 from validation.services import validate_and_store
 
 

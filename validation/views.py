@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra_dashboard import figures, quality
-from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.rendering import Section, dashboard_page
+from dashkit import figures
+from dashkit.filters import DashboardFilters
+from dashkit.rendering import Section, dashboard_page
+from validation import quality
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:

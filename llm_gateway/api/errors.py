@@ -7,9 +7,9 @@ that shape exactly is what makes the gateway a drop-in ``base_url``.
 
 from __future__ import annotations
 
+from common.redaction import redact_text
 from llm_gateway.api.http import ApiResponse, json_response
 from llm_gateway.interface import LLMAuthenticationError, LLMError
-from llm_gateway.redaction import redact_text
 
 
 class APIError(Exception):

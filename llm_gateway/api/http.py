@@ -2,7 +2,7 @@
 
 The API's handlers take an ``ApiRequest`` and return an ``ApiResponse``. Under
 the ASGI server the hot endpoints are served straight from the ASGI router
-(``infra_dashboard.asgi``): Django's request cycle costs a thread per request
+(``llm_gateway.api.asgi``): Django's request cycle costs a thread per request
 (thread-sensitive context), two signal round trips and ten middlewares, which
 is more than the whole gateway's own work. The same handlers also sit behind
 ordinary Django views, so the URLconf and the test client keep working.
@@ -17,9 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.request import RawPostDataException
@@ -36,7 +34,7 @@ class ApiRequest:
     query: dict[str, str] = field(default_factory=dict)
     too_large: bool = False
     # Served by the long-lived ASGI server loop, which drains its background
-    # record writer at shutdown (llm_gateway.recorder).
+    # record writer at shutdown (calls.recorder).
     background_writes: bool = False
 
 
@@ -85,88 +83,6 @@ def to_django(response: ApiResponse) -> HttpResponse:
     for name, value in response.headers.items():
         out[name] = value
     return out
-
-
-# --- raw ASGI adapter ---------------------------------------------------------------------
-
-
-async def _read_body(scope: dict, receive: Callable) -> tuple[bytes, bool]:
-    """The request body, or (b"", True) as soon as it exceeds the configured limit."""
-    limit = settings.GATEWAY_MAX_BODY_BYTES
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            return b"", True
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b"", False
-        piece = message.get("body", b"")
-        size += len(piece)
-        if size > limit:
-            return b"", True
-        chunks.append(piece)
-        more = message.get("more_body", False)
-    return b"".join(chunks), False
-
-
-def _asgi_request(scope: dict, body: bytes, too_large: bool) -> ApiRequest:
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-    background = settings.GATEWAY_BACKGROUND_RECORDS
-    return ApiRequest(scope["method"], scope["path"], headers, body, query, too_large, background)
-
-
-def _start(response: ApiResponse) -> dict:
-    headers = [(b"content-type", response.content_type.encode())]
-    headers += [
-        (k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()
-    ]
-    if response.stream is None:
-        headers.append((b"content-length", str(len(response.body)).encode()))
-    return {"type": "http.response.start", "status": response.status, "headers": headers}
-
-
-async def serve_asgi(handler: Handler, scope: dict, receive: Callable, send: Callable) -> None:
-    body, too_large = await _read_body(scope, receive)
-    from llm_gateway.api.resilience import guarded  # OpenAI-shaped 405/503/500
-
-    response = await guarded(handler, _asgi_request(scope, body, too_large))
-    await send(_start(response))
-    if response.stream is None:
-        await send({"type": "http.response.body", "body": response.body})
-        return
-    await _relay(response.stream, receive, send)
-
-
-async def _relay(stream: AsyncIterator[str], receive: Callable, send: Callable) -> None:
-    """Send the stream; if the client goes away, cancel it so the call is closed
-    (and recorded as ``client_disconnected``) at once, not at the next chunk."""
-
-    async def pump() -> None:
-        try:
-            async for piece in stream:
-                data = piece.encode() if isinstance(piece, str) else piece
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
-
-    async def disconnected() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-    pumping = asyncio.ensure_future(pump())
-    watching = asyncio.ensure_future(disconnected())
-    done, _ = await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
-    if pumping not in done:
-        pumping.cancel()
-    watching.cancel()
-    results = await asyncio.gather(pumping, watching, return_exceptions=True)
-    error = results[0]
-    if isinstance(error, BaseException) and not isinstance(error, asyncio.CancelledError | OSError):
-        logger.error("streaming response failed", exc_info=error)
 
 
 # A reader that runs ahead of a slow client keeps at most this many items.

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from common.redaction import unstorable
 from llm_gateway.api.errors import APIError
 from llm_gateway.interface import LLMRequest
-from llm_gateway.redaction import unstorable
 
 # OpenAI's chat.completions parameters; anything else is refused like OpenAI does.
 KNOWN_FIELDS = frozenset(

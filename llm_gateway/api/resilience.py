@@ -17,11 +17,12 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from psycopg import OperationalError as PsycopgOperationalError
 
+from common.redaction import redact_text
 from llm_gateway.api.errors import error_body
 from llm_gateway.api.http import ApiResponse, json_response, to_django
 from llm_gateway.api.openapi import ALLOWED_METHODS
-from llm_gateway.redaction import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -29,18 +30,8 @@ API_PREFIXES = ("/v1/", "/api/v1/")
 DATABASE_RETRY_AFTER_S = "2"
 
 
-def _database_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [OperationalError, InterfaceError]
-    try:  # raised by the pool itself when no connection can be had in time
-        from psycopg import OperationalError as PsycopgOperationalError
-
-        errors.append(PsycopgOperationalError)
-    except ImportError:  # pragma: no cover - psycopg is a dependency, but SQLite needs none
-        pass
-    return tuple(errors)
-
-
-DATABASE_ERRORS = _database_errors()
+# psycopg's own error is raised by the pool when no connection can be had in time.
+DATABASE_ERRORS = (OperationalError, InterfaceError, PsycopgOperationalError)
 
 
 def _error(

@@ -10,9 +10,10 @@ from asgiref.sync import sync_to_async
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.pricing import known_models
-from llm_gateway.models import LLMCall
-from llm_gateway.providers import adefault_providers
+from costs.selectors import budget_status_json, budget_statuses_for_key
+from llm_gateway.provider_registry import adefault_providers
 
 PERIODS = ("daily", "weekly", "monthly")
 
@@ -68,8 +69,6 @@ async def key_usage(*, key_id: int, period: str) -> dict[str, Any]:
 
 
 def _key_budgets(agent_name: str, key_prefix: str) -> list[dict[str, Any]]:
-    from costs.selectors import budget_status_json, budget_statuses_for_key
-
     statuses = budget_statuses_for_key(agent_name=agent_name, key_prefix=key_prefix)
     return [budget_status_json(status) for status in statuses]
 

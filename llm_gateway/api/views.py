@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
@@ -19,6 +18,7 @@ from django.db import DatabaseError, close_old_connections
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from common.cache import ProcessCache
 from llm_gateway.api import usage as usage_selectors
 from llm_gateway.api.auth import (
     api_key_authenticate,
@@ -201,7 +201,8 @@ async def _sse(
     yield "".join(pending)
 
 
-_models_cache: dict[str, tuple[float, list[dict]]] = {}
+# The priced models and each provider's list: a minute old at most.
+_models_cache: ProcessCache[list[dict]] = ProcessCache("model_list", ttl=60.0)
 
 
 async def models_handler(request: ApiRequest) -> ApiResponse:
@@ -209,11 +210,8 @@ async def models_handler(request: ApiRequest) -> ApiResponse:
         await api_key_authenticate(request.headers)
     except APIError as refusal:
         return refusal.api_response()
-    cached = _models_cache.get("all")
-    if cached is None or time.monotonic() - cached[0] > 60:
-        data = await usage_selectors.model_list()
-        _models_cache["all"] = cached = (time.monotonic(), data)
-    return json_response({"object": "list", "data": cached[1]})
+    data = await _models_cache.aget("all", usage_selectors.model_list)
+    return json_response({"object": "list", "data": data})
 
 
 async def usage_handler(request: ApiRequest) -> ApiResponse:
@@ -238,7 +236,7 @@ async def budgets_handler(request: ApiRequest) -> ApiResponse:
     return json_response({"object": "list", "data": data})
 
 
-# Served straight from the ASGI router (infra_dashboard.asgi), skipping Django's cycle.
+# Served straight from the ASGI router (llm_gateway.api.asgi), skipping Django's cycle.
 FAST_ROUTES = {
     "/v1/chat/completions": chat_completions_handler,
     "/v1/models": models_handler,

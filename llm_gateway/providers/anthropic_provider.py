@@ -19,7 +19,6 @@ from django.conf import settings
 from llm_gateway.interface import (
     LLMError,
     LLMInvalidRequestError,
-    LLMProvider,
     LLMProviderError,
     LLMQuotaExceededError,
     LLMRateLimitError,
@@ -36,8 +35,8 @@ from llm_gateway.providers.anthropic_translate import (
     usage_from_anthropic,
 )
 from llm_gateway.providers.clients import sdk_client
-from llm_gateway.providers.openai_provider import retry_after_seconds
-from llm_gateway.routing import ServesPatterns
+from llm_gateway.providers.patterns import ServesPatterns
+from llm_gateway.providers.sdk_base import SDKProvider, map_sdk_error, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +48,10 @@ def _error_type(body: Any) -> str | None:
 
 def map_anthropic_error(exc: Exception, provider: str) -> LLMError:
     """Translate the SDK's exceptions into the gateway's hierarchy."""
-    if isinstance(exc, anthropic.APITimeoutError):
-        return LLMTimeoutError("The provider did not answer in time.", provider=provider)
-    if isinstance(exc, anthropic.APIConnectionError):
-        return LLMProviderError(f"Could not reach the provider: {exc}", provider=provider)
-    if not isinstance(exc, anthropic.APIStatusError):
-        return LLMProviderError(str(exc), provider=provider)
+    return map_sdk_error(anthropic, exc, provider, _status_error)
+
+
+def _status_error(exc: anthropic.APIStatusError, provider: str) -> LLMError:
     status, message = exc.status_code, exc.message
     if status == 400 and "credit balance" in message.lower():  # Anthropic bills this as a 400
         return LLMQuotaExceededError(message, provider=provider, status_code=status)
@@ -81,10 +78,12 @@ def _stream_error(event: dict[str, Any], provider: str) -> LLMError:
     return LLMProviderError(message, provider=provider, code=kind)
 
 
-class AnthropicProvider(ServesPatterns, LLMProvider):
+class AnthropicProvider(ServesPatterns, SDKProvider):
     """Claude through ``anthropic.AsyncAnthropic``, answering in OpenAI's shape."""
 
     kind = "anthropic"
+    sdk = anthropic
+    sdk_error = anthropic.AnthropicError
 
     def __init__(
         self,
@@ -131,15 +130,9 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
     async def complete(self, request: LLMRequest) -> LLMResponse:
         args = self._create_args(request)
         started = time.monotonic()
-        try:
+        with self.sdk_errors():
             raw = await self.client().messages.with_raw_response.create(**args)
             message = json.loads(await raw.read())
-        except anthropic.AnthropicError as exc:
-            raise map_anthropic_error(exc, self.name) from exc
-        except ValueError as exc:
-            raise LLMProviderError(
-                "The provider answered with invalid JSON.", provider=self.name
-            ) from exc
         data = completion_from_anthropic(message)
         choice = data["choices"][0]
         return LLMResponse(
@@ -156,36 +149,16 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         args = self._create_args(request)
         messages = self.client().messages.with_streaming_response
-        try:
+        with self.sdk_errors(streaming=True):
             async with messages.create(stream=True, **args) as response:
                 async for chunk in _event_chunks(response, self.name):
                     yield chunk
-        except anthropic.AnthropicError as exc:
-            raise map_anthropic_error(exc, self.name) from exc
-        except LLMError:
-            raise
-        except Exception as exc:
-            # the HTTP library's own types, not anthropic.AnthropicError: the stream broke.
-            raise LLMProviderError(f"The stream broke: {exc}", provider=self.name) from exc
 
-    async def list_models(self) -> list[str]:
-        try:
-            page = await self.client().models.list(limit=1000)
-        except anthropic.AnthropicError as exc:
-            logger.warning("provider %s: listing models failed (%s)", self.name, type(exc).__name__)
-            return []
-        return [m.id for m in page.data]
+    def map_error(self, exc: Exception) -> LLMError:
+        return map_anthropic_error(exc, self.name)
 
-    async def health_check(self) -> dict[str, Any]:
-        """Lists models: free, and proves the endpoint and the key."""
-        started = time.monotonic()
-        try:
-            await self.client().models.list(limit=1)
-        except anthropic.AnthropicError as exc:
-            error = map_anthropic_error(exc, self.name)
-            return {"provider": self.name, "kind": self.kind, "healthy": False, "error": error.code}
-        latency = (time.monotonic() - started) * 1000
-        return {"provider": self.name, "kind": self.kind, "healthy": True, "latency_ms": latency}
+    async def _models_page(self, limit: int | None) -> Any:
+        return await self.client().models.list(limit=limit or 1000)
 
 
 async def _event_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk]:

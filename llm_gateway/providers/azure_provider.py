@@ -17,7 +17,7 @@ import openai
 from llm_gateway.interface import LLMRequest, LLMResponse, StreamChunk
 from llm_gateway.providers.clients import sdk_client
 from llm_gateway.providers.openai_provider import OpenAIProvider
-from llm_gateway.routing import ServesPatterns
+from llm_gateway.providers.patterns import ServesPatterns
 
 
 class AzureOpenAIProvider(ServesPatterns, OpenAIProvider):

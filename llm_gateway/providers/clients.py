@@ -14,6 +14,9 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+# The SDKs' aiohttp transport imports aiohttp on first use; imported here, at
+# startup, so fifty concurrent first calls never see it half-initialised.
+import aiohttp  # noqa: F401
 import httpx2
 
 C = TypeVar("C")

@@ -8,12 +8,11 @@ answers say they are mock answers, and the call record says ``provider=mock``.
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
+from common.tokens import estimate_prompt_tokens, estimate_tokens, prompt_text
 from llm_gateway.interface import LLMProvider, LLMRequest, LLMResponse, StreamChunk, TokenUsage
 
 _TOPICS = (
@@ -22,22 +21,6 @@ _TOPICS = (
     "Prefer managed services where the team lacks operations depth.",
     "Write down the assumptions so the decision can be revisited when they change.",
 )
-
-
-def estimate_tokens(text: str) -> int:
-    """About 4 characters per token, the usual rule for English text."""
-    return max(1, math.ceil(len(text) / 4)) if text else 0
-
-
-def _prompt_text(messages: list[dict[str, Any]]) -> str:
-    parts: list[str] = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
-    return "\n".join(parts)
 
 
 def mock_answer(prompt: str) -> str:
@@ -56,11 +39,11 @@ class MockProvider(LLMProvider):
 
     def _answer(self, request: LLMRequest) -> tuple[str, TokenUsage, str]:
         messages = request.to_messages()
-        text = mock_answer(_prompt_text(messages))
+        text = mock_answer(prompt_text(messages))
         finish = "stop"
         if request.max_tokens is not None and estimate_tokens(text) > request.max_tokens:
             text, finish = text[: max(1, request.max_tokens) * 4], "length"
-        prompt_tokens = estimate_tokens(_prompt_text(messages)) + 3 * len(messages)
+        prompt_tokens = estimate_prompt_tokens(messages)
         completion = estimate_tokens(text)
         usage = TokenUsage(prompt_tokens, completion, prompt_tokens + completion)
         return text, usage, finish

@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 # httpx is imported up front: the SDK looks for an already-loaded httpx on every
@@ -28,41 +27,18 @@ from django.conf import settings
 from llm_gateway.interface import (
     INVALID_REQUEST_STATUSES,
     LLMError,
-    LLMProvider,
     LLMProviderError,
     LLMQuotaExceededError,
     LLMRequest,
     LLMResponse,
-    LLMTimeoutError,
     StreamChunk,
     TokenUsage,
     status_to_error,
 )
 from llm_gateway.providers.clients import sdk_client
+from llm_gateway.providers.sdk_base import SDKProvider, map_sdk_error, retry_after_seconds
 
 logger = logging.getLogger(__name__)
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """Read ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 def _error_code(exc: openai.APIStatusError) -> str | None:
@@ -73,12 +49,10 @@ def _error_code(exc: openai.APIStatusError) -> str | None:
 
 def map_openai_error(exc: Exception, provider: str) -> LLMError:
     """Translate the SDK's exceptions into the gateway's hierarchy."""
-    if isinstance(exc, openai.APITimeoutError):
-        return LLMTimeoutError("The provider did not answer in time.", provider=provider)
-    if isinstance(exc, openai.APIConnectionError):
-        return LLMProviderError(f"Could not reach the provider: {exc}", provider=provider)
-    if not isinstance(exc, openai.APIStatusError):
-        return LLMProviderError(str(exc), provider=provider)
+    return map_sdk_error(openai, exc, provider, _status_error)
+
+
+def _status_error(exc: openai.APIStatusError, provider: str) -> LLMError:
     status, code, message = exc.status_code, _error_code(exc), exc.message
     if status == 429 and code == "insufficient_quota":
         return LLMQuotaExceededError(message, provider=provider, status_code=status)
@@ -155,10 +129,12 @@ def chunk_from_openai(data: dict[str, Any]) -> StreamChunk:
     )
 
 
-class OpenAIProvider(LLMProvider):
+class OpenAIProvider(SDKProvider):
     """OpenAI chat completions through ``openai.AsyncOpenAI``."""
 
     kind = "openai"
+    sdk = openai
+    sdk_error = openai.OpenAIError
 
     def __init__(
         self,
@@ -194,54 +170,29 @@ class OpenAIProvider(LLMProvider):
     async def complete(self, request: LLMRequest) -> LLMResponse:
         body = openai_body(request, self.default_model, self.temperature)
         started = time.monotonic()
-        try:
+        with self.sdk_errors():
             raw = await self.client().chat.completions.with_raw_response.create(
                 model=body["model"], messages=_NO_MESSAGES, extra_body=body
             )
             data = json_loads(raw.content)
-        except openai.OpenAIError as exc:
-            raise map_openai_error(exc, self.name) from exc
-        except ValueError as exc:
-            raise LLMProviderError(
-                "The provider answered with invalid JSON.", provider=self.name
-            ) from exc
         return response_from_openai(data, self.name, time.monotonic() - started)
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         body = openai_body(request, self.default_model, self.temperature)
         body["stream_options"] = {"include_usage": True}  # untyped, like ``messages``
         completions = self.client().chat.completions.with_streaming_response
-        try:
+        with self.sdk_errors(streaming=True):
             async with completions.create(
                 model=body["model"], messages=_NO_MESSAGES, stream=True, extra_body=body
             ) as response:
                 async for chunk in _sse_chunks(response, self.name):
                     yield chunk
-        except openai.OpenAIError as exc:
-            raise map_openai_error(exc, self.name) from exc
-        except LLMError:
-            raise
-        except Exception as exc:
-            # private HTTP library's types, not openai.OpenAIError: all mean "stream broke".
-            raise LLMProviderError(f"The stream broke: {exc}", provider=self.name) from exc
 
-    async def list_models(self) -> list[str]:
-        try:
-            page = await self.client().models.list()
-        except openai.OpenAIError as exc:
-            logger.warning("provider %s: listing models failed (%s)", self.name, type(exc).__name__)
-            return []
-        return [m.id for m in page.data]
+    def map_error(self, exc: Exception) -> LLMError:
+        return map_openai_error(exc, self.name)
 
-    async def health_check(self) -> dict[str, Any]:
-        started = time.monotonic()
-        try:
-            await self.client().models.list()
-        except openai.OpenAIError as exc:
-            error = map_openai_error(exc, self.name)
-            return {"provider": self.name, "kind": self.kind, "healthy": False, "error": error.code}
-        latency = (time.monotonic() - started) * 1000
-        return {"provider": self.name, "kind": self.kind, "healthy": True, "latency_ms": latency}
+    async def _models_page(self, limit: int | None) -> Any:
+        return await self.client().models.list()  # one unpaginated list
 
 
 # How long to wait, after ``[DONE]``, for the end of the HTTP body. A body read to

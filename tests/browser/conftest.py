@@ -52,7 +52,7 @@ def seeded_demo(transactional_db) -> None:
     """Demo history plus rollups and some validation results, as the real jobs would make."""
     from django.core.management import call_command
 
-    from llm_gateway.models import LLMCall
+    from calls.models import LLMCall
     from validation.models import ValidationResult
 
     call_command("load_prices", verbosity=0)

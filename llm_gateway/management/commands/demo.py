@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 
 from llm_gateway.interface import LLMError, LLMRequest
 from llm_gateway.manager import LLMManager
-from llm_gateway.providers import mock_active
+from llm_gateway.provider_registry import mock_active
 
 DEMO_REQUESTS = [
     ("CTO Agent", "In three sentences, what are the business benefits of moving to the cloud?"),

@@ -9,9 +9,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from calls.models import LLMCall
 from costs.rollups import rollups_rebuild
 from llm_gateway.demo_data import demo_calls_generate
-from llm_gateway.models import LLMCall
 
 BATCH = 2000
 

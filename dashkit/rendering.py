@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
 
-from infra_dashboard.filters import (
+from dashkit.filters import (
     GROUPS,
     RANGE_LABELS,
     STATUSES,
@@ -29,7 +29,20 @@ from infra_dashboard.filters import (
     DashboardFilters,
     filters_parse,
 )
-from infra_dashboard.selectors import dimension_values
+
+# Filters -> {"agent": [...], "model": [...], "provider": [...]} for the dropdowns.
+DimensionSource = Callable[..., dict[str, list[str]]]
+
+
+class _Dimensions:
+    """Where the filter bar's choices come from: the app owning the rollups
+    registers its reader (CostsConfig.ready); the kit imports no app."""
+
+    source: DimensionSource | None = None
+
+
+def dimension_source_register(source: DimensionSource) -> None:
+    _Dimensions.source = source
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -122,5 +135,5 @@ def filter_bar_context(filters: DashboardFilters) -> dict[str, Any]:
         "group_choices": GROUPS,
         "status_choices": STATUSES,
         "validation_choices": VALIDATION_OUTCOMES,
-        "choices": dimension_values(filters=filters),
+        "choices": _Dimensions.source(filters=filters) if _Dimensions.source else {},
     }

@@ -73,6 +73,11 @@ class CallStatus(models.TextChoices):
     BLOCKED = "blocked"
 
 
+# The LLMCall columns that keep the price a call was charged at, so a later
+# price change never rewrites what the row says it cost.
+PRICE_LEDGER_FIELDS = ("input_price_per_m", "output_price_per_m", "cached_price_per_m")
+
+
 class LLMCall(models.Model):
     """One row per call that reached the gateway, written exactly once.
 

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from django.db.models import Avg, Count, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute
 
-from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.selectors import Series, bucket_range
+from common.buckets import bucket_range
+from dashkit.figures import Series
+from dashkit.filters import DashboardFilters
 from validation.models import ValidationResult
 
 FAILING_SAMPLE = 5000

@@ -7,16 +7,19 @@ this module only shapes them for cards and burn-down charts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from common.buckets import month_bounds
 from costs import selectors as costs_selectors
 from costs.models import BudgetAlertEvent, BudgetScope
-from infra_dashboard import figures
-from infra_dashboard.filters import DashboardFilters
-from infra_dashboard.selectors import cumulative_spend
+from costs.selectors import budget_forecast
+from costs.usage_series import cumulative_spend
+from dashkit import figures
+from dashkit.filters import DashboardFilters
 
 
 @dataclass(frozen=True)
@@ -38,16 +41,6 @@ class BudgetLine:
         return float(self.forecast / self.amount * 100)
 
 
-def period_forecast(*, spent: Decimal, start: datetime, end: datetime, now: datetime) -> Decimal:
-    """Spend at period end if the pace so far continues (a straight line)."""
-    elapsed = (now - start).total_seconds()
-    if elapsed <= 0:
-        return spent
-    return (spent * Decimal(str((end - start).total_seconds() / elapsed))).quantize(
-        Decimal("0.0001")
-    )
-
-
 def overview_budgets(*, now: datetime) -> list[BudgetLine]:
     """Each enabled budget's spend in its current period, with its forecast."""
     return [
@@ -56,9 +49,7 @@ def overview_budgets(*, now: datetime) -> list[BudgetLine]:
             period=s.budget.period,
             amount=s.budget.amount,
             spent=s.spend,
-            forecast=period_forecast(
-                spent=s.spend, start=s.period_start, end=s.period_end, now=now
-            ),
+            forecast=s.forecast,
         )
         for s in costs_selectors.budget_statuses(at=now, enabled_only=True)
     ]
@@ -93,8 +84,6 @@ def burn_downs(
 
     Key-scoped budgets have no curve: rollups do not carry the key.
     """
-    from django.utils import timezone
-
     now = now or timezone.now()
     out: dict[int, SafeString] = {}
     for status in statuses:
@@ -104,9 +93,9 @@ def burn_downs(
         x, spend = cumulative_spend(filters=filters)
         if not x:
             continue
-        end_value = period_forecast(
-            spent=spend[-1], start=status.period_start, end=status.period_end, now=now
-        )
+        # The budget's own forecast (costs.selectors.budget_forecast), as the
+        # overview and /api/v1/budgets show it.
+        end_value = status.forecast if status.forecast is not None else spend[-1]
         out[status.budget.id] = figures.cumulative_against_budgets(
             x=x,
             spend=spend,
@@ -119,15 +108,11 @@ def burn_downs(
 def forecast_line(
     *, x: list[datetime], spend: list[Decimal], until: datetime
 ) -> tuple[list[datetime], list[Decimal]] | None:
-    """Straight-line continuation of the window's pace to the end of the month."""
+    """The window's pace continued to the end of the month (budget_forecast's method)."""
     if len(x) < 2 or not spend[-1]:
         return None
-    from infra_dashboard.selectors import month_start
-
-    end = (month_start(until) + timedelta(days=32)).replace(day=1)
-    elapsed = (x[-1] - x[0]).total_seconds()
-    if elapsed <= 0 or end <= x[-1]:
+    end = month_bounds(until)[1]
+    if end <= x[-1]:
         return None
-    rate = spend[-1] / Decimal(str(elapsed))
-    projected = spend[-1] + rate * Decimal(str((end - x[-1]).total_seconds()))
-    return [x[-1], end], [spend[-1], projected.quantize(Decimal("0.0001"))]
+    projected = budget_forecast(spend=spend[-1], start=x[0], end=end, now=x[-1])
+    return [x[-1], end], [spend[-1], projected]

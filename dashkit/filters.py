@@ -8,13 +8,15 @@ still open a page.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
 from django.http import QueryDict
 from django.utils import timezone
+
+from common.buckets import bucket_floor
 
 RANGES: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -85,17 +87,9 @@ class DashboardFilters:
     def querystring(self, **overrides: str) -> str:
         return urlencode(self.params(**overrides))
 
-    def with_dimension(self, *, name: str, value: str) -> DashboardFilters:
-        return replace(self, **{name: value})
-
     @property
     def has_dimensions(self) -> bool:
         return bool(self.agent or self.model or self.provider)
-
-
-def floor_time(moment: datetime, *, granularity: str) -> datetime:
-    moment = moment.astimezone(UTC).replace(second=0, microsecond=0)
-    return moment if granularity == "minute" else moment.replace(minute=0)
 
 
 def _parse_datetime(raw: str) -> datetime | None:
@@ -127,8 +121,8 @@ def _window(query: QueryDict, *, now: datetime) -> tuple[str, datetime, datetime
         key = DEFAULT_RANGE
     span = RANGES[key]
     # Align to the rollup bucket so a window covers whole buckets only.
-    granularity = "minute" if span <= timedelta(hours=3) else "hour"
-    return key, floor_time(now - span, granularity=granularity), now
+    width = timedelta(minutes=1) if span <= timedelta(hours=3) else timedelta(hours=1)
+    return key, bucket_floor(now - span, width=width), now
 
 
 def _choice(query: QueryDict, name: str, allowed: tuple[str, ...], default: str = "") -> str:

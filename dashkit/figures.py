@@ -17,6 +17,7 @@ own validation so a typo in a property name still fails loudly.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -25,8 +26,7 @@ from typing import Any
 import plotly.io as pio
 from django.utils.safestring import SafeString, mark_safe
 
-from infra_dashboard.security import nonce_scripts
-from infra_dashboard.selectors import Series
+from dashkit.csp import nonce_scripts
 
 PALETTE = (
     "#3553d6",
@@ -40,6 +40,15 @@ PALETTE = (
     "#9bb03a",
 )
 CONFIG = {"displayModeBar": False, "responsive": True}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line or stack of a time chart: x are bucket starts, y the values."""
+
+    name: str
+    x: list[datetime]
+    y: list[float | None]
 
 
 def _layout(*, height: int, y_title: str = "", y_format: str = "") -> dict:

@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from asgiref.sync import sync_to_async
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
-from llm_gateway.metrics import metrics_observe
-from llm_gateway.services import CallRecord, call_record_stripped, calls_record_batch
+from calls.metrics import metrics_observe
+from calls.services import CallRecord, call_record_stripped, calls_record_batch
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 500

@@ -1,13 +1,21 @@
-"""Writes of the call log.
+"""Writes of the call log: the one place a call row is written and its money settled.
 
-``call_record`` is the only place an ``LLMCall`` row is created, so the
-exactly-once rule has one home: the manager calls it once per call, from a
+``call_record`` (one row, now) and ``calls_record_batch`` (the background
+writer's unit) are the only places an ``LLMCall`` row is created, so the
+exactly-once rule has one home: the manager hands each call here once, from a
 ``finally`` path that also covers errors, cancellations and disconnects.
+
+Apps above the call log take part in the write's transaction without being
+imported by it: ``calls_written`` is sent inside the transaction (validation
+stores inline results, costs schedules its rollup refresh), and the budget
+settle is the one hook costs registers (``settle_hook_register``), because its
+failure is handled apart (a refused settle must never cost a call its row).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -24,13 +32,13 @@ from django.db import (
     transaction,
 )
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
-from costs.pricing import Price, price_ledger_fields
-from costs.signals import call_recorded
-from llm_gateway.durable import write_through_outage
-from llm_gateway.metrics import metrics_observe
-from llm_gateway.models import CallStatus, LLMCall
-from llm_gateway.redaction import redact, redact_text
+from calls.durable import write_through_outage
+from calls.metrics import metrics_observe
+from calls.models import PRICE_LEDGER_FIELDS, CallStatus, LLMCall
+from calls.signals import calls_written
+from common.redaction import redact, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +68,8 @@ class CallRecord:
     completion_tokens: int = 0
     cached_tokens: int = 0
     cost: Decimal = field(default_factory=lambda: Decimal("0"))
-    price: Price | None = None
+    # The price the call was charged at, by ledger column (PRICE_LEDGER_FIELDS).
+    ledger_prices: dict[str, Decimal | None] = field(default_factory=dict)
     priced: bool = True
     latency_ms: float = 0.0
     ttft_ms: float | None = None
@@ -73,31 +82,60 @@ class CallRecord:
     request_body: Any = None
     response_body: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    # An inline validation's result, stored with the row when writes are batched.
+    # An inline validation's result, stored with the row (calls_written).
     validation: dict[str, Any] | None = None
-    # A budget reservation the batch writer settles with the row (never stored).
+    # A budget reservation settled with the row, in its transaction (never stored).
+    # Opaque here: the registered settle knows it; the writer only marks it settled.
     reservation: Any = None
 
 
-def call_record(record: CallRecord) -> LLMCall:
-    """Write one call. Bodies and error text are redacted before they are stored."""
-    from validation.services import validation_result_store
+Settle = Callable[[list[tuple[Any, Decimal]]], None]
 
+
+class _SettleHook:
+    """The budget settle costs registers in its AppConfig.ready()."""
+
+    settle: Settle | None = None
+
+
+def settle_hook_register(settle: Settle) -> None:
+    """Settle ``[(reservation, cost), ...]`` inside each write's transaction, so
+    budget counters and the call log commit (or fail) together."""
+    _SettleHook.settle = settle
+
+
+def call_record(record: CallRecord) -> LLMCall:
+    """Write one call now, and settle its reservation in the same transaction.
+
+    Bodies and error text are redacted before they are stored. The settle runs
+    in a savepoint: a refused settle is logged and left to the periodic
+    reconciliation, never allowed to cost the call its row (or its answer)."""
     call = call_row(record)
 
     def save() -> LLMCall:
         with transaction.atomic():
             call.save(force_insert=True)
-            if record.validation is not None:
-                validation_result_store(call_id=record.id, result=record.validation)
+            calls_written.send(sender=LLMCall, records=[record])
+            _settle_in_savepoint(record)
         return call
 
     # Retried through a short database outage; the uuid key keeps it exactly once.
     call = write_through_outage(
         save, already_written=lambda: LLMCall.objects.filter(id=record.id).first()
     )
+    _reservations_settled([record])
     metrics_observe(record)
     return call
+
+
+def _settle_in_savepoint(record: CallRecord) -> None:
+    if record.reservation is None or _SettleHook.settle is None:
+        return
+    try:
+        with transaction.atomic():
+            _SettleHook.settle([(record.reservation, record.cost)])
+    except DatabaseError:
+        logger.exception("budget settle failed; reconciliation will")
 
 
 def call_row(record: CallRecord) -> LLMCall:
@@ -131,7 +169,7 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         cached_tokens=record.cached_tokens,
         cost=record.cost,
         priced=record.priced,
-        **price_ledger_fields(record.price),
+        **{name: record.ledger_prices.get(name) for name in PRICE_LEDGER_FIELDS},
         latency_ms=record.latency_ms,
         ttft_ms=record.ttft_ms,
         retries=record.retries,
@@ -233,8 +271,6 @@ _JSON_FIELDS = {f.attname for f in _COPY_FIELDS if f.get_internal_type() == "JSO
 
 
 def _calls_copy(rows: list[dict[str, Any]]) -> None:
-    from psycopg.types.json import Jsonb
-
     columns = ", ".join(connection.ops.quote_name(f.column) for f in _COPY_FIELDS)
     names = [f.attname for f in _COPY_FIELDS]
     sql = f"COPY {connection.ops.quote_name(LLMCall._meta.db_table)} ({columns}) FROM STDIN"
@@ -253,18 +289,12 @@ def _calls_copy(rows: list[dict[str, Any]]) -> None:
 
 
 def _batch_written(records: list[CallRecord], *, settle: bool) -> None:
-    from costs.reservations import reservations_settle
-    from validation.services import validation_result_store
-
-    for record in records:
-        if "validation" in record.metadata and record.metadata.get("store_validation"):
-            validation_result_store(call_id=record.id, result=record.metadata["validation"])
-    call_recorded(sender=LLMCall, created=True)
+    calls_written.send(sender=LLMCall, records=records)
     held = [(r.reservation, r.cost) for r in records if r.reservation is not None]
-    if not (settle and held):
+    if not (settle and held and _SettleHook.settle):
         return
     try:
-        reservations_settle(held)
+        _SettleHook.settle(held)
     except (OperationalError, InterfaceError):
         raise  # the database is unreachable or busy: the writer retries the batch whole
     except DatabaseError as error:

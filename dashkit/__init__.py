@@ -1,0 +1,1 @@
+"""The dashboard kit: filters, figures and page rendering; it imports no app."""

@@ -1,0 +1,130 @@
+"""The ASGI application: the agent-facing API straight from the router, the rest through Django.
+
+The hot endpoints (``FAST_ROUTES``) skip Django's request cycle, which costs a
+thread per request, two signal round trips and ten middlewares: more than the
+gateway's own work. Every other path (pages, admin, probes) goes through
+Django as usual. The lifespan protocol is answered here so the server can tell
+the app it is stopping, and the call records still queued are written first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+
+from calls.recorder import records_flush
+from llm_gateway.api.http import ApiRequest, ApiResponse, Handler
+from llm_gateway.api.resilience import guarded  # OpenAI-shaped 405/503/500
+from llm_gateway.api.views import FAST_ROUTES
+
+logger = logging.getLogger(__name__)
+
+ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
+
+
+def gateway_application(django_application: ASGIApp) -> ASGIApp:
+    """The server's application: FAST_ROUTES here, everything else to Django."""
+
+    async def application(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            handler = FAST_ROUTES.get(scope["path"])
+            if handler is not None:
+                return await serve_asgi(handler, scope, receive, send)
+        elif scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        return await django_application(scope, receive, send)
+
+    return application
+
+
+async def _lifespan(receive: Callable, send: Callable) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await records_flush()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _read_body(scope: dict, receive: Callable) -> tuple[bytes, bool]:
+    """The request body, or (b"", True) as soon as it exceeds the configured limit."""
+    limit = settings.GATEWAY_MAX_BODY_BYTES
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            return b"", True
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"", False
+        piece = message.get("body", b"")
+        size += len(piece)
+        if size > limit:
+            return b"", True
+        chunks.append(piece)
+        more = message.get("more_body", False)
+    return b"".join(chunks), False
+
+
+def _asgi_request(scope: dict, body: bytes, too_large: bool) -> ApiRequest:
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    background = settings.GATEWAY_BACKGROUND_RECORDS
+    return ApiRequest(scope["method"], scope["path"], headers, body, query, too_large, background)
+
+
+def _start(response: ApiResponse) -> dict:
+    headers = [(b"content-type", response.content_type.encode())]
+    headers += [
+        (k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()
+    ]
+    if response.stream is None:
+        headers.append((b"content-length", str(len(response.body)).encode()))
+    return {"type": "http.response.start", "status": response.status, "headers": headers}
+
+
+async def serve_asgi(handler: Handler, scope: dict, receive: Callable, send: Callable) -> None:
+    body, too_large = await _read_body(scope, receive)
+    response = await guarded(handler, _asgi_request(scope, body, too_large))
+    await send(_start(response))
+    if response.stream is None:
+        await send({"type": "http.response.body", "body": response.body})
+        return
+    await _relay(response.stream, receive, send)
+
+
+async def _relay(stream: AsyncIterator[str], receive: Callable, send: Callable) -> None:
+    """Send the stream; if the client goes away, cancel it so the call is closed
+    (and recorded as ``client_disconnected``) at once, not at the next chunk."""
+
+    async def pump() -> None:
+        try:
+            async for piece in stream:
+                data = piece.encode() if isinstance(piece, str) else piece
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pumping = asyncio.ensure_future(pump())
+    watching = asyncio.ensure_future(disconnected())
+    done, _ = await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+    if pumping not in done:
+        pumping.cancel()
+    watching.cancel()
+    results = await asyncio.gather(pumping, watching, return_exceptions=True)
+    error = results[0]
+    if isinstance(error, BaseException) and not isinstance(error, asyncio.CancelledError | OSError):
+        logger.error("streaming response failed", exc_info=error)
