@@ -8,6 +8,7 @@ exactly-once rule has one home: the manager calls it once per call, from a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -79,17 +80,25 @@ class CallRecord:
     reservation: Any = None
 
 
+# Writers of what a record carries for an upper layer (the inline validation result),
+# run in the transaction that writes the calls. Apps register them at startup
+# (validation.apps), so this writer never imports them.
+companion_writers: list[Callable[[list[CallRecord]], None]] = []
+
+
+def _companions_write(records: list[CallRecord]) -> None:
+    for write in companion_writers:
+        write(records)
+
+
 def call_record(record: CallRecord) -> LLMCall:
     """Write one call. Bodies and error text are redacted before they are stored."""
-    from validation.services import validation_result_store
-
     call = call_row(record)
 
     def save() -> LLMCall:
         with transaction.atomic():
             call.save(force_insert=True)
-            if record.validation is not None:
-                validation_result_store(call_id=record.id, result=record.validation)
+            _companions_write([record])
         return call
 
     # Retried through a short database outage; the uuid key keeps it exactly once.
@@ -254,11 +263,8 @@ def _calls_copy(rows: list[dict[str, Any]]) -> None:
 
 def _batch_written(records: list[CallRecord], *, settle: bool) -> None:
     from costs.reservations import reservations_settle
-    from validation.services import validation_result_store
 
-    for record in records:
-        if "validation" in record.metadata and record.metadata.get("store_validation"):
-            validation_result_store(call_id=record.id, result=record.metadata["validation"])
+    _companions_write(records)
     call_recorded(sender=LLMCall, created=True)
     held = [(r.reservation, r.cost) for r in records if r.reservation is not None]
     if not (settle and held):

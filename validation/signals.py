@@ -1,4 +1,4 @@
-"""Keep this process's rule cache in step with ValidationRule edits."""
+"""Keep this process's rule and policy caches in step with admin edits."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
+from validation.policy import validation_policy_cache_clear
 from validation.selectors import invalidate_rules_cache
 
 
@@ -18,3 +19,9 @@ def rule_changed(sender: type, **kwargs: Any) -> None:
     """
     invalidate_rules_cache()
     transaction.on_commit(invalidate_rules_cache)
+
+
+def policy_changed(sender: type, **kwargs: Any) -> None:
+    """ValidationPolicy post_save/post_delete: the same two-step invalidation as rules."""
+    validation_policy_cache_clear()
+    transaction.on_commit(validation_policy_cache_clear)

@@ -6,9 +6,15 @@ tokenise once and look words up in a set, undoing the common leetspeak substitut
 (``@``→a, ``0``→o, ``$``→s, ...) the library also handles. The list is loaded lazily, once,
 because reading and expanding it costs a few milliseconds at import.
 
-The list targets chat moderation and contains many ordinary technical, medical and identity
-words (``kill``, ``strip``, ``len``, ``slave``, ``dummy``, ``gay``, ...). Flagging those would
-penalise most code answers and is biased, so ``benign_words.txt`` removes them.
+The list targets chat moderation and contains many ordinary technical, medical, legal and
+identity words (``kill``, ``strip``, ``penetration``, ``murder``, ``gay``, ...). Flagging those
+would penalise most code, HR and legal answers and is biased, so ``benign_words.txt`` removes
+them. ``extra_words.txt`` adds what the list lacks for business answers (``crap``, ``damn``,
+``bollocks``). Swear words also build compounds no list can enumerate (``shitshow``,
+``clusterfuck``), so a few unambiguous stems are matched at the start or end of a word,
+with the innocent words that contain them (``Scunthorpe``, ``shiitake``, ``debugger``) never
+reaching that test, because a stem must start or end the word. Self-censored spellings
+(``f**k``, ``sh*t``) are profanity too.
 """
 
 from __future__ import annotations
@@ -21,6 +27,19 @@ from pathlib import Path
 from better_profanity.utils import get_complete_path_of_file, read_wordlist
 
 BENIGN_WORDS_FILE = Path(__file__).with_name("benign_words.txt")
+EXTRA_WORDS_FILE = Path(__file__).with_name("extra_words.txt")
+# Stems that are profane wherever they start (or, for the first group, end) a word.
+_STEMS_ANYWHERE = ("fuck", "fuk")
+_STEMS_AT_START = ("shit", "cunt", "wank", "twat", "bitch", "bollock", "motherf", "cocksuck",
+                   "dickhead", "arsehole", "asshole", "bullshit")  # fmt: skip
+_STEMS_AT_END = ("shit", "shite", "shits", "asshole", "assholes", "fucker", "fuckers")
+_STEM_HINTS = ("fuck", "fuk", "shit", "cunt", "wank", "twat", "bitch", "bollock", "asshole",
+               "arsehole", "dickhead", "cocksuck")  # fmt: skip
+_INNOCENT = frozenset({"shitake", "shiitake", "shitsuke", "mishit", "mishits", "twattle"})
+_CENSORED = re.compile(
+    r"\b(?:f[*#@]+(?:k|ck|cking|king|ked|cked|ker|cker)s?|sh[*#]+t(?:ty|s)?|s[*#]{2}t"
+    r"|b[*#]+tch(?:es)?|a[*#]{2}hole|c[*#]+nt)\b"
+)
 _WORD = re.compile(r"[A-Za-z0-9@$!+*]+(?:[-'][A-Za-z0-9@$!+*]+)*")
 _LEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "3": "e", "$": "s", "5": "s",
                        "7": "t", "!": "i", "+": "t"})  # fmt: skip
@@ -32,6 +51,7 @@ def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
     wordlist = get_complete_path_of_file("profanity_wordlist.txt")
     entries = {w.lower() for w in read_wordlist(wordlist)}
     entries -= {w for w in read_wordlist(str(BENIGN_WORDS_FILE)) if not w.startswith("#")}
+    entries |= {w for w in read_wordlist(str(EXTRA_WORDS_FILE)) if not w.startswith("#")}
     words = frozenset(e for e in entries if " " not in e)
     phrases = frozenset(e for e in entries if " " in e)
     return words, phrases
@@ -46,15 +66,30 @@ def _variants(token: str) -> tuple[str, ...]:
     return variants
 
 
+def _compound(token: str) -> bool:
+    if token in _INNOCENT:
+        return False
+    return (
+        any(stem in token for stem in _STEMS_ANYWHERE)
+        or token.startswith(_STEMS_AT_START)
+        or token.endswith(_STEMS_AT_END)
+    )
+
+
 def find_profanity(text: str) -> str | None:
     """A profane word or phrase in ``text`` (alphabetically first, for stable reports)."""
     words, phrases = _lexicon()
-    tokens = _WORD.findall(text.lower())
+    lowered = text.lower()
+    tokens = _WORD.findall(lowered)
     unique = set(tokens)
     hits = set(words.intersection(unique))  # plain words: one C-level set operation
     for token in unique:
         if not token.isalpha() and not token.isdigit():
             hits.update(v for v in _variants(token) if v in words)
+    if not hits and any(hint in lowered for hint in _STEM_HINTS):
+        hits = {token for token in unique if _compound(token)}
+    if not hits and ("*" in lowered or "#" in lowered):
+        hits = set(_CENSORED.findall(lowered))
     if not hits and unique.intersection(_phrase_starts()):
         hits = {f"{a} {b}" for a, b in pairwise(tokens) if f"{a} {b}" in phrases}
     return min(hits) if hits else None
