@@ -23,7 +23,8 @@ BUSINESS = "business"
 FAMILIES = (QUALITY, FORMAT, SAFETY, BUSINESS)
 
 _FENCED_BLOCK = re.compile(r"^[ \t]*(```|~~~).*?(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
-_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)
+# Any indentation: fences inside list items are indented further than CommonMark's three.
+_FENCE_LINE = re.compile(r"^[ \t]*(`{3,}|~{3,})([^\n]*)$", re.M)
 TRUNCATION_REASONS = frozenset({"length", "max_tokens"})  # OpenAI's and Anthropic's words
 
 

@@ -11,12 +11,16 @@ personal data has, or a shape plus context:
   ``06 12 34 56 78``, ``312 555 0148``) with a telephone word shortly before it.
 * payment card: 13–19 digits, a real issuer prefix with its length, Luhn-valid; a
   number introduced as a *test* card (sandbox documentation) is not a person's card.
-* US social security number (``123-45-6789`` with a valid area) and IBAN (mod-97).
+* US social security number (``123-45-6789``) introduced as one.
+
+A company's own lines are not a person's data: toll-free numbers and numbers introduced as
+a hotline, help desk or switchboard pass, like role mailboxes.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 _EMAIL = re.compile(r"\b([A-Za-z0-9._%+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b")
 _EXAMPLE_DOMAIN = re.compile(
@@ -37,14 +41,21 @@ _PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)
 _PHONE_NANP = re.compile(
     r"(?<![\w(.-])(?:\+?1[ .-]?)?(?:\(\d{3}\) ?\d{3}[ .-]?\d{4}|\d{3}([.-])\d{3}\1\d{4})(?![\w-])"
 )
-_PHONE_NATIONAL = re.compile(r"(?<![\w.+-])(?:\(?0\d{1,4}\)?|\d{3})(?:[ -]\d{2,6}){1,4}(?![\w.-])")
+_PHONE_NATIONAL = re.compile(
+    r"(?<![\w.+-])(?:\(?0\d{1,4}\)?|\d{3})(?:[ -]\d{2,6}){1,4}(?!\w|[.-]\d)"
+)
 _PHONE_WORDS = re.compile(
     r"\b(?:call|phone|tel|telephone|mobile|cell|ring|text|sms|whatsapp|fax|dial|reach|contact"
     r"|extension|ext|hotline|number|line)\b"
 )
 _CARD = re.compile(r"(?<![\d-])[2-6]\d(?:[ -]?\d){11,17}(?![\d-])")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+_SSN_WORDS = ("ssn", "social security")
+_COMPANY_LINE = re.compile(
+    r"\b(?:hotline|help ?desk|service ?desk|support (?:line|team|number)|customer (?:service|care"
+    r"|support)|switchboard|reception|front desk|main (?:line|number)|head office|toll[- ]free)\b"
+)
+_TOLL_FREE = re.compile(r"^\+?(?:1[ .-]?)?\(?(?:0?800|0808|888|877|866|855|844|833|1800)\b")
 _ALL_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
 CONTEXT_CHARS = 40
 
@@ -83,20 +94,30 @@ def _has_card(text: str, lowered: str) -> bool:
     return False
 
 
-def _has_phone(text: str, lowered: str, masked: str) -> bool:
+def _personal_line(number: str, before: str) -> bool:
+    return not _TOLL_FREE.match(number) and not _COMPANY_LINE.search(before)
+
+
+def _phone_candidates(text: str, masked: str) -> Iterator[tuple[re.Match[str], bool]]:
+    """(match, needs a telephone word before it): strong shapes first."""
     if "+0" in masked:
         for match in _PHONE_INTL.finditer(text):
             if 8 <= sum(c.isdigit() for c in match.group(0)) <= 15:
-                return True
-    nanp_shape = "000-0000" in masked or "000.0000" in masked or "(000)" in masked
-    if nanp_shape and _PHONE_NANP.search(text):
-        return True
-    if "00 00" not in masked and "00-00" not in masked:
-        return False  # no digit groups apart: no national number
-    for match in _PHONE_NATIONAL.finditer(text):
-        digits = sum(c.isdigit() for c in match.group(0))
+                yield match, False
+    if "000-0000" in masked or "000.0000" in masked or "(000)" in masked:
+        yield from ((match, False) for match in _PHONE_NANP.finditer(text))
+    if "00 00" in masked or "00-00" in masked:  # digit groups apart: maybe a national number
+        for match in _PHONE_NATIONAL.finditer(text):
+            if 9 <= sum(c.isdigit() for c in match.group(0)) <= 12:
+                yield match, True
+
+
+def _has_phone(text: str, lowered: str, masked: str) -> bool:
+    for match, needs_word in _phone_candidates(text, masked):
         before = lowered[max(0, match.start() - CONTEXT_CHARS) : match.start()]
-        if 9 <= digits <= 12 and _PHONE_WORDS.search(before):
+        if needs_word and not _PHONE_WORDS.search(before):
+            continue
+        if _personal_line(match.group(0), before):
             return True
     return False
 
@@ -114,20 +135,6 @@ def _has_email(text: str) -> bool:
     return any(_is_personal_address(*m.groups()) for m in _EMAIL.finditer(text))
 
 
-def _iban_valid(candidate: str) -> bool:
-    compact = candidate.replace(" ", "")
-    if not 15 <= len(compact) <= 34:
-        return False
-    rotated = compact[4:] + compact[:4]
-    return int("".join(str(int(c, 36)) for c in rotated)) % 97 == 1
-
-
-def _has_account(text: str) -> bool:
-    if _SSN.search(text):
-        return True
-    return any(_iban_valid(m.group(0)) for m in _IBAN.finditer(text))
-
-
 def personal_data_kinds(text: str, lowered: str) -> list[str]:
     """Digits are masked to '0' once so the cheap shape tests can skip most regexes."""
     masked = text.translate(_ALL_DIGITS_TO_ZERO)
@@ -138,8 +145,6 @@ def personal_data_kinds(text: str, lowered: str) -> list[str]:
         kinds.append("phone number")
     if "0" * 13 in masked.replace(" ", "").replace("-", "") and _has_card(text, lowered):
         kinds.append("payment card number")
-    if ("000-00-0000" in masked or "00 0000" in masked or "0000000" in masked) and _has_account(
-        text
-    ):
-        kinds.append("social security or bank account number")
+    if "000-00-0000" in masked and any(w in lowered for w in _SSN_WORDS) and _SSN.search(text):
+        kinds.append("social security number")
     return kinds

@@ -37,7 +37,7 @@ _STEM_HINTS = ("fuck", "fuk", "shit", "cunt", "wank", "twat", "bitch", "bollock"
                "arsehole", "dickhead", "cocksuck")  # fmt: skip
 _INNOCENT = frozenset({"shitake", "shiitake", "shitsuke", "mishit", "mishits", "twattle"})
 _CENSORED = re.compile(
-    r"\b(?:f[*#@]+(?:k|ck|cking|king|ked|cked|ker|cker)s?|sh[*#]+t(?:ty|s)?|s[*#]{2}t"
+    r"\b(?:f[*#@]+(?:k|ck|cking|king|ked|cked|ker|cker|ing|in)s?|sh[*#]+t(?:ty|s)?|s[*#]{2}t"
     r"|b[*#]+tch(?:es)?|a[*#]{2}hole|c[*#]+nt)\b"
 )
 _WORD = re.compile(r"[A-Za-z0-9@$!+*]+(?:[-'][A-Za-z0-9@$!+*]+)*")

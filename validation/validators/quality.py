@@ -6,9 +6,10 @@ Heuristics are deliberately simple and cheap (the whole validation must stay und
 
 * ``not_empty``: empty or whitespace-only output.
 * ``adequate_length``: a non-answer. Filler ("OK.", "Sure.", "It depends.", "See the docs.")
-  to anything but a yes/no question, or a few words (< 5) to a request for detail (explain,
-  compare, walk me through, a long prompt). Fine when the request asked for a short answer
-  ("answer yes or no", ``max_tokens`` < 20) and for JSON.
+  to a question or a request (but "Yes." to a yes/no question is an answer), or a few words
+  (< 5) to a request for detail (explain, compare, walk me through, a long prompt): a terse
+  answer to a plain question ("Disk full.") is fine. Fine when the request asked for a
+  short answer ("answer yes or no", ``max_tokens`` < 20) and for JSON.
 * ``no_repetition``: looping output. Two signals on prose (code blocks removed, list
   markers ignored): the same sentence or item repeated, and a low ratio of distinct word
   trigrams. Repeats covering half the text, or one sentence four times over a third of it,
@@ -25,10 +26,16 @@ from collections import Counter
 from .base import ERROR, QUALITY, WARNING, Check, ValidationContext, failed, passed
 from .completeness import check_code_fences_balanced, check_complete_ending, check_not_truncated
 
+# A request for an explanation: a few words cannot answer it, however apt.
 _ASK_FOR_DETAIL = re.compile(
     r"\b(explain|describe|list|compare|summari[sz]e|outline|elaborate|discuss|walk (?:me|us)"
-    r" through|step by step|write|draft|document|review|analy[sz]e|recommend|suggest|detail"
-    r"|why|what should|how (?:do|does|can|could|should|would|to|is|are|did|will))\b",
+    r" through|step by step|steps|write|draft|document|analy[sz]e|in detail|pros and cons)\b",
+    re.I,
+)
+# A question: a terse answer may do ("Disk full."), but not a shrug ("It depends.").
+_QUESTION = re.compile(
+    r"\?|^\W*(?:who|what|when|where|which|why|how)\b|\b(?:how (?:do|does|can|should|to)"
+    r"|what should|tell me|help me|recommend|suggest|review|check)\b",
     re.I,
 )
 _ASK_FOR_BREVITY = re.compile(
@@ -59,12 +66,12 @@ _FILLER = frozenset(
         "yes of course", "no problem", "it varies", "that varies", "not applicable",
     )
 )  # fmt: skip
+# Sending the reader to documentation instead of answering. Pointing to a person or a
+# team ("contact sales@…") can be the answer, so it is not a deflection.
 _DEFLECTION = re.compile(
-    r"^(?:please )?(?:see|check|read|consult|refer to|look (?:at|in)|search|google|ask|contact"
-    r"|talk to|check with|reach out to)\b.{0,60}\b(?:docs?|documentation|manual|guide|handbook"
-    r"|wiki|faq|policy|intranet|website|site|portal|internet|google|link|readme|team|manager"
-    r"|admin|administrator|support|hr|it|colleague|supervisor|lead)\b",
-    re.I,
+    r"^(?:please )?(?:see|check|read|consult|refer to|look (?:at|in)|search|google)\b.{0,60}"
+    r"\b(?:docs?|documentation|manual|guide|handbook|wiki|faq|policy|intranet|website|site"
+    r"|portal|internet|google|link|readme)\b"
 )
 _WORDS = re.compile(r"[a-z']+")
 _WORD = re.compile(r"\w+")
@@ -114,7 +121,7 @@ def _non_answer(ctx: ValidationContext) -> str | None:
     if not prompt or len(words) > FILLER_MAX_WORDS or _short_answer_allowed(ctx):
         return None
     detailed = _wants_detail(prompt)
-    if _filler(ctx, words):
+    if _filler(ctx, words) and (detailed or _QUESTION.search(prompt)):
         yes_no = _YES_NO_QUESTION.match(prompt) and set(words) <= _YES_NO_ANSWERS
         return None if yes_no and not detailed else "a non-answer to the request"
     if detailed and len(words) < MIN_WORDS:

@@ -24,16 +24,20 @@ __all__ = ["CHECKS", "luhn_valid"]
 
 # (literals one of which must occur, pattern): searched in the lower-cased text, where a
 # regex without IGNORECASE is several times faster, and only when a literal is present.
+# Who the instructions belong to, or which ones: "all previous", "your", "the above",
+# "prior". "The previous rules about parking" is advice to a person, not an injection.
 _QUALIFIER = (
-    r"(?:(?:all|any|every|of|the|these|those|your|my|its)\s+)*"
-    r"(?:previous|prior|above|earlier|preceding|original|initial|system|your|my|safety)"
+    r"(?:(?:all|any|every)\s+(?:of\s+)?(?:the\s+|your\s+|my\s+)?(?:\w+\s+)?"
+    r"|(?:your|my|its)\s+(?:\w+\s+)?|the\s+(?=above|system|original|initial)"
+    r"|(?=previous|prior|above|earlier|preceding|system))"
+    r"(?:previous|prior|above|earlier|preceding|original|initial|system|safety)?"
 )
 _INJECTION = (
     (
         ("ignor", "disregard", "forget", "overrid", "bypass", "discard"),
         re.compile(
             r"\b(?:ignore|ignoring|disregard|disregarding|forget|override|overriding|bypass"
-            rf"|discard)\s+{_QUALIFIER}\s+(?:\w+\s+)?(?:instructions?|prompts?|rules|directions"
+            rf"|discard)\s+{_QUALIFIER}\s*(?:\w+\s+)?(?:instructions?|prompts?|rules|directions"
             r"|guidelines|guardrails|constraints|directives|programming|policies|restrictions)\b"
         ),
     ),
@@ -70,7 +74,7 @@ _INJECTION = (
 )
 # A system prompt quoted back: case matters ("You are LexiBot, the ..." names a persona).
 _PERSONA_HINTS = ('"you are', "'you are", "\u201cyou are")
-_PERSONA = re.compile(r"[\"'\u201c]You are [A-Z][\w-]*, (?:an?|the) ")
+_PERSONA = re.compile(r"(?:^|[\"'\u201c])You are [A-Z][\w-]*, (?:an?|the) ")
 _DISCUSSION = ("injection", "jailbreak", "attacker", "malicious", "adversarial")
 _QUOTES = "\"'`\u201c\u201d"
 
@@ -112,7 +116,7 @@ def _injection(ctx: ValidationContext) -> str | None:
             for match in pattern.finditer(lowered):
                 if not _discussed(ctx, match.start()):
                     return match.group(0)
-    if any(hint in lowered for hint in _PERSONA_HINTS):
+    if lowered.startswith("you are") or any(hint in lowered for hint in _PERSONA_HINTS):
         match = _PERSONA.search(ctx.stripped)
         return match.group(0) if match else None
     return None
