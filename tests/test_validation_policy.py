@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from validation.forms import ValidationPolicyForm
@@ -157,3 +159,10 @@ def test_admin_policy_page_lists_every_check_with_its_default(admin_client):
     page = admin_client.get("/admin/validation/validationpolicy/add/").content.decode()
     for name, info in CATALOG.items():
         assert f"{name} ({info.default})" in page
+
+
+def test_docs_list_every_check_with_its_default_severity():
+    docs = (Path(__file__).resolve().parents[1] / "docs/validation.md").read_text()
+    section = docs.split("## Checks and default severities", 1)[1]
+    for name, info in CATALOG.items():
+        assert f"| `{name}` | {info.family} | **{info.default}** |" in section, name
