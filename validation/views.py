@@ -7,6 +7,7 @@ from typing import Any
 from infra_dashboard import figures, quality
 from infra_dashboard.filters import DashboardFilters
 from infra_dashboard.rendering import Section, dashboard_page
+from validation.check_stats import check_breakdown, quality_by_policy
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
@@ -40,6 +41,11 @@ def _failures(filters: DashboardFilters) -> dict[str, Any]:
     return {"breakdown": breakdown, "families_chart": chart}
 
 
+def _checks(filters: DashboardFilters) -> dict[str, Any]:
+    window = {"start": filters.start, "end": filters.end, "agent": filters.agent}
+    return {"checks": check_breakdown(**window), "policies": quality_by_policy(**window)}
+
+
 def _failing(filters: DashboardFilters) -> dict[str, Any]:
     return {"failing": quality.failing_results(filters=filters)}
 
@@ -56,6 +62,9 @@ QUALITY_SECTIONS = {
     ),
     "quality-failures": Section(
         "validation/partials/quality-failures.html", _failures, cache_long_windows=True
+    ),
+    "quality-checks": Section(
+        "validation/partials/quality-checks.html", _checks, cache_long_windows=True
     ),
     "quality-failing": Section("validation/partials/quality-failing.html", _failing),
 }
