@@ -118,6 +118,18 @@ def test_python_api_results_are_stored_with_the_call(fake_openai):
     assert stored.policy == response.metadata["validation"]["policy"]
 
 
+def test_python_api_validation_is_told_the_finish_reason_and_the_request(fake_openai):
+    provider = OpenAIProvider(api_key="sk-test", model="gpt-4o-mini", base_url=fake_openai.base_url)
+    manager = LLMManager([provider], fallback_models=[], mock_fallback=False, max_retries=0)
+    response = async_to_sync(manager.generate_response)(
+        LLMRequest(prompt="Explain the expense policy.", max_tokens=3), validate_response=True
+    )
+    assert response.finish_reason == "length"
+    checks = {c["name"]: c for c in response.metadata["validation"]["checks"]}
+    assert checks["not_truncated"]["severity"] == "warning"  # the caller's own cap
+    assert "max_tokens=3" in checks["not_truncated"]["message"]
+
+
 def test_a_batch_written_again_keeps_one_result_per_call():
     record = a_record()
     record.validation = {"is_valid": False, "quality_score": 0.6, "issues": ["x"],

@@ -384,7 +384,9 @@ def test_validating_4kb_stays_well_under_budget():
     from bench.validation import build_response, main
 
     assert len(build_response().encode()) == 4096
-    assert main(runs=100)["mean_ms"] < 5  # the real budget (2 ms) is tracked by the bench
+    # CPU time holds the real budget (2 ms) even on a shared machine, where wall time also
+    # counts the time other processes held the core.
+    assert main(runs=100)["cpu_mean_ms"] < 2
 
 
 def test_gateway_request_objects_with_prompt_and_json_response_format_expect_json():

@@ -72,6 +72,9 @@ def severity_policy_for(agent_name: str | None) -> SeverityPolicy:
     return resolved_policy(agent_name).severity
 
 
+aseverity_policy_for = sync_to_async(severity_policy_for)
+
+
 async def validation_retry_model(agent_name: str) -> str | None:
     """The model to retry on for this agent, or None when its policy names none."""
     if not agent_name:

@@ -138,8 +138,9 @@ def _load_policy(agent_name: str | None) -> SeverityPolicy:
 class ResponseValidator:
     """Stateless; one instance can be shared across threads and calls.
 
-    From async code pass ``rules=await arules_for_agent(agent_name)`` (validation.selectors):
-    loading rules here would be a synchronous query inside the event loop.
+    From async code pass ``rules=await arules_for_agent(agent_name)`` (validation.selectors)
+    and ``policy=await aseverity_policy_for(agent_name)`` (validation.policy): loading them
+    here would be a synchronous query inside the event loop.
     """
 
     def validate(

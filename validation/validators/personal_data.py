@@ -1,4 +1,4 @@
-"""Personal data in an answer: a person's e-mail address, phone number, card or account.
+"""Personal data in an answer: a person's e-mail address, phone, card or social security number.
 
 Business answers are full of numbers that are not personal data (dates, times, versions,
 ticket and batch ids, amounts, IP addresses), so each detector wants a shape that only

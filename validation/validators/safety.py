@@ -42,7 +42,7 @@ _INJECTION = (
         ),
     ),
     (
-        (" mode",),
+        ("developer mode", "jailbreak mode", "dan mode", "god mode"),
         re.compile(r"\b(?:developer|jailbreak|dan|god) mode (?:is )?(?:enabled|activated|on)\b"),
     ),
     (
