@@ -42,6 +42,7 @@ _CENSORED = re.compile(
 # One flat character class (quotes and hyphens kept on the token, stripped in _variants):
 # a third cheaper than grouping hyphenated words, on text that is lower-cased first.
 _WORD = re.compile(r"[a-z0-9@$!+*'-]+")
+_EDGES = "*!+$@'-"
 _LEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "3": "e", "$": "s", "5": "s",
                        "7": "t", "!": "i", "+": "t"})  # fmt: skip
 
@@ -60,7 +61,7 @@ def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
 
 def _variants(token: str) -> tuple[str, ...]:
     """The token as written, de-leeted, without surrounding symbols, with ``*`` as vowels."""
-    trimmed = token.strip("*!+$@'-")
+    trimmed = token.strip(_EDGES)
     variants = (token, trimmed, token.translate(_LEET), trimmed.translate(_LEET))
     if "*" in trimmed:  # self-censored vowels: f*ck, sh*t
         variants += tuple(trimmed.replace("*", vowel) for vowel in "uiaoe")
@@ -88,7 +89,7 @@ def find_profanity(text: str) -> str | None:
         if not token.isalpha() and not token.isdigit():
             hits.update(v for v in _variants(token) if v in words)
     if not hits and any(hint in lowered for hint in _STEM_HINTS):
-        hits = {token for token in unique if _compound(token)}
+        hits = {word for word in (t.strip(_EDGES) for t in unique) if _compound(word)}
     if not hits and "*" in lowered:
         hits = set(_CENSORED.findall(lowered))
     if not hits and unique.intersection(_phrase_starts()):
