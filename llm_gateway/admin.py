@@ -76,6 +76,13 @@ class GatewayKeyForm(forms.ModelForm):
             "expires_at",
             "revoked_at",
         )
+        # The model's help text promises inline validation; the key setting runs it in
+        # the background (llm_gateway.validation_dispatch). Inline is per request.
+        help_texts = {
+            "validate_responses": "Validate every response in the background, right after "
+            "it is sent (results on the quality page). For a verdict in the response itself "
+            "(x-gateway-validation), send the header x-gateway-validate: inline.",
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -358,6 +358,7 @@ class LLMManager:
         _fill_success(record, context, answer.model, usage, answer.finish_reason)
         record.ttft_ms = record.latency_ms if stream else None
         record.response_body = answer.completion
+        record.validation = answer.validation  # the verdict replayed with the answer is kept
         record.metadata["cache"] = {
             **record.metadata.get("cache", {}),
             "source_request_id": answer.request_id,

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from validation.forms import ValidationRuleForm
+from validation.forms import ValidationPolicyForm, ValidationRuleForm
 from validation.models import ValidationPolicy, ValidationResult, ValidationRule
 
 
@@ -26,13 +26,13 @@ class ValidationResultAdmin(admin.ModelAdmin):
     """Read-only: results are written by the validator; editing one would falsify history."""
 
     list_display = ["call_id", "agent_name", "is_valid", "quality_score", "failed_families",
-                    "created_at"]  # fmt: skip
-    list_filter = ["is_valid", "agent_name", "created_at"]
+                    "policy", "created_at"]  # fmt: skip
+    list_filter = ["is_valid", "agent_name", "policy", "created_at"]
     search_fields = ["call__id", "agent_name"]
     date_hierarchy = "created_at"
     list_select_related = False
     readonly_fields = ["call", "agent_name", "is_valid", "quality_score", "failed_families",
-                       "checks", "created_at"]  # fmt: skip
+                       "policy", "checks", "created_at"]  # fmt: skip
     show_full_result_count = False  # COUNT(*) on a large log is slow and rarely needed
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -44,6 +44,8 @@ class ValidationResultAdmin(admin.ModelAdmin):
 
 @admin.register(ValidationPolicy)
 class ValidationPolicyAdmin(admin.ModelAdmin):
-    list_display = ("agent_name", "retry_model", "enabled", "updated_at")
-    list_filter = ("enabled",)
+    form = ValidationPolicyForm
+    list_display = ("__str__", "severities", "allow_personal_data", "retry_model", "enabled",
+                    "updated_at")  # fmt: skip
+    list_filter = ("enabled", "allow_personal_data")
     search_fields = ("agent_name", "retry_model")

@@ -59,6 +59,9 @@ class ValidationResult(models.Model):
     # scanning the checks JSON.
     failed_families = models.JSONField(default=list, blank=True)
     agent_name = models.CharField(max_length=200, blank=True, db_index=True)
+    # The severity policy the verdict was reached under: the same answer can be valid for
+    # an agent allowed to return personal data and invalid for another.
+    policy = models.CharField(max_length=220, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -79,7 +82,12 @@ class ValidationResult(models.Model):
 
 
 class ValidationPolicy(models.Model):
-    """What to do when an agent's answer fails validation.
+    """How an agent's answers are judged, and what to do when one fails.
+
+    ``severities`` raises or lowers checks: ``{"no_profanity": "warning", "format": "error",
+    "rule:disclaimer": "off"}`` (a check name, a family or a business rule; error, warning,
+    info or off). Personal data is an error unless ``allow_personal_data`` is set. The row
+    with a blank agent is the default for agents without a policy of their own.
 
     With ``retry_model`` set, a call validated inline that comes back invalid is
     asked once more on that (usually stronger) model; both calls are recorded,
@@ -87,10 +95,26 @@ class ValidationPolicy(models.Model):
     """
 
     agent_name = models.CharField(
-        max_length=200, unique=True, help_text="The agent this policy applies to."
+        max_length=200,
+        unique=True,
+        blank=True,
+        help_text="The agent this policy applies to; blank for every agent without its own.",
+    )
+    severities = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Severity per check or family, e.g. "
+        '{"no_profanity": "warning", "format": "error"}: error, warning, info or off.',
+    )
+    allow_personal_data = models.BooleanField(
+        default=False,
+        help_text="Answers may contain e-mail addresses, phone and card numbers "
+        "(otherwise they are invalid).",
     )
     retry_model = models.CharField(
-        max_length=200, help_text="Model to ask once more when an answer fails validation."
+        max_length=200,
+        blank=True,
+        help_text="Model to ask once more when an answer fails validation (inline only).",
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -100,4 +124,10 @@ class ValidationPolicy(models.Model):
         verbose_name_plural = "validation policies"
 
     def __str__(self) -> str:
-        return f"{self.agent_name}: retry on {self.retry_model}"
+        retry = f", retry on {self.retry_model}" if self.retry_model else ""
+        return f"{self.agent_name or 'all agents'}{retry}"
+
+    @property
+    def label(self) -> str:
+        """How reports name the policy."""
+        return f"policy: {self.agent_name}" if self.agent_name else "policy: all agents"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from calls.models import LLMCall
@@ -20,6 +21,7 @@ def _report_fields(result: ValidationReport | dict[str, Any]) -> dict[str, Any]:
         "quality_score": float(data["quality_score"]),
         "checks": checks,
         "failed_families": sorted({c["family"] for c in checks if not c.get("passed")}),
+        "policy": str(data.get("policy") or "")[:220],
     }
 
 
@@ -38,6 +40,24 @@ def validation_result_store(
         call_id=call_id, defaults={**_report_fields(result), "agent_name": agent_name}
     )
     return stored
+
+
+def validation_results_store_for_calls(records: Iterable[Any]) -> None:
+    """Store the inline results that call records carry (``record.validation``), in the
+    transaction that writes the calls: registered with the call writer at startup
+    (validation.apps), which knows nothing of validation. A batch written again after an
+    ambiguous failure meets its own results: the call's unique key skips them."""
+    rows = [
+        ValidationResult(
+            call_id=record.id,
+            agent_name=record.agent_name[:200],
+            **_report_fields(record.validation),
+        )
+        for record in records
+        if record.validation is not None
+    ]
+    if rows:
+        ValidationResult.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def validate_and_store(

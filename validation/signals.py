@@ -1,4 +1,4 @@
-"""Keep this process's rule cache in step with ValidationRule edits, and store
+"""Keep this process's rule and policy caches in step with admin edits, and store
 inline validation results with the calls they belong to."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ from typing import Any
 
 from django.db import transaction
 
+from validation.policy import validation_policy_cache_clear
 from validation.selectors import invalidate_rules_cache
-from validation.services import validation_result_store
+from validation.services import validation_results_store_for_calls
 
 
 def rule_changed(sender: type, **kwargs: Any) -> None:
@@ -25,6 +26,10 @@ def rule_changed(sender: type, **kwargs: Any) -> None:
 def inline_results_store(sender: type, records: list[Any], **kwargs: Any) -> None:
     """Connected to calls_written: a call validated inline keeps its result, in the
     transaction that writes its row (so neither exists without the other)."""
-    for record in records:
-        if record.validation is not None:
-            validation_result_store(call_id=record.id, result=record.validation)
+    validation_results_store_for_calls(records)
+
+
+def policy_changed(sender: type, **kwargs: Any) -> None:
+    """ValidationPolicy post_save/post_delete: the same two-step invalidation as rules."""
+    validation_policy_cache_clear()
+    transaction.on_commit(validation_policy_cache_clear)

@@ -1,10 +1,12 @@
 """Entry point of response validation: run the four check families and score the result.
 
 The validator is pure and synchronous so the gateway can run it inline (< 2 ms on 4 kB) or
-from a Celery task. When ``rules`` is None and Django is configured, the agent's enabled
-``ValidationRule`` rows are loaded through a short in-process cache; an explicit ``rules``
-iterable (possibly empty) bypasses the database entirely, which is what benchmarks and unit
-tests use. Scoring is documented in :mod:`validation.scoring`.
+from a Celery task. When ``rules`` is None and Django is configured, the agent's
+configuration is loaded through short in-process caches: its enabled ``ValidationRule`` rows
+and its ``ValidationPolicy`` (severity overrides, see :mod:`validation.severity`). An
+explicit ``rules`` iterable (possibly empty) bypasses the database entirely, with the
+``policy`` given or the built-in defaults; that is what benchmarks and unit tests use.
+Scoring is documented in :mod:`validation.scoring`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from .request_info import RequestInfo, request_info
 from .scoring import is_valid, quality_score
+from .severity import DEFAULT_POLICY, SeverityPolicy
 from .validators import (
     QUALITY_CHECKS,
     SAFETY_CHECKS,
@@ -40,6 +43,7 @@ class ValidationReport:
     is_valid: bool
     quality_score: float
     checks: list[Check] = field(default_factory=list)
+    policy: str = DEFAULT_POLICY.name
 
     @property
     def issues(self) -> list[str]:
@@ -60,6 +64,7 @@ class ValidationReport:
             "quality_score": self.quality_score,
             "issues": self.issues,
             "checks": [c.to_dict() for c in self.checks],
+            "policy": self.policy,
         }
 
 
@@ -82,6 +87,15 @@ def _expected_format(expected: str | None, schema: Any, info: RequestInfo) -> st
     return None
 
 
+def _django_ready() -> bool:
+    try:
+        from django.apps import apps
+        from django.conf import settings
+    except ImportError:
+        return False
+    return settings.configured and apps.ready
+
+
 def _load_rules(agent_name: str | None) -> tuple[list[Any], list[Check]]:
     """DB rules for the agent when Django is ready; nothing otherwise (scripts, benchmarks).
 
@@ -89,12 +103,7 @@ def _load_rules(agent_name: str | None) -> tuple[list[Any], list[Check]]:
     the gateway's response path), but silently dropping rules would hide it: the failure
     becomes an info check instead.
     """
-    try:
-        from django.apps import apps
-        from django.conf import settings
-    except ImportError:
-        return [], []
-    if not settings.configured or not apps.ready:
+    if not _django_ready():
         return [], []
     from django.core.exceptions import SynchronousOnlyOperation
     from django.db import DatabaseError
@@ -109,28 +118,52 @@ def _load_rules(agent_name: str | None) -> tuple[list[Any], list[Check]]:
         return [], [failed("rules_available", BUSINESS, INFO, msg)]
 
 
+def _load_policy(agent_name: str | None) -> SeverityPolicy:
+    """The agent's severity policy; the built-in defaults when it cannot be read, which
+    are the strict ones, so an outage never lets a defect through as a warning."""
+    if not _django_ready():
+        return DEFAULT_POLICY
+    from django.core.exceptions import SynchronousOnlyOperation
+    from django.db import DatabaseError
+
+    from .policy import severity_policy_for
+
+    try:
+        return severity_policy_for(agent_name)
+    except (DatabaseError, SynchronousOnlyOperation) as exc:
+        logger.warning("validation policy unavailable for %r: %s", agent_name, exc)
+        return DEFAULT_POLICY
+
+
 class ResponseValidator:
     """Stateless; one instance can be shared across threads and calls.
 
-    From async code pass ``rules=await arules_for_agent(agent_name)`` (validation.selectors):
-    loading rules here would be a synchronous query inside the event loop.
+    From async code pass ``rules=await arules_for_agent(agent_name)`` (validation.selectors)
+    and ``policy=await aseverity_policy_for(agent_name)`` (validation.policy): loading them
+    here would be a synchronous query inside the event loop.
     """
 
     def validate(
         self,
         content: Any,
         *,
+        finish_reason: str | None = None,
+        request: Any = None,
         expected_format: str | None = None,
         schema: Any = None,
         agent_name: str | None = None,
-        request: Any = None,
-        finish_reason: str | None = None,
         rules: Iterable[Any] | None = None,
+        policy: SeverityPolicy | None = None,
     ) -> ValidationReport:
         ctx = self.build_context(content, expected_format, schema, request, finish_reason)
-        rule_list, load_problems = _load_rules(agent_name) if rules is None else (list(rules), [])
-        checks = self.run_checks(ctx, rule_list) + load_problems
-        return ValidationReport(is_valid(checks), quality_score(checks), checks)
+        if rules is None:
+            rule_list, load_problems = _load_rules(agent_name)
+            policy = policy or _load_policy(agent_name)
+        else:
+            rule_list, load_problems = list(rules), []
+        policy = policy or DEFAULT_POLICY
+        checks = policy.apply(self.run_checks(ctx, rule_list)) + load_problems
+        return ValidationReport(is_valid(checks), quality_score(checks), checks, policy.name)
 
     @staticmethod
     def build_context(

@@ -8,6 +8,7 @@ from dashkit import figures
 from dashkit.filters import DashboardFilters
 from dashkit.rendering import Section, dashboard_page
 from validation import quality
+from validation.check_stats import check_breakdown, quality_by_policy
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
@@ -41,6 +42,11 @@ def _failures(filters: DashboardFilters) -> dict[str, Any]:
     return {"breakdown": breakdown, "families_chart": chart}
 
 
+def _checks(filters: DashboardFilters) -> dict[str, Any]:
+    window = {"start": filters.start, "end": filters.end, "agent": filters.agent}
+    return {"checks": check_breakdown(**window), "policies": quality_by_policy(**window)}
+
+
 def _failing(filters: DashboardFilters) -> dict[str, Any]:
     return {"failing": quality.failing_results(filters=filters)}
 
@@ -57,6 +63,9 @@ QUALITY_SECTIONS = {
     ),
     "quality-failures": Section(
         "validation/partials/quality-failures.html", _failures, cache_long_windows=True
+    ),
+    "quality-checks": Section(
+        "validation/partials/quality-checks.html", _checks, cache_long_windows=True
     ),
     "quality-failing": Section("validation/partials/quality-failing.html", _failing),
 }

@@ -23,6 +23,9 @@ BUSINESS = "business"
 FAMILIES = (QUALITY, FORMAT, SAFETY, BUSINESS)
 
 _FENCED_BLOCK = re.compile(r"^[ \t]*(```|~~~).*?(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
+# Any indentation: fences inside list items are indented further than CommonMark's three.
+_FENCE_LINE = re.compile(r"^[ \t]*(`{3,}|~{3,})([^\n]*)$", re.M)
+TRUNCATION_REASONS = frozenset({"length", "max_tokens"})  # OpenAI's and Anthropic's words
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,23 @@ def strip_code_blocks(text: str) -> str:
     return _FENCED_BLOCK.sub("", text)
 
 
+def unclosed_fence_line(text: str) -> int | None:
+    """The 1-based line of a code fence never closed, or None (CommonMark's rules: a
+    fence closes with the same character, at least as long, and nothing after it)."""
+    if "```" not in text and "~~~" not in text:
+        return None
+    opened: tuple[str, int, int] | None = None
+    for match in _FENCE_LINE.finditer(text):
+        fence, rest = match.groups()
+        if opened is None:
+            if fence[0] == "`" and "`" in rest:
+                continue  # a backtick "info string" with backticks is inline code, not a fence
+            opened = (fence[0], len(fence), match.start())
+        elif fence[0] == opened[0] and len(fence) >= opened[1] and not rest.strip():
+            opened = None
+    return None if opened is None else text.count("\n", 0, opened[2]) + 1
+
+
 @dataclass(slots=True)
 class ValidationContext:
     """Everything the families need, derived once from the call's inputs."""
@@ -68,11 +88,13 @@ class ValidationContext:
     lowered: str = field(init=False)
     prose: str = field(init=False)
     parsed_json: tuple[bool, Any, str] | None = field(default=None, init=False)
+    unclosed_fence: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.stripped = self.content.strip()
         self.lowered = self.stripped.lower()
         self.prose = strip_code_blocks(self.stripped)
+        self.unclosed_fence = unclosed_fence_line(self.stripped)
 
     @property
     def expects_json(self) -> bool:
@@ -80,4 +102,4 @@ class ValidationContext:
 
     @property
     def is_truncated(self) -> bool:
-        return self.finish_reason == "length"
+        return self.finish_reason in TRUNCATION_REASONS

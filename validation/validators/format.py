@@ -6,10 +6,12 @@
 * ``json_schema`` (error): the parsed value must satisfy the schema (Draft 2020-12). A
   schema that is itself invalid is the caller's bug, not the model's: it yields an ``info``
   check instead of crashing or failing the response.
+* ``markdown_fences`` (error), only when Markdown is expected: a fence never closed turns
+  the rest of the document into code. The quality family reports the same fence for any
+  answer; here it is also a broken format contract.
 * ``markdown_headings`` / ``markdown_lists`` (warning), only when Markdown is expected:
   ``#Title`` (no space) or an empty heading does not render; mixing ``-``/``*``/``+``
-  at the same indentation usually means the model lost track of the list. Fence balance is
-  reported once, by the quality family.
+  at the same indentation usually means the model lost track of the list.
 """
 
 from __future__ import annotations
@@ -105,6 +107,13 @@ def check_json_schema(ctx: ValidationContext) -> Check:
     return passed("json_schema", FORMAT, ERROR)
 
 
+def check_markdown_fences(ctx: ValidationContext) -> Check:
+    if ctx.unclosed_fence is not None:
+        msg = f"markdown: the code block opened on line {ctx.unclosed_fence} is never closed"
+        return failed("markdown_fences", FORMAT, ERROR, msg)
+    return passed("markdown_fences", FORMAT, ERROR)
+
+
 def check_markdown_headings(ctx: ValidationContext) -> Check:
     problems = []
     if _HEADING_NO_SPACE.search(ctx.prose):
@@ -137,5 +146,5 @@ def format_checks(ctx: ValidationContext) -> list[Check]:
             checks.append(check_json_schema(ctx))
         return checks
     if ctx.expected_format == "markdown":
-        return [check_markdown_headings(ctx), check_markdown_lists(ctx)]
+        return [check_markdown_fences(ctx), check_markdown_headings(ctx), check_markdown_lists(ctx)]
     return []
