@@ -224,7 +224,8 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen | None:
         "--without-mingle",
         "--without-heartbeat",
     ]
-    return subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+    # Its banner and task lines on stderr: stdout carries the bench's JSON.
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=sys.stderr, start_new_session=True)
 
 
 def manage(env: dict[str, str], *args: str) -> str:
