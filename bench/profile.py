@@ -49,7 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, this folder is sys.path[0], where this file would stand in for
 # the standard library's ``profile`` (cProfile imports it): the root instead.
-sys.path[0] = str(ROOT)
+if sys.path[0] == str(Path(__file__).resolve().parent):
+    sys.path[0] = str(ROOT)
 
 from bench.harness import cpu_seconds, gateway_stack, pinned  # noqa: E402
 from bench.overhead import bearer, measure  # noqa: E402
