@@ -81,6 +81,7 @@ class Profile:
     cumulative: Counter = field(default_factory=Counter)
     threads: Counter = field(default_factory=Counter)
     callees: dict[str, set[str]] = field(default_factory=dict)
+    stacks: list[tuple[list[str], int]] = field(default_factory=list)
 
     @classmethod
     def parse(cls, text: str) -> Profile:
@@ -94,6 +95,7 @@ class Profile:
                 profile.threads[_thread_name(frames.pop(0))] += samples
             frames = frames or ["<no Python frame>"]  # C code on a thread of its own
             profile.total += samples
+            profile.stacks.append((frames, samples))
             profile.own[frames[-1]] += samples
             for frame in set(frames):  # a recursive function counts once per sample
                 profile.cumulative[frame] += samples
@@ -105,6 +107,10 @@ class Profile:
         """A frame with no time of its own and a single callee (``main``, the
         server's run loop wrappers): the callee's line says the same."""
         return not self.own[frame] and len(self.callees.get(frame, ())) == 1
+
+    def under(self, prefix: str) -> int:
+        """Samples with a frame whose name starts with ``prefix`` (each counted once)."""
+        return sum(n for frames, n in self.stacks if any(f.startswith(prefix) for f in frames))
 
     def by_package(self) -> Counter:
         packages = Counter()
@@ -147,7 +153,7 @@ def table(title: str, rows: list[tuple[str, int, int]], profile: Profile, ms_per
     return "\n".join(lines)
 
 
-def report(profile: Profile, *, top: int, cpu_ms_per_call: float) -> str:
+def report(profile: Profile, *, top: int, cpu_ms_per_call: float, focus: list[str] = ()) -> str:
     """The tables; ms/call is a share of the samples times the CPU per call that
     /proc measured (the samples also count time spent waiting for the core)."""
     ms_per = cpu_ms_per_call / profile.total  # one sample's worth of CPU, per call
@@ -169,8 +175,18 @@ def report(profile: Profile, *, top: int, cpu_ms_per_call: float) -> str:
             ),
             "**Own time by package**\n\n| package | own % | own ms/call |\n|---|---|---|\n"
             + "\n".join(packages),
+            *([focused(profile, focus, ms_per)] if focus else []),
         ]
     )
+
+
+def focused(profile: Profile, prefixes: list[str], ms_per: float) -> str:
+    """Time under chosen functions (``--focus``), each sample counted once."""
+    rows = ["**Under chosen functions**", "", "| function | cum % | cum ms/call |", "|---|---|---|"]
+    for prefix in prefixes:
+        n = profile.under(prefix)
+        rows.append(f"| `{prefix}` | {n * 100 / profile.total:.1f} | {n * ms_per:.3f} |")
+    return "\n".join(rows)
 
 
 def start_py_spy(pid: int, rate: int, output: Path) -> subprocess.Popen:
@@ -246,7 +262,22 @@ def main() -> None:
         default=0,
         help="the gateway session's nice for the cell (-10 on a busy machine; needs root)",
     )
+    parser.add_argument(
+        "--focus", default="", help="comma-separated function names (prefixes): time under each"
+    )
+    parser.add_argument("--stacks", type=Path, help="report on a kept stacks file, run nothing")
+    parser.add_argument("--cpu-ms-per-call", type=float, help="with --stacks: its JSON line's")
     args = parser.parse_args()
+    args.focus = [name.strip() for name in args.focus.split(",") if name.strip()]
+    if args.stacks:
+        profile = Profile.parse(args.stacks.read_text())
+        cpu = args.cpu_ms_per_call or profile.total * 1000 / args.rate / args.requests
+        print(report(profile, top=args.top, cpu_ms_per_call=cpu, focus=args.focus))
+        return
+    profile_and_report(args)
+
+
+def profile_and_report(args: argparse.Namespace) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     kind = "stream" if args.stream else "chat"
     output = RESULTS / f"profile-{kind}-c{args.concurrency}-{time.strftime('%Y%m%dT%H%M%S')}.txt"
@@ -255,7 +286,7 @@ def main() -> None:
         run = profile_cell(args, db_url, output)
     profile = Profile.parse(output.read_text())
     cpu_ms_per_call = run["cpu"] * 1000 / args.requests
-    print(report(profile, top=args.top, cpu_ms_per_call=cpu_ms_per_call))
+    print(report(profile, top=args.top, cpu_ms_per_call=cpu_ms_per_call, focus=args.focus))
     summary = {
         "case": "profile",
         "stream": args.stream,

@@ -149,3 +149,10 @@ def test_profile_groups_own_time_by_top_level_package():
     path = f"{sys.prefix}/lib/python3.11/site-packages/psycopg/connection.py"
     assert package_of(f"Connection.wait ({path}:479)") == "psycopg"
     assert Profile.parse(STACKS).by_package()["llm_gateway"] == 3
+
+
+def test_time_under_a_function_counts_each_sample_once():
+    profile = Profile.parse(STACKS)
+    assert profile.under("walk ") == 3  # recursive: 3 samples, not 6
+    assert profile.under("Runner.run ") == 8
+    assert profile.under("nothing-like-this") == 0
