@@ -56,6 +56,8 @@ from bench.harness import cpu_seconds, gateway_stack, pinned  # noqa: E402
 from bench.overhead import bearer, measure  # noqa: E402
 
 PY_SPY = "0.4.3"
+# The outermost frame of a whole stack: the server's script, or a thread's start.
+ROOT_FRAMES = ("<module> ", "Thread._bootstrap ")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -82,6 +84,7 @@ class Profile:
     threads: Counter = field(default_factory=Counter)
     callees: dict[str, set[str]] = field(default_factory=dict)
     stacks: list[tuple[list[str], int]] = field(default_factory=list)
+    torn: int = 0
 
     @classmethod
     def parse(cls, text: str) -> Profile:
@@ -96,6 +99,8 @@ class Profile:
             frames = frames or ["<no Python frame>"]  # C code on a thread of its own
             profile.total += samples
             profile.stacks.append((frames, samples))
+            if not frames[0].startswith(ROOT_FRAMES):
+                profile.torn += samples
             profile.own[frames[-1]] += samples
             for frame in set(frames):  # a recursive function counts once per sample
                 profile.cumulative[frame] += samples
@@ -189,12 +194,14 @@ def focused(profile: Profile, prefixes: list[str], ms_per: float) -> str:
     return "\n".join(rows)
 
 
-def start_py_spy(pid: int, rate: int, output: Path) -> subprocess.Popen:
+def start_py_spy(pid: int, rate: int, output: Path, *, blocking: bool) -> subprocess.Popen:
     cmd = [*pinned(0), py_spy_command(), "record", "--pid", str(pid), "--rate", str(rate)]
     cmd += ["--format", "raw", "--function", "--threads", "--output", str(output)]
-    # --nonblocking: pausing the process at each sample (the default) slowed the
-    # gateway ~2.5x and made py-spy count threads waiting on a lock as running.
-    cmd.append("--nonblocking")
+    # Paused at each sample, the process's stacks are whole, but py-spy then
+    # counts threads waiting on a lock as running: only the GIL's holder is kept.
+    # Not paused, some stacks are torn (their outer frames missing), so the
+    # cumulative figures are lower bounds; own time is not affected.
+    cmd += ["--gil"] if blocking else ["--nonblocking"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
@@ -233,7 +240,7 @@ def profile_cell(args: argparse.Namespace, db_url: str, output: Path) -> dict:
         headers = bearer(stack.key)
         load = {"concurrency": args.concurrency, "stream": args.stream}
         asyncio.run(measure(stack.gateway_url, headers, total=500, **load))  # warm-up
-        spy = start_py_spy(stack.gateway.pid, args.rate, output)
+        spy = start_py_spy(stack.gateway.pid, args.rate, output, blocking=args.blocking)
         if args.nice:  # the sampler too: starved, it takes fewer samples
             prioritise(stack.gateway.pid, args.nice)
             prioritise(spy.pid, args.nice)
@@ -261,6 +268,11 @@ def main() -> None:
         type=int,
         default=0,
         help="the gateway session's nice for the cell (-10 on a busy machine; needs root)",
+    )
+    parser.add_argument(
+        "--blocking",
+        action="store_true",
+        help="pause the gateway at each sample: whole stacks, only the thread holding the GIL",
     )
     parser.add_argument(
         "--focus", default="", help="comma-separated function names (prefixes): time under each"
@@ -300,6 +312,8 @@ def profile_and_report(args: argparse.Namespace) -> None:
         "sampled_cpu_ms_per_call": round(profile.total * 1000 / args.rate / args.requests, 3),
         "proc_cpu_ms_per_call": round(cpu_ms_per_call, 3),
         "sampled_over_proc": round(profile.total / args.rate / run["cpu"], 2),
+        "torn_stacks_share": round(profile.torn / profile.total, 3),
+        "blocking": args.blocking,
         "threads_share": {
             name: round(n / profile.total, 3) for name, n in profile.threads.most_common()
         },

@@ -118,22 +118,27 @@ def test_a_figure_missing_on_either_side_has_no_ratio():
 
 
 STACKS = """\
-thread (11): MainThread;main (manage.py:8);Runner.run (asyncio/runners.py:86) 5
-thread (11): MainThread;main (manage.py:8);Runner.run (asyncio/runners.py:86);handle (llm_gateway/api/http.py:10);walk (llm_gateway/x.py:1);walk (llm_gateway/x.py:1) 3
-thread (12): call-records_0;_write (llm_gateway/recorder.py:93);execute (django/db/backends/utils.py:9) 2
+thread (11): MainThread;<module> (manage.py:1);main (manage.py:8);Runner.run (asyncio/runners.py:86) 5
+thread (11): MainThread;<module> (manage.py:1);main (manage.py:8);Runner.run (asyncio/runners.py:86);handle (llm_gateway/api/http.py:10);walk (llm_gateway/x.py:1);walk (llm_gateway/x.py:1) 3
+thread (12): call-records_0;Thread._bootstrap (threading.py:988);_write (llm_gateway/recorder.py:93);execute (django/db/backends/utils.py:9) 2
+thread (13): MainThread;walk (llm_gateway/x.py:1) 1
 thread (13): MainThread 1
 """  # noqa: E501
 
 
 def test_profile_counts_own_time_at_the_leaf_and_cumulative_once_per_sample():
     profile = Profile.parse(STACKS)
-    assert profile.total == 11
+    assert profile.total == 12
     assert profile.own["Runner.run (asyncio/runners.py:86)"] == 5
-    assert profile.own["walk (llm_gateway/x.py:1)"] == 3
-    assert profile.cumulative["walk (llm_gateway/x.py:1)"] == 3  # recursion counted once
+    assert profile.own["walk (llm_gateway/x.py:1)"] == 4
+    assert profile.cumulative["walk (llm_gateway/x.py:1)"] == 4  # recursion counted once
     assert profile.cumulative["Runner.run (asyncio/runners.py:86)"] == 8
     assert profile.own["<no Python frame>"] == 1
-    assert profile.threads == {"MainThread": 9, "call-records_0": 2}
+    assert profile.threads == {"MainThread": 10, "call-records_0": 2}
+
+
+def test_profile_counts_stacks_read_without_their_outer_frames_as_torn():
+    assert Profile.parse(STACKS).torn == 2  # the lone ``walk`` and the frameless sample
 
 
 def test_profile_leaves_out_frames_that_only_pass_calls_through():
@@ -148,11 +153,11 @@ def test_profile_groups_own_time_by_top_level_package():
     assert package_of("Thread.run (threading.py:971)") == "threading"
     path = f"{sys.prefix}/lib/python3.11/site-packages/psycopg/connection.py"
     assert package_of(f"Connection.wait ({path}:479)") == "psycopg"
-    assert Profile.parse(STACKS).by_package()["llm_gateway"] == 3
+    assert Profile.parse(STACKS).by_package()["llm_gateway"] == 4
 
 
 def test_time_under_a_function_counts_each_sample_once():
     profile = Profile.parse(STACKS)
-    assert profile.under("walk ") == 3  # recursive: 3 samples, not 6
+    assert profile.under("walk ") == 4  # recursive: 4 samples, not 7
     assert profile.under("Runner.run ") == 8
     assert profile.under("nothing-like-this") == 0
