@@ -85,6 +85,7 @@ class Profile:
     callees: dict[str, set[str]] = field(default_factory=dict)
     stacks: list[tuple[list[str], int]] = field(default_factory=list)
     torn: int = 0
+    thread_ids: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> Profile:
@@ -95,7 +96,9 @@ class Profile:
                 continue
             frames, samples = stack.split(";"), int(count)
             if frames[0].startswith("thread ("):  # --threads: the thread comes first
-                profile.threads[_thread_name(frames.pop(0))] += samples
+                thread = frames.pop(0)
+                profile.threads[_thread_name(thread)] += samples
+                profile.thread_ids[thread[8:].split(")", 1)[0]] = _thread_name(thread)
             frames = frames or ["<no Python frame>"]  # C code on a thread of its own
             profile.total += samples
             profile.stacks.append((frames, samples))
@@ -221,6 +224,19 @@ def stop_py_spy(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def thread_cpu(pid: int) -> Counter:
+    """CPU seconds so far of each thread of the process, by thread id: what the
+    samples' split between threads is checked against."""
+    ticks = Counter()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        ticks[task.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return ticks
+
+
 def prioritise(pid: int, nice: int) -> None:
     """Raise the gateway's share of its core against the machine's other work.
 
@@ -246,13 +262,27 @@ def profile_cell(args: argparse.Namespace, db_url: str, output: Path) -> dict:
             prioritise(spy.pid, args.nice)
         try:
             cpu_before, started = cpu_seconds(stack.gateway.pid), time.monotonic()
+            threads_before = thread_cpu(stack.gateway.pid)
             result = asyncio.run(measure(stack.gateway_url, headers, total=args.requests, **load))
             cpu_used = cpu_seconds(stack.gateway.pid) - cpu_before
+            threads = thread_cpu(stack.gateway.pid)
+            threads.subtract(threads_before)
             wall = time.monotonic() - started
         finally:
             stop_py_spy(spy)
     failures = sum(not s.ok for s in result.samples)
-    return {"rps": round(len(result.samples) / wall, 1), "failures": failures, "cpu": cpu_used}
+    return {
+        "rps": round(len(result.samples) / wall, 1),
+        "failures": failures,
+        "cpu": cpu_used,
+        "threads": threads,
+    }
+
+
+def threads_share(cpu: Counter, names: dict[str, str]) -> dict[str, float]:
+    """Each thread's share of the process's CPU (/proc), named as py-spy names it."""
+    total = sum(cpu.values()) or 1
+    return {names.get(tid, tid): round(n / total, 3) for tid, n in cpu.most_common() if n > 0}
 
 
 def main() -> None:
@@ -317,6 +347,7 @@ def profile_and_report(args: argparse.Namespace) -> None:
         "threads_share": {
             name: round(n / profile.total, 3) for name, n in profile.threads.most_common()
         },
+        "threads_cpu_share": threads_share(run["threads"], profile.thread_ids),
         "stacks": str(output.relative_to(ROOT)),
     }
     print(json.dumps(summary), flush=True)

@@ -135,6 +135,7 @@ def test_profile_counts_own_time_at_the_leaf_and_cumulative_once_per_sample():
     assert profile.cumulative["Runner.run (asyncio/runners.py:86)"] == 8
     assert profile.own["<no Python frame>"] == 1
     assert profile.threads == {"MainThread": 10, "call-records_0": 2}
+    assert profile.thread_ids == {"11": "MainThread", "12": "call-records_0", "13": "MainThread"}
 
 
 def test_profile_counts_stacks_read_without_their_outer_frames_as_torn():
