@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_CALLS ?= 3000
 
-.PHONY: run test setup lint format browser-deps browser-test bench bench-dashboard clean
+.PHONY: run test setup lint format browser-deps browser-test bench bench-compare bench-profile bench-dashboard clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,15 @@ browser-test: browser-deps
 bench: $(STAMP)
 	$(PY) bench/overhead.py
 	$(PY) bench/validation.py
+
+# The headline cells beside the Portkey gateway and the LiteLLM proxy (each
+# installed into .bench/ on first use: npm, PyPI), in alternating slices.
+bench-compare: $(STAMP)
+	$(PY) bench/overhead.py --quick --portkey --litellm --rounds 2
+
+# Where the gateway's CPU goes during a c=50 cell (py-spy; raw stacks in bench/results/).
+bench-profile: $(STAMP)
+	$(PY) bench/profile.py --requests 20000 --top 30
 
 # Dashboard pages at 100 k and 1 M calls; needs DATABASE_URL=postgres://… (a scratch DB).
 bench-dashboard: $(STAMP)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+from bench.harness import wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "1.108.7"
@@ -63,14 +63,6 @@ def start_litellm(
     proc = subprocess.Popen(
         cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the LiteLLM proxy exited; see {folder / 'litellm.log'}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/liveliness", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("the LiteLLM proxy did not start")
+    health = f"http://127.0.0.1:{port}/health/liveliness"
+    wait_http(health, proc, 120, f"the LiteLLM proxy (see {folder / 'litellm.log'})")
+    return proc
