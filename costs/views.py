@@ -71,7 +71,11 @@ def _cumulative(filters: DashboardFilters) -> dict[str, Any]:
 def _per_1k(filters: DashboardFilters) -> dict[str, Any]:
     series = usage.cost_per_1k_series(filters=filters)
     has_data = any(v is not None for v in series.y)
-    chart = figures.lines([series], y_title="USD", y_format="$,.3f") if has_data else None
+    chart = (
+        figures.lines([series], y_title="USD", y_format=figures.money_format(series.y))
+        if has_data
+        else None
+    )
     return {"per_1k_chart": chart}
 
 

@@ -10,6 +10,7 @@ from django.shortcuts import render
 
 from infra_dashboard import figures
 from infra_dashboard.filters import DashboardFilters
+from infra_dashboard.formatting import error_label
 from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
 from infra_dashboard.selectors import usage_totals
 from llm_gateway import selectors
@@ -48,7 +49,10 @@ def _errors(filters: DashboardFilters) -> dict[str, Any]:
     by_type = selectors.errors_by_type(filters=filters)
     chart = (
         figures.horizontal_bars(
-            labels=[t for t, _ in by_type], values=[n for _, n in by_type], x_title="errors"
+            labels=[error_label(t) for t, _ in by_type],
+            values=[n for _, n in by_type],
+            x_title="failed calls",
+            whole_numbers=True,
         )
         if by_type
         else None

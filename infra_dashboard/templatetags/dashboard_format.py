@@ -1,0 +1,22 @@
+"""Template filters for numbers and names (infra_dashboard.formatting)."""
+
+from __future__ import annotations
+
+from django import template
+
+from infra_dashboard import formatting
+
+register = template.Library()
+
+register.filter("usd", formatting.usd)
+register.filter("error_label", formatting.error_label)
+register.filter("status_label", formatting.status_label)
+register.filter("pct", formatting.percent)
+
+
+@register.filter
+def ms(value: object) -> str:
+    """Milliseconds with a thousands separator and the unit: "1,234 ms"."""
+    if value is None or value == "":
+        return "—"
+    return f"{float(value):,.0f} ms"
