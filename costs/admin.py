@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from costs.alerts import in_app_alert_resolve
+from costs.forms import BudgetAdminForm
 from costs.models import Budget, BudgetAlertEvent, InAppAlert, ModelPrice, RepriceAudit
 from costs.selectors import BudgetStatus, budget_status
 
@@ -60,7 +61,10 @@ class ModelPriceAdmin(admin.ModelAdmin):
 class BudgetAdmin(admin.ModelAdmin):
     """Budgets with their spend this period. Validation (amount, thresholds,
     emails, webhook URL, downgrade model) is the model's ``clean``, so a bad
-    value comes back as a form error, never a 500."""
+    value comes back as a form error, never a 500; thresholds are typed as on
+    the budgets page (costs.forms.ThresholdsField)."""
+
+    form = BudgetAdminForm
 
     list_display = [
         "name",

@@ -13,4 +13,5 @@ urlpatterns = [
     path("export.json", views.export_json, name="export_json"),
     path("budgets/", views.budgets_page, name="budgets"),
     path("budgets/<int:pk>/edit/", views.budget_edit, name="budget_edit"),
+    path("budgets/<int:pk>/delete/", views.budget_delete, name="budget_delete"),
 ]

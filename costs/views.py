@@ -17,7 +17,7 @@ from django.utils import timezone
 from costs import selectors
 from costs.budgets import budget_create
 from costs.exports import usage_csv_rows
-from costs.forms import BudgetForm
+from costs.forms import BudgetEditForm, BudgetForm
 from costs.models import Budget
 from costs.recommendations import Recommendation, recommendations_for
 from infra_dashboard import budget_status, figures
@@ -179,8 +179,7 @@ def budgets_page(request: HtmxHttpRequest) -> HttpResponse:
 def budget_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Edit one budget with the same form (and rules) as creation and the admin."""
     budget = get_object_or_404(Budget, pk=pk)
-    initial = {"thresholds": ", ".join(f"{t:g}" for t in budget.thresholds or [])}
-    form = BudgetForm(request.POST or None, instance=budget, initial=initial)
+    form = BudgetEditForm(request.POST or None, instance=budget)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, f"Budget '{budget.name}' saved.")
@@ -189,6 +188,18 @@ def budget_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if form.errors:
         response.status_code = 400
     return response
+
+
+def budget_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Confirm, then delete a budget with its counters and alert history."""
+    budget = get_object_or_404(Budget, pk=pk)
+    if request.method == "POST":
+        name = budget.name
+        budget.delete()
+        messages.success(request, f"Budget '{name}' deleted.")
+        return redirect("costs:budgets")
+    events = budget.alert_events.count()
+    return render(request, "costs/budget_delete.html", {"budget": budget, "events": events})
 
 
 # --- exports --------------------------------------------------------------------

@@ -98,3 +98,56 @@ def staff_login(transactional_db, django_user_model):
         page.wait_for_url(f"{base_url}/")
 
     return login
+
+
+def watch_for_errors(page, errors: list[str]) -> None:
+    """Collect what a person would see as broken: uncaught exceptions, console
+    errors (a CSP refusal is one), failed requests and HTTP errors.
+
+    Requests aborted by leaving the page (a poll in flight during ``goto``) are
+    the browser's doing, not a failure of the app.
+    """
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.on(
+        "console",
+        lambda msg: msg.type == "error" and errors.append(f"console: {msg.text[:300]}"),
+    )
+    page.on(
+        "requestfailed",
+        lambda request: (
+            request.failure != "net::ERR_ABORTED"
+            and errors.append(f"failed: {request.url} {request.failure}")
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400 and errors.append(f"HTTP {response.status}: {response.url}")
+        ),
+    )
+
+
+@pytest.fixture
+def open_page(browser, live_server, staff_login):
+    """A logged-in page that records every error; its context closes before the
+    database is flushed.
+
+    Closing first stops the pages' polling, whose queries would otherwise hold
+    SQLite's shared in-memory tables while the test database is emptied.
+    """
+    contexts = []
+
+    def open_(viewport, *, before_login=None):
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        if before_login is not None:
+            before_login(context)
+        page = context.new_page()
+        errors: list[str] = []
+        watch_for_errors(page, errors)
+        staff_login(page, live_server.url)
+        return page, errors
+
+    yield open_
+    for context in contexts:
+        context.close()

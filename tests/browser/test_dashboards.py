@@ -20,29 +20,6 @@ PAGES = {
 }
 
 
-@pytest.fixture
-def open_page(browser, live_server, staff_login):
-    """A logged-in page; its context closes before the database is flushed.
-
-    Closing first stops the pages' polling, whose queries would otherwise hold
-    SQLite's shared in-memory tables while the test database is emptied.
-    """
-    contexts = []
-
-    def open_(viewport):
-        context = browser.new_context(viewport=viewport)
-        contexts.append(context)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        staff_login(page, live_server.url)
-        return page, errors
-
-    yield open_
-    for context in contexts:
-        context.close()
-
-
 def _query_param(page, name: str) -> str | None:
     return page.evaluate(f"new URLSearchParams(location.search).get('{name}')")
 
