@@ -34,6 +34,7 @@ for _module in (
 ):
     importlib.import_module(_module)
 
+from infra_dashboard.scheduler import periodic_jobs_start, periodic_jobs_stop  # noqa: E402
 from llm_gateway.api.http import serve_asgi  # noqa: E402 - needs Django set up
 from llm_gateway.api.views import FAST_ROUTES  # noqa: E402
 from llm_gateway.gc_tuning import gc_tune  # noqa: E402
@@ -45,10 +46,12 @@ async def _lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            periodic_jobs_start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             from llm_gateway.recorder import records_flush
 
+            periodic_jobs_stop()
             await records_flush()
             await send({"type": "lifespan.shutdown.complete"})
             return
