@@ -161,4 +161,4 @@ class BudgetAdminForm(forms.ModelForm):
 
     class Meta:
         model = Budget
-        fields = "__all__"
+        fields = ["name", "enabled", *BudgetForm.Meta.fields[1:]]

@@ -19,7 +19,11 @@ from costs.budgets import budget_create
 from costs.exports import usage_csv_rows
 from costs.forms import BudgetEditForm, BudgetForm
 from costs.models import Budget
-from costs.recommendations import Recommendation, recommendations_for
+from costs.recommendations import (
+    Recommendation,
+    recommendations_for,
+    recommendations_worth_showing,
+)
 from infra_dashboard import budget_status, figures
 from infra_dashboard import selectors as usage
 from infra_dashboard.filters import DashboardFilters, filters_parse
@@ -105,7 +109,8 @@ def recommendations_cached(*, start: datetime, end: datetime) -> list[Recommenda
 
 
 def _recommendations(filters: DashboardFilters) -> dict[str, Any]:
-    return {"recommendations": recommendations_cached(start=filters.start, end=filters.end)[:8]}
+    advice = recommendations_cached(start=filters.start, end=filters.end)
+    return {"recommendations": recommendations_worth_showing(advice)}
 
 
 COSTS_SECTIONS = {

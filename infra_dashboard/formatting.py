@@ -57,6 +57,17 @@ def usd(value: object) -> str:
     return f"{sign}${small:.{digits}f}".rstrip("0")
 
 
+def usd_exact(value: object) -> str:
+    """Every stored digit that matters, at least cents: prices ("$0.075" per 1M
+    tokens) and one call's cost ("$0.000123"), where rounding would mislead."""
+    number = _decimal(value)
+    if number is None:
+        return "—"
+    text = f"{abs(number).quantize(Decimal('1e-10')):,f}".rstrip("0")
+    whole, _, decimals = text.partition(".")
+    return f"{'-' if number < 0 else ''}${whole}.{decimals.ljust(2, '0')}"
+
+
 def error_label(error_type: str) -> str:
     """``LLMTimeoutError`` → "Timeout"; unknown names are split into words."""
     if not error_type:

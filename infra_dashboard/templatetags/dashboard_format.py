@@ -9,6 +9,7 @@ from infra_dashboard import formatting
 register = template.Library()
 
 register.filter("usd", formatting.usd)
+register.filter("usd_exact", formatting.usd_exact)
 register.filter("error_label", formatting.error_label)
 register.filter("status_label", formatting.status_label)
 register.filter("pct", formatting.percent)
