@@ -16,6 +16,7 @@ from django.utils import timezone
 from infra_dashboard import quality, selectors
 from infra_dashboard.budget_status import overview_alerts, overview_budgets
 from infra_dashboard.filters import DashboardFilters
+from infra_dashboard.overview_charts import today_charts_section
 from infra_dashboard.rendering import SECTION_CACHE_SECONDS, Section, dashboard_page
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ OVERVIEW_SECTIONS = {
     "overview-attention": Section(
         "infra_dashboard/partials/overview-attention.html", _attention_section
     ),
+    "overview-today": Section("infra_dashboard/partials/overview-today.html", today_charts_section),
     "overview-top": Section("infra_dashboard/partials/overview-top.html", _top_section),
 }
 

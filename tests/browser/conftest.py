@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,41 +48,11 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def seeded_demo(transactional_db) -> None:
-    """Demo history plus rollups and some validation results, as the real jobs would make."""
+    """What `make run` seeds: calls, rollups, keys, validation results, budgets, alerts."""
     from django.core.management import call_command
 
-    from llm_gateway.models import LLMCall
-    from validation.models import ValidationResult
-
     call_command("load_prices", verbosity=0)
-    # seed_demo_data rebuilds the rollups itself, as `make run` relies on.
     call_command("seed_demo_data", calls=3000, days=30, stdout=open(os.devnull, "w"))  # noqa: SIM115
-    rng = random.Random(3)
-    results = []
-    for call in LLMCall.objects.filter(status="success")[:1500]:
-        valid = rng.random() > 0.12
-        family = rng.choice(["quality", "format", "safety", "business"])
-        checks = [
-            {
-                "name": f"{family}_check_{rng.randint(1, 4)}",
-                "family": family,
-                "passed": valid,
-                "severity": "warning",
-                "message": "ok" if valid else "did not pass",
-            }
-        ]
-        results.append(
-            ValidationResult(
-                call=call,
-                is_valid=valid,
-                quality_score=rng.uniform(0.8, 1.0) if valid else rng.uniform(0.2, 0.6),
-                checks=checks,
-                failed_families=[] if valid else [family],
-                agent_name=call.agent_name,
-                created_at=call.created_at,
-            )
-        )
-    ValidationResult.objects.bulk_create(results)
 
 
 @pytest.fixture

@@ -10,7 +10,13 @@ from tests.browser.conftest import LAPTOP, PHONE, SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SECTIONS = {"overview-spend", "overview-health", "overview-top", "overview-attention"}
+SECTIONS = {
+    "overview-spend",
+    "overview-health",
+    "overview-today",
+    "overview-top",
+    "overview-attention",
+}
 SET_VISIBILITY = """hidden => {
   Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
   Object.defineProperty(document, "visibilityState",
