@@ -144,6 +144,10 @@ class BudgetAlertEventAdmin(admin.ModelAdmin):
         return usd(event.spent)
 
 
+InAppAlert._meta.verbose_name = "in-app alert"  # not "in app alert"; no migration for a label
+InAppAlert._meta.verbose_name_plural = "in-app alerts"
+
+
 @admin.register(InAppAlert)
 class InAppAlertAdmin(admin.ModelAdmin):
     list_display = ["title", "level", "budget", "created_at", "acknowledged_at", "resolved_at"]

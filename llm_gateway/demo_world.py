@@ -104,10 +104,11 @@ def _spent(period: str, now: datetime, **scope: str) -> Decimal:
 
 
 def _amount_for(spent: Decimal, used: str, fallback: str) -> Decimal:
-    """An amount that puts ``spent`` at the fraction ``used`` of it, in cents."""
+    """An amount that puts ``spent`` at the fraction ``used`` of it (the field keeps
+    four decimals: a demo agent on a small model spends cents a week)."""
     if spent <= 0:
         return Decimal(fallback)
-    return (spent / Decimal(used)).quantize(Decimal("0.01"), rounding=ROUND_UP)
+    return (spent / Decimal(used)).quantize(Decimal("0.0001"), rounding=ROUND_UP)
 
 
 def demo_budgets_create(*, now: datetime) -> None:
