@@ -13,7 +13,7 @@ from infra_dashboard.filters import DashboardFilters
 from infra_dashboard.formatting import error_label
 from infra_dashboard.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
 from infra_dashboard.selectors import usage_totals
-from llm_gateway import selectors
+from llm_gateway import call_order, selectors
 
 OUTCOME_COLORS = {"succeeded": figures.PALETTE[0], "failed": figures.PALETTE[3]}
 
@@ -86,7 +86,13 @@ performance = dashboard_page("llm_gateway/performance.html", sections=PERFORMANC
 
 
 def _results(filters: DashboardFilters, *, after: str) -> dict[str, Any]:
-    return {"page": selectors.call_page(filters=filters, after=after)}
+    total, capped = selectors.call_count(filters=filters)
+    return {
+        "page": selectors.call_page(filters=filters, after=after),
+        "total": total,
+        "total_capped": capped,
+        "orders": call_order.ORDERS,
+    }
 
 
 def requests_list(request: HtmxHttpRequest) -> HttpResponse:

@@ -21,3 +21,9 @@ def ms(value: object) -> str:
     if value is None or value == "":
         return "—"
     return f"{float(value):,.0f} ms"
+
+
+@register.filter
+def querystring_with(filters: object, sort: str) -> str:
+    """The filters' query string with another sort order (first page)."""
+    return filters.querystring(sort=sort)  # type: ignore[attr-defined]
