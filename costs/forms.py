@@ -137,6 +137,11 @@ class BudgetForm(forms.ModelForm):
             "webhook_url",
             "in_app",
         ]
+        labels = {
+            "webhook_url": "Webhook URL",
+            "in_app": "Show alerts on the Alerts page",
+            "emails": "Email alerts to",
+        }
 
     def clean(self) -> dict:
         data = super().clean()
@@ -153,6 +158,7 @@ class BudgetEditForm(BudgetForm):
 
     class Meta(BudgetForm.Meta):
         fields = ["name", "enabled", *BudgetForm.Meta.fields[1:]]
+        labels = BudgetForm.Meta.labels
         help_texts = {"enabled": "Untick to pause: no alerts, no blocking, history kept."}
 
 
