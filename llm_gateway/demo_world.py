@@ -103,7 +103,7 @@ def _spent(period: str, now: datetime, **scope: str) -> Decimal:
     return calls.aggregate(total=Sum("cost"))["total"] or Decimal(0)
 
 
-def _amount_for(spent: Decimal, used: str, fallback: str) -> Decimal:
+def _amount_for(spent: Decimal, used: str, *, fallback: str) -> Decimal:
     """An amount that puts ``spent`` at the fraction ``used`` of it (the field keeps
     four decimals: a demo agent on a small model spends cents a week)."""
     if spent <= 0:
@@ -111,43 +111,32 @@ def _amount_for(spent: Decimal, used: str, fallback: str) -> Decimal:
     return (spent / Decimal(used)).quantize(Decimal("0.0001"), rounding=ROUND_UP)
 
 
+# name, period, scope, scope value, share of the period's spend so far, action,
+# thresholds: one comfortably under, one past its warning, one overspent, and
+# a blocking cap with room left (a spent block budget would refuse demo calls).
+DEMO_BUDGETS = (
+    ("Platform monthly", "monthly", "global", "", "0.45", "alert", [0.5, 0.8, 1.0]),
+    ("Support Bot weekly", "weekly", "agent", "Support Bot", "0.86", "alert", [0.8, 1.0]),
+    ("Research monthly", "monthly", "agent", "Research Agent", "1.25", "alert", [0.5, 0.8, 1.0]),
+    ("gpt-4o daily cap", "daily", "model", "gpt-4o", "0.3", "block", [0.8, 1.0]),
+)
+_SCOPE_FIELD = {"global": None, "agent": "agent_name", "model": "model"}
+
+
 def demo_budgets_create(*, now: datetime) -> None:
     """Budgets under, warned and exceeded, then the evaluation that alerts on them."""
-    month = _spent("monthly", now)
-    budget_create(
-        name="Platform monthly",
-        amount=_amount_for(month, "0.45", "50"),
-        period="monthly",
-        thresholds=[0.5, 0.8, 1.0],
-    )
-    support = _spent("weekly", now, agent_name="Support Bot")
-    budget_create(
-        name="Support Bot weekly",
-        amount=_amount_for(support, "0.86", "5"),
-        period="weekly",
-        scope="agent",
-        scope_value="Support Bot",
-        thresholds=[0.8, 1.0],
-    )
-    research = _spent("monthly", now, agent_name="Research Agent")
-    budget_create(
-        name="Research monthly",
-        amount=_amount_for(research, "1.25", "1"),
-        period="monthly",
-        scope="agent",
-        scope_value="Research Agent",
-        thresholds=[0.5, 0.8, 1.0],
-    )
-    gpt4o = _spent("daily", now, model="gpt-4o")
-    budget_create(
-        name="gpt-4o daily cap",
-        amount=_amount_for(gpt4o, "0.3", "2"),
-        period="daily",
-        scope="model",
-        scope_value="gpt-4o",
-        action="block",
-        thresholds=[0.8, 1.0],
-    )
+    for name, period, scope, value, share, action, thresholds in DEMO_BUDGETS:
+        field = _SCOPE_FIELD[scope]
+        spent = _spent(period, now, **({field: value} if field else {}))
+        budget_create(
+            name=name,
+            amount=_amount_for(spent, share, fallback="5"),
+            period=period,
+            scope=scope,
+            scope_value=value,
+            action=action,
+            thresholds=thresholds,
+        )
     budgets_evaluate(at=now)
 
 

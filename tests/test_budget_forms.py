@@ -6,22 +6,12 @@ import pytest
 
 from costs.budgets import budget_create
 from costs.models import Budget, BudgetAlertEvent
+from tests.test_budgets_api import budget_form
 
 pytestmark = pytest.mark.django_db
 
-PAGE_FORM = {
-    "name": "Team",
-    "scope": "global",
-    "scope_value": "",
-    "period": "monthly",
-    "amount": "50",
-    "action": "alert",
-    "downgrade_model": "",
-    "emails": "",
-    "webhook_url": "",
-    "in_app": "on",
-}
-ADMIN_FORM = {**PAGE_FORM, "enabled": "on"}
+ADMIN_FORM = {k: v for k, v in budget_form().items() if k != "thresholds"}
+PAGE_FORM = {k: v for k, v in ADMIN_FORM.items() if k != "enabled"}
 
 
 @pytest.mark.parametrize(
