@@ -247,12 +247,16 @@ def _sorted_page(*, filters: DashboardFilters, after: str, size: int) -> CallPag
 
 
 # Counting every match of a month at a million calls is a scan; past this many
-# the page says "10,000+" instead of counting on.
-COUNT_CAP = 10_000
+# the page says "1,000+" instead of counting on (a bounded walk of the index).
+COUNT_CAP = 1_000
 
 
-def call_count(*, filters: DashboardFilters) -> tuple[int, bool]:
-    """How many calls match, exactly up to COUNT_CAP: (count, capped)."""
+def call_count(*, filters: DashboardFilters) -> tuple[int, bool] | None:
+    """How many calls match, exactly up to COUNT_CAP: (count, capped). None for a
+    text search: no index serves it, so counting would read the whole window
+    again after the page already did."""
+    if filters.q:
+        return None
     n = calls_filtered(filters=filters).order_by()[: COUNT_CAP + 1].count()
     return min(n, COUNT_CAP), n > COUNT_CAP
 

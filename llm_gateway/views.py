@@ -86,7 +86,7 @@ performance = dashboard_page("llm_gateway/performance.html", sections=PERFORMANC
 
 
 def _results(filters: DashboardFilters, *, after: str) -> dict[str, Any]:
-    total, capped = selectors.call_count(filters=filters)
+    total, capped = selectors.call_count(filters=filters) or (None, False)
     return {
         "page": selectors.call_page(filters=filters, after=after),
         "total": total,

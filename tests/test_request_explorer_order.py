@@ -73,7 +73,7 @@ def test_a_cursor_from_another_order_starts_again_from_the_top(calls):
 
 def test_the_page_shows_how_many_calls_match_and_links_each_order(staff_client, calls):
     body = staff_client.get("/requests/", {"range": "24h", "sort": "latency"}).content.decode()
-    assert "7 calls" in body
+    assert "<h2>7 calls</h2>" in body
     assert "<strong>Slowest</strong>" in body and "sort=cost" in body
     rows = body.split("<tbody>")[1]
     assert rows.index("900 ms") < rows.index("800 ms") < rows.index("100 ms")
@@ -83,6 +83,11 @@ def test_the_count_stops_at_a_cap_on_huge_windows(staff_client, calls, monkeypat
     monkeypatch.setattr(selectors, "COUNT_CAP", 5)
     assert selectors.call_count(filters=filters_parse(_query(range="24h"))) == (5, True)
     assert "5+ calls" in staff_client.get("/requests/", {"range": "24h"}).content.decode()
+
+
+def test_a_text_search_is_not_counted_again(staff_client, calls):
+    body = staff_client.get("/requests/", {"range": "24h", "q": "gpt"}).content.decode()
+    assert "Matching calls" in body and ">7 calls<" not in body
 
 
 def test_a_bad_sort_falls_back_to_newest(staff_client, calls):
