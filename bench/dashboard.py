@@ -68,6 +68,10 @@ def _pages() -> list[tuple[str, str, list[str]]]:
         ("requests filtered", "/requests/?range=30d&agent=CTO+Agent&status=error", body),
         ("requests search", "/requests/?range=30d&q=timeout", body),
         ("requests invalid", "/requests/?range=30d&validation=invalid", body),
+        ("requests 30d by cost", "/requests/?range=30d&sort=cost", body),
+        ("requests 24h by latency", "/requests/?range=24h&sort=latency", body),
+        ("alerts", "/costs/alerts/", []),
+        ("keys", "/keys/", []),
     ]
 
 

@@ -7,8 +7,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from costs.alerts import in_app_alert_resolve
+from costs.forms import BudgetAdminForm
 from costs.models import Budget, BudgetAlertEvent, InAppAlert, ModelPrice, RepriceAudit
 from costs.selectors import BudgetStatus, budget_status
+from dashkit.formatting import percent, usd
 
 
 @admin.register(ModelPrice)
@@ -60,14 +62,17 @@ class ModelPriceAdmin(admin.ModelAdmin):
 class BudgetAdmin(admin.ModelAdmin):
     """Budgets with their spend this period. Validation (amount, thresholds,
     emails, webhook URL, downgrade model) is the model's ``clean``, so a bad
-    value comes back as a form error, never a 500."""
+    value comes back as a form error, never a 500; thresholds are typed as on
+    the budgets page (costs.forms.ThresholdsField)."""
+
+    form = BudgetAdminForm
 
     list_display = [
         "name",
         "scope",
         "scope_value",
         "period",
-        "amount",
+        "amount_usd",
         "spent_this_period",
         "percent_used",
         "action",
@@ -93,9 +98,13 @@ class BudgetAdmin(admin.ModelAdmin):
             cache[budget.pk] = budget_status(budget=budget)
         return cache[budget.pk]
 
+    @admin.display(description="Amount", ordering="amount")
+    def amount_usd(self, budget: Budget) -> str:
+        return usd(budget.amount)
+
     @admin.display(description="Spent this period")
     def spent_this_period(self, budget: Budget) -> str:
-        return f"${self._status(budget).spend:.2f}"
+        return usd(self._status(budget).spend)
 
     @admin.display(description="% used")
     def percent_used(self, budget: Budget) -> str:
@@ -107,8 +116,8 @@ class BudgetAlertEventAdmin(admin.ModelAdmin):
     list_display = [
         "budget",
         "period_start",
-        "threshold",
-        "spent",
+        "threshold_pct",
+        "spent_usd",
         "email_status",
         "webhook_status",
         "in_app_status",
@@ -126,12 +135,34 @@ class BudgetAlertEventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    @admin.display(description="Threshold", ordering="threshold")
+    def threshold_pct(self, event: BudgetAlertEvent) -> str:
+        return percent(event.threshold)
+
+    @admin.display(description="Spent", ordering="spent")
+    def spent_usd(self, event: BudgetAlertEvent) -> str:
+        return usd(event.spent)
+
+
+InAppAlert._meta.verbose_name = "in-app alert"  # not "in app alert"; no migration for a label
+InAppAlert._meta.verbose_name_plural = "in-app alerts"
+
 
 @admin.register(InAppAlert)
 class InAppAlertAdmin(admin.ModelAdmin):
-    list_display = ["title", "level", "budget", "created_at", "resolved_at"]
+    list_display = ["title", "level", "budget", "created_at", "acknowledged_at", "resolved_at"]
     list_filter = ["level", ("resolved_at", admin.EmptyFieldListFilter)]
-    readonly_fields = ["level", "title", "message", "budget", "dedupe_key", "created_at"]
+    readonly_fields = [
+        "level",
+        "title",
+        "message",
+        "budget",
+        "dedupe_key",
+        "created_at",
+        "acknowledged_at",
+        "acknowledged_by",
+        "resolved_by",
+    ]
     actions = ["resolve"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -45,10 +45,20 @@ def in_app_alert_raise(
         return None  # another worker raised it first
 
 
-def in_app_alert_resolve(*, alert_id: int, at: datetime | None = None) -> bool:
+def in_app_alert_resolve(*, alert_id: int, at: datetime | None = None, by: str = "") -> bool:
     """Mark an alert resolved; False if it was already."""
     updated = InAppAlert.objects.filter(id=alert_id, resolved_at=None).update(
-        resolved_at=at or timezone.now()
+        resolved_at=at or timezone.now(), resolved_by=by[:150]
+    )
+    return updated == 1
+
+
+def in_app_alert_acknowledge(*, alert_id: int, by: str, at: datetime | None = None) -> bool:
+    """Note who is on it; False if it was already acknowledged or resolved.
+
+    A conditional update, so two people acknowledging at once record one name."""
+    updated = InAppAlert.objects.filter(id=alert_id, acknowledged_at=None, resolved_at=None).update(
+        acknowledged_at=at or timezone.now(), acknowledged_by=by[:150]
     )
     return updated == 1
 
@@ -62,7 +72,7 @@ def forecast_alert_raise(*, status: BudgetStatus, at: datetime) -> InAppAlert | 
     if status.forecast <= budget.amount or status.elapsed_fraction(at) < FORECAST_MIN_ELAPSED:
         return None
     return in_app_alert_raise(
-        title=f"Budget '{budget.name}' is on track to exceed ${budget.amount}",
+        title=f"Budget '{budget.name}' is on track to exceed ${budget.amount:.2f}",
         message=(
             f"${status.spend:.2f} spent so far this {budget.period} period; at this rate it "
             f"ends near ${status.forecast:.2f} (resets {status.period_end:%Y-%m-%d %H:%M} UTC)."

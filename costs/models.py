@@ -319,6 +319,11 @@ class BudgetAlertEvent(models.Model):
         """Former name of ``spent``, kept for pages written against it."""
         return self.spent
 
+    @property
+    def channel_statuses(self) -> list[str]:
+        """Email, webhook and in-app outcomes, in that order (for tables)."""
+        return [self.email_status, self.webhook_status, self.in_app_status]
+
 
 class AlertLevel(models.TextChoices):
     INFO = "info"
@@ -341,13 +346,23 @@ class InAppAlert(models.Model):
     )
     dedupe_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Someone has seen it and is on it; it stays listed until resolved.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.title}"
+
+    @property
+    def state(self) -> str:
+        if self.resolved_at is not None:
+            return "resolved"
+        return "acknowledged" if self.acknowledged_at is not None else "open"
 
 
 class RepriceAudit(models.Model):

@@ -155,7 +155,8 @@ def alert_payload(event: BudgetAlertEvent) -> dict[str, Any]:
     scope = budget.scope if budget.scope == "global" else f"{budget.scope} {budget.scope_value}"
     text = (
         f"Budget '{budget.name}' ({scope.strip()}) crossed {percent}%: "
-        f"${event.spent.quantize(Decimal('0.01'))} of ${event.amount} {budget.period}"
+        f"${event.spent.quantize(Decimal('0.01'))} of ${event.amount.quantize(Decimal('0.01'))} "
+        f"{budget.period}"
     )
     if event.threshold >= 1 and budget.action == "block":
         text += "; calls in its scope are now refused"

@@ -95,6 +95,26 @@ def recommendations_for(*, start: datetime, end: datetime) -> list[Recommendatio
     return sorted(advice, key=lambda r: (-(r.monthly_saving or Decimal(0)), r.title))
 
 
+def recommendations_worth_showing(
+    advice: list[Recommendation], *, limit: int = 8, per_kind: int = 3
+) -> list[Recommendation]:
+    """What a page lists: one row per (kind, agent, model), none that saves
+    less than a cent a month, and no more than ``per_kind`` of one kind, so
+    seven "answers cut at max_tokens" rows do not hide every other advice."""
+    seen: set[tuple[str, str, str]] = set()
+    kinds: dict[str, int] = {}
+    shown: list[Recommendation] = []
+    for item in advice:
+        key = (item.kind, item.agent, item.model)
+        if key in seen or (item.monthly_saving is not None and item.monthly_saving < _CENT):
+            continue
+        seen.add(key)
+        kinds[item.kind] = kinds.get(item.kind, 0) + 1
+        if kinds[item.kind] <= per_kind:
+            shown.append(item)
+    return shown[:limit]
+
+
 def _by_agent_model(*, start: datetime, end: datetime) -> dict[tuple, UsageTotals]:
     groups: dict[tuple, UsageTotals] = {}
     for row in rollups_in(start=start, end=end, filters=UsageFilter()).iterator():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from costs import views
+from costs import alert_pages, views
 
 app_name = "costs"
 urlpatterns = [
@@ -13,4 +13,8 @@ urlpatterns = [
     path("export.json", views.export_json, name="export_json"),
     path("budgets/", views.budgets_page, name="budgets"),
     path("budgets/<int:pk>/edit/", views.budget_edit, name="budget_edit"),
+    path("budgets/<int:pk>/delete/", views.budget_delete, name="budget_delete"),
+    path("alerts/", alert_pages.alerts_page, name="alerts"),
+    path("alerts/<int:pk>/acknowledge/", alert_pages.alert_acknowledge, name="alert_acknowledge"),
+    path("alerts/<int:pk>/resolve/", alert_pages.alert_resolve, name="alert_resolve"),
 ]

@@ -18,9 +18,13 @@ from common.buckets import month_start
 from costs import budget_status, selectors, usage, usage_series
 from costs.budgets import budget_create
 from costs.exports import usage_csv_rows
-from costs.forms import BudgetForm
+from costs.forms import BudgetEditForm, BudgetForm
 from costs.models import Budget
-from costs.recommendations import Recommendation, recommendations_for
+from costs.recommendations import (
+    Recommendation,
+    recommendations_for,
+    recommendations_worth_showing,
+)
 from dashkit import figures
 from dashkit.filters import DashboardFilters, filters_parse
 from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
@@ -71,7 +75,11 @@ def _cumulative(filters: DashboardFilters) -> dict[str, Any]:
 def _per_1k(filters: DashboardFilters) -> dict[str, Any]:
     series = usage_series.cost_per_1k_series(filters=filters)
     has_data = any(v is not None for v in series.y)
-    chart = figures.lines([series], y_title="USD", y_format="$,.3f") if has_data else None
+    chart = (
+        figures.lines([series], y_title="USD", y_format=figures.money_format(series.y))
+        if has_data
+        else None
+    )
     return {"per_1k_chart": chart}
 
 
@@ -101,7 +109,8 @@ def recommendations_cached(*, start: datetime, end: datetime) -> list[Recommenda
 
 
 def _recommendations(filters: DashboardFilters) -> dict[str, Any]:
-    return {"recommendations": recommendations_cached(start=filters.start, end=filters.end)[:8]}
+    advice = recommendations_cached(start=filters.start, end=filters.end)
+    return {"recommendations": recommendations_worth_showing(advice)}
 
 
 COSTS_SECTIONS = {
@@ -175,8 +184,7 @@ def budgets_page(request: HtmxHttpRequest) -> HttpResponse:
 def budget_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Edit one budget with the same form (and rules) as creation and the admin."""
     budget = get_object_or_404(Budget, pk=pk)
-    initial = {"thresholds": ", ".join(f"{t:g}" for t in budget.thresholds or [])}
-    form = BudgetForm(request.POST or None, instance=budget, initial=initial)
+    form = BudgetEditForm(request.POST or None, instance=budget)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, f"Budget '{budget.name}' saved.")
@@ -185,6 +193,18 @@ def budget_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if form.errors:
         response.status_code = 400
     return response
+
+
+def budget_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Confirm, then delete a budget with its counters and alert history."""
+    budget = get_object_or_404(Budget, pk=pk)
+    if request.method == "POST":
+        name = budget.name
+        budget.delete()
+        messages.success(request, f"Budget '{name}' deleted.")
+        return redirect("costs:budgets")
+    events = budget.alert_events.count()
+    return render(request, "costs/budget_delete.html", {"budget": budget, "events": events})
 
 
 # --- exports --------------------------------------------------------------------

@@ -27,6 +27,7 @@ import plotly.io as pio
 from django.utils.safestring import SafeString, mark_safe
 
 from dashkit.csp import nonce_scripts
+from dashkit.formatting import usd
 
 PALETTE = (
     "#3553d6",
@@ -78,12 +79,45 @@ def _template() -> dict[str, Any]:
     return pio.templates[pio.templates.default].to_plotly_json()
 
 
+class FigureHtml(SafeString):
+    """A figure's markup, which pages cache (rendering.SECTION_CACHE_SECONDS).
+
+    Its init script must carry the nonce of the response it ends up in, not of
+    the one that built it: a cached figure with an old nonce is refused by the
+    page's CSP and never draws. So the nonce is added when a template renders
+    it (Django calls ``__html__``), never stored.
+    """
+
+    def __html__(self) -> SafeString:
+        return mark_safe(nonce_scripts(str.__str__(self)))
+
+
 def figure_html(*, data: list[dict[str, Any]], layout: dict[str, Any]) -> SafeString:
     """The figure as a div plus its init script; plotly.js itself comes from static/."""
     fig = {"data": data, "layout": {"template": _template(), **layout}}
     html = pio.to_html(fig, full_html=False, include_plotlyjs=False, config=CONFIG, validate=False)
-    html = nonce_scripts(html)  # the page's CSP runs inline scripts with its nonce only
-    return mark_safe(f'<div class="chart">{html}</div>')
+    return FigureHtml(f'<div class="chart">{html}</div>')
+
+
+def money_format(values: Sequence[float | None]) -> str:
+    """A d3 tick format for USD that suits the numbers drawn: "$1,500" on a
+    thousands axis, "$0.25" on a cents axis, "$0.004" below a cent (never
+    "$15.000", nor a column of "$0.00")."""
+    top = max((abs(v) for v in values if v is not None), default=0.0)
+    if top >= 20:
+        return "$,.0f"
+    if top >= 0.2:
+        return "$,.2f"
+    return "$,.3~f" if top >= 0.02 else "$,.4~f"
+
+
+def count_axis(values: Sequence[float | None]) -> dict[str, Any]:
+    """Axis settings for whole numbers: no ticks at 0.2 errors."""
+    top = max((v for v in values if v is not None), default=0.0)
+    axis: dict[str, Any] = {"tickformat": ",d"}
+    if top <= 8:
+        axis.update({"tick0": 0, "dtick": 1})
+    return axis
 
 
 def _bar(series: Series, *, money: bool, color: str | None) -> dict[str, Any]:
@@ -95,6 +129,10 @@ def _bar(series: Series, *, money: bool, color: str | None) -> dict[str, Any]:
     return trace
 
 
+def _stack_totals(series: Sequence[Series]) -> list[float]:
+    return [sum(v or 0.0 for v in column) for column in zip(*(s.y for s in series), strict=True)]
+
+
 def stacked_bars(
     series: Sequence[Series],
     *,
@@ -103,7 +141,10 @@ def stacked_bars(
     colors: dict[str, str] | None = None,
 ) -> SafeString:
     data = [_bar(s, money=money, color=(colors or {}).get(s.name)) for s in series]
-    layout = _layout(height=320, y_title=y_title, y_format="$,.2f" if money else "")
+    totals = _stack_totals(series) if series else []
+    layout = _layout(height=320, y_title=y_title, y_format=money_format(totals) if money else "")
+    if not money:
+        layout["yaxis"].update(count_axis(totals))
     return figure_html(data=data, layout={**layout, "barmode": "stack", "bargap": 0.15})
 
 
@@ -124,31 +165,19 @@ def lines(
     return figure_html(data=data, layout=_layout(height=height, y_title=y_title, y_format=y_format))
 
 
-def _budget_line(index: int, name: str, amount: Decimal) -> tuple[dict, dict]:
-    """A flat dotted line across the plot at ``amount`` and its label (what
-    ``go.Figure.add_hline`` wrote): x spans the axis domain, y is in data units."""
+def _budget_trace(index: int, name: str, amount: Decimal, x: Sequence[datetime]) -> dict:
+    """A budget as a flat dotted line named in the legend: labels written on
+    the plot overlapped whenever two budgets were close."""
     y = float(amount)
-    shape = {
-        "line": {"color": PALETTE[(index + 3) % len(PALETTE)], "dash": "dot"},
-        "type": "line",
-        "x0": 0,
-        "x1": 1,
-        "xref": "x domain",
-        "y0": y,
-        "y1": y,
-        "yref": "y",
+    return {
+        "name": f"{name}: {usd(amount)}",
+        "x": [x[0], x[-1]],
+        "y": [y, y],
+        "mode": "lines",
+        "line": {"color": PALETTE[(index + 3) % len(PALETTE)], "dash": "dot", "width": 1.5},
+        "hoverinfo": "name",
+        "type": "scatter",
     }
-    label = {
-        "showarrow": False,
-        "text": name,
-        "x": 0,
-        "xanchor": "left",
-        "xref": "x domain",
-        "y": y,
-        "yanchor": "bottom",
-        "yref": "y",
-    }
-    return shape, label
 
 
 def cumulative_against_budgets(
@@ -170,7 +199,9 @@ def cumulative_against_budgets(
             "type": "scatter",
         }
     ]
+    span = [x[0], x[-1]]
     if forecast and forecast[0]:
+        span[-1] = max(x[-1], forecast[0][-1])
         data.append(
             {
                 "name": "forecast",
@@ -181,16 +212,20 @@ def cumulative_against_budgets(
                 "type": "scatter",
             }
         )
-    layout = _layout(height=320, y_title="USD", y_format="$,.2f")
-    if budgets:
-        marks = [_budget_line(i, name, amount) for i, (name, amount) in enumerate(budgets)]
-        layout["shapes"] = [shape for shape, _ in marks]
-        layout["annotations"] = [label for _, label in marks]
-    return figure_html(data=data, layout=layout)
+    data += [_budget_trace(i, name, amount, span) for i, (name, amount) in enumerate(budgets)]
+    drawn = [v for trace in data for v in trace["y"]]
+    return figure_html(
+        data=data, layout=_layout(height=320, y_title="USD", y_format=money_format(drawn))
+    )
 
 
 def horizontal_bars(
-    *, labels: Sequence[str], values: Sequence[float], x_title: str, x_format: str = ""
+    *,
+    labels: Sequence[str],
+    values: Sequence[float],
+    x_title: str,
+    x_format: str = "",
+    whole_numbers: bool = False,
 ) -> SafeString:
     """Ranked bars, biggest on top (e.g. error types, failing rules)."""
     data = [
@@ -206,6 +241,8 @@ def horizontal_bars(
     layout["xaxis"].update(
         {"title": {"text": x_title, "font": {"size": 11}}, "tickformat": x_format}
     )
+    if whole_numbers:
+        layout["xaxis"].update(count_axis(values))
     layout["yaxis"].update({"automargin": True, "rangemode": "normal"})
     layout["margin"]["l"] = 8
     layout["hovermode"] = "closest"

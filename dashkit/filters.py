@@ -31,6 +31,8 @@ MAX_CUSTOM_SPAN = timedelta(days=400)
 STATUSES = ("success", "error", "client_disconnected", "blocked")
 VALIDATION_OUTCOMES = ("valid", "invalid", "unvalidated")
 GROUPS = ("model", "agent", "provider")
+# Request explorer orders (llm_gateway.call_order); the first is the default.
+SORTS = ("newest", "oldest", "cost", "latency")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class DashboardFilters:
     min_cost: Decimal | None = None
     q: str = ""
     group: str = "model"
+    sort: str = "newest"
 
     @property
     def granularity(self) -> str:
@@ -81,6 +84,8 @@ class DashboardFilters:
             values["min_cost"] = str(self.min_cost)
         if self.group != "model":
             values["group"] = self.group
+        if self.sort != SORTS[0]:
+            values["sort"] = self.sort
         values.update(overrides)
         return {k: v for k, v in values.items() if v != ""}
 
@@ -146,4 +151,5 @@ def filters_parse(query: QueryDict, *, now: datetime | None = None) -> Dashboard
         min_cost=_parse_min_cost(query.get("min_cost", "")),
         q=query.get("q", "").strip()[:200],
         group=_choice(query, "group" if "group" in query else "by", GROUPS, default="model"),
+        sort=_choice(query, "sort", SORTS, default=SORTS[0]),
     )

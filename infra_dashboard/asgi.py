@@ -18,9 +18,12 @@ from django.urls import get_resolver  # noqa: E402 - needs Django set up
 
 get_resolver().url_patterns  # noqa: B018
 
+from infra_dashboard.scheduler import periodic_jobs_start, periodic_jobs_stop  # noqa: E402
 from llm_gateway.api.asgi import gateway_application  # noqa: E402 - needs Django set up
 from llm_gateway.gc_tuning import gc_tune  # noqa: E402
 
-application = gateway_application(django_application)
+application = gateway_application(
+    django_application, on_startup=periodic_jobs_start, on_shutdown=periodic_jobs_stop
+)
 
 gc_tune()  # last: everything imported so far is long-lived

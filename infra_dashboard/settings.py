@@ -222,6 +222,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Also re-queues alert deliveries whose backoff is over.
     "costs-budgets": {"task": "costs.tasks.budgets_evaluate_task", "schedule": 60.0},
 }
+# Without a broker there is no beat: the server runs the schedule above in a
+# thread of its own (infra_dashboard.scheduler). With one, run `celery beat`.
+PERIODIC_JOBS_IN_PROCESS = env.bool("PERIODIC_JOBS_IN_PROCESS", default=not CELERY_BROKER_URL)
 
 # --- LLM providers -------------------------------------------------------------------
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")

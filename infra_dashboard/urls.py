@@ -6,6 +6,10 @@ from django.urls import include, path
 
 from infra_dashboard import views
 
+admin.site.site_header = "LLM Gateway admin"
+admin.site.site_title = "LLM Gateway admin"
+admin.site.index_title = "Prices, budgets, keys, providers and the call log"
+
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("healthz", views.healthz, name="healthz"),

@@ -20,6 +20,7 @@ from costs.budget_status import overview_alerts, overview_budgets
 from dashkit.filters import DashboardFilters
 from dashkit.rendering import SECTION_CACHE_SECONDS, Section, dashboard_page
 from infra_dashboard.celery import app
+from infra_dashboard.overview_charts import today_charts_section
 from validation import quality
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ OVERVIEW_SECTIONS = {
     "overview-attention": Section(
         "infra_dashboard/partials/overview-attention.html", _attention_section
     ),
+    "overview-today": Section("infra_dashboard/partials/overview-today.html", today_charts_section),
     "overview-top": Section("infra_dashboard/partials/overview-top.html", _top_section),
 }
 

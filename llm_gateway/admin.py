@@ -11,12 +11,20 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from calls.models import ENV_VAR_NAME_RE, CacheMode, GatewayKey, LLMCall, Provider
+from dashkit.formatting import usd_exact
 from llm_gateway.cache import cache_purge_sync
 from llm_gateway.keys import gateway_key_create, key_cache
+
+# The model's own name reads "Llm call"; its Meta stays untouched (a label is
+# not worth a migration), so the admin names it here.
+LLMCall._meta.verbose_name = "LLM call"
+LLMCall._meta.verbose_name_plural = "LLM calls"
 
 
 @admin.register(LLMCall)
 class LLMCallAdmin(admin.ModelAdmin):
+    """The call log, read-only: a record is history, written once by the gateway."""
+
     list_display = (
         "created_at",
         "agent_name",
@@ -24,8 +32,8 @@ class LLMCallAdmin(admin.ModelAdmin):
         "provider",
         "status",
         "total_tokens",
-        "cost",
-        "latency_ms",
+        "cost_usd",
+        "latency",
         "retries",
         "fallback",
     )
@@ -38,6 +46,17 @@ class LLMCallAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Cost", ordering="cost")
+    def cost_usd(self, call: LLMCall) -> str:
+        return usd_exact(call.cost) if call.priced else "unpriced"
+
+    @admin.display(description="Latency", ordering="latency_ms")
+    def latency(self, call: LLMCall) -> str:
+        return f"{call.latency_ms:,.0f} ms"
 
     @admin.action(description="Purge cached answers of the selected calls' models")
     def purge_cache_for_models(self, request, queryset) -> None:
@@ -56,9 +75,6 @@ def _purge(model_admin: admin.ModelAdmin, request, kind: str, names: set[str]) -
     With the local backend this reaches only this process's cache."""
     deleted = sum(cache_purge_sync(**{kind: name}) for name in sorted(names) if name)
     model_admin.message_user(request, f"Purged {deleted} cached answers ({kind}: {len(names)}).")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class GatewayKeyForm(forms.ModelForm):

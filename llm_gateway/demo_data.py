@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from calls.models import CallStatus, LLMCall
 from costs.pricing import call_cost, price_for, price_ledger_fields
+from llm_gateway.demo_bodies import demo_bodies
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,11 @@ MEDIAN_LATENCY_MS = {
     "o4-mini": 3800,
 }
 ERRORS = (("LLMRateLimitError", 429), ("LLMProviderError", 500), ("LLMTimeoutError", 504))
+ERROR_MESSAGES = {
+    "LLMRateLimitError": "Rate limit reached for requests per minute; retry after 20 s.",
+    "LLMProviderError": "The upstream answered 500 Internal Server Error.",
+    "LLMTimeoutError": "No answer from the provider within 60 s.",
+}
 
 
 def _pick(rng: random.Random, options: tuple[tuple[str, float], ...]) -> str:
@@ -60,13 +67,44 @@ def _when(rng: random.Random, now: datetime, days: int) -> datetime:
 
 
 def demo_calls_generate(
-    *, count: int, days: int, now: datetime, seed: int = 7
+    *,
+    count: int,
+    days: int,
+    now: datetime,
+    seed: int = 7,
+    bodies: bool = False,
+    keys: dict[str, tuple[int, str]] | None = None,
 ) -> Iterator[LLMCall]:
+    """``count`` calls over ``days``. ``bodies`` stores redacted request and
+    response bodies; ``keys`` maps an agent to its gateway key (id, prefix),
+    which its API calls then carry. Both draw from a second random stream, so
+    the calls themselves do not change with them."""
     rng = random.Random(seed)
+    extra = random.Random(seed + 1)
     weights = [a.weight for a in AGENTS]
     for _ in range(count):
         agent = rng.choices(AGENTS, weights=weights)[0]
-        yield _one_call(rng, agent, _when(rng, now, days))
+        call = _one_call(rng, agent, _when(rng, now, days))
+        _cache_hit(extra, call)
+        if bodies:
+            call.request_body, call.response_body = demo_bodies(extra, call)
+        if keys and call.source == "api" and agent.name in keys:
+            call.gateway_key_id, call.key_prefix = keys[agent.name]
+        yield call
+
+
+CACHE_HIT_SHARE = 0.06
+
+
+def _cache_hit(rng: random.Random, call: LLMCall) -> None:
+    """Some repeated questions are answered from the response cache: no provider
+    call, cost 0, the stored answer's price counted as saved (as the gateway does)."""
+    if call.status != CallStatus.SUCCESS or rng.random() >= CACHE_HIT_SHARE:
+        return
+    call.cache_hit, call.saved_cost, call.cost = True, call.cost, Decimal(0)
+    call.latency_ms = round(rng.uniform(2, 12), 1)
+    call.ttft_ms = call.latency_ms if call.stream else None
+    call.retries = 0
 
 
 def _one_call(rng: random.Random, agent: AgentProfile, created: datetime) -> LLMCall:
@@ -75,13 +113,14 @@ def _one_call(rng: random.Random, agent: AgentProfile, created: datetime) -> LLM
     completion = max(5, int(rng.lognormvariate(math.log(agent.completion_tokens), 0.6)))
     cached = int(prompt * rng.choice((0, 0, 0, 0.5, 0.8)))
     latency = rng.lognormvariate(math.log(MEDIAN_LATENCY_MS[model]), 0.45)
-    status, error_type, http_status = CallStatus.SUCCESS, "", 200
+    status, error_type, http_status, error_message = CallStatus.SUCCESS, "", 200, ""
     if rng.random() < 0.035:
         error_type, http_status = rng.choice(ERRORS)
         status, prompt, completion, cached = CallStatus.ERROR, 0, 0, 0
+        error_message = ERROR_MESSAGES[error_type]
     price = price_for(model, at=created)
     stream = rng.random() < 0.3
-    return LLMCall(
+    call = LLMCall(
         id=uuid.UUID(int=rng.getrandbits(128), version=4),
         created_at=created,
         recorded_at=created + timedelta(milliseconds=latency),
@@ -94,6 +133,7 @@ def _one_call(rng: random.Random, agent: AgentProfile, created: datetime) -> LLM
         stream=stream,
         status=status,
         error_type=error_type,
+        error_message=error_message,
         http_status=http_status,
         prompt_tokens=prompt,
         completion_tokens=completion,
@@ -112,3 +152,6 @@ def _one_call(rng: random.Random, agent: AgentProfile, created: datetime) -> LLM
         else rng.choices(("stop", "length"), weights=(96, 4))[0],
         metadata={"synthetic": True},
     )
+    if call.source == "python":
+        call.http_status = None  # the in-process API answers no HTTP request
+    return call

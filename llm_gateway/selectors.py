@@ -26,6 +26,7 @@ from common.redaction import redact
 from costs.usage import rollups_for
 from dashkit.figures import Series
 from dashkit.filters import DashboardFilters
+from llm_gateway import call_order
 from llm_gateway.health import provider_health as health_entries
 
 PERCENTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -212,6 +213,8 @@ def call_page(*, filters: DashboardFilters, after: str = "", size: int | None = 
     arriving meanwhile never shifts rows between pages.
     """
     size = size or PAGE_SIZE
+    if filters.sort != "newest":
+        return _sorted_page(filters=filters, after=after, size=size)
     calls = calls_filtered(filters=filters).order_by("-created_at", "-id")
     position = cursor_decode(after) if after else None
     if position is not None:
@@ -224,6 +227,42 @@ def call_page(*, filters: DashboardFilters, after: str = "", size: int | None = 
         calls = calls.filter(created_at__lte=created).filter(
             Q(created_at__lt=created) | Q(id__lt=call_id)
         )
+    rows, more = _rows(calls, size)
+    return CallPage(
+        calls=rows,
+        next_cursor=cursor_encode(rows[-1]) if more else None,
+        is_first=position is None,
+    )
+
+
+def _sorted_page(*, filters: DashboardFilters, after: str, size: int) -> CallPage:
+    """Oldest first, most expensive or slowest (llm_gateway.call_order)."""
+    calls = call_order.ordered(calls_filtered(filters=filters), filters.sort)
+    seeked = call_order.seek(calls, filters.sort, after) if after else None
+    rows, more = _rows(seeked if seeked is not None else calls, size)
+    return CallPage(
+        calls=rows,
+        next_cursor=call_order.cursor_after(rows[-1], filters.sort) if more else None,
+        is_first=seeked is None,
+    )
+
+
+# Counting every match of a month at a million calls is a scan; past this many
+# the page says "1,000+" instead of counting on (a bounded walk of the index).
+COUNT_CAP = 1_000
+
+
+def call_count(*, filters: DashboardFilters) -> tuple[int, bool] | None:
+    """How many calls match, exactly up to COUNT_CAP: (count, capped). None for a
+    text search: no index serves it, so counting would read the whole window
+    again after the page already did."""
+    if filters.q:
+        return None
+    n = calls_filtered(filters=filters).order_by()[: COUNT_CAP + 1].count()
+    return min(n, COUNT_CAP), n > COUNT_CAP
+
+
+def _rows(calls: QuerySet[LLMCall], size: int) -> tuple[list[LLMCall], bool]:
     # A LEFT JOIN for the verdict only, instead of loading each result's checks.
     outcome = F("validation__is_valid") if _has_validation() else Value(None, BooleanField())
     calls = calls.annotate(validation_outcome=outcome)
@@ -246,13 +285,7 @@ def call_page(*, filters: DashboardFilters, after: str = "", size: int | None = 
         "priced",
     ]
     rows = list(calls.only(*fields)[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    return CallPage(
-        calls=rows,
-        next_cursor=cursor_encode(rows[-1]) if more else None,
-        is_first=position is None,
-    )
+    return rows[:size], len(rows) > size
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.urls import path
 
-from llm_gateway import views
+from llm_gateway import key_pages, views
 
 urlpatterns = [
     path("performance/", views.performance, name="performance"),
     path("requests/", views.requests_list, name="requests"),
     path("requests/<uuid:call_id>/", views.request_detail, name="request_detail"),
+    path("keys/", key_pages.keys_page, name="keys"),
+    path("keys/<int:pk>/revoke/", key_pages.key_revoke, name="key_revoke"),
 ]

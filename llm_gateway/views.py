@@ -11,8 +11,9 @@ from django.shortcuts import render
 from costs.usage import window_totals
 from dashkit import figures
 from dashkit.filters import DashboardFilters
+from dashkit.formatting import error_label
 from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
-from llm_gateway import selectors
+from llm_gateway import call_order, selectors
 
 OUTCOME_COLORS = {"succeeded": figures.PALETTE[0], "failed": figures.PALETTE[3]}
 
@@ -48,7 +49,10 @@ def _errors(filters: DashboardFilters) -> dict[str, Any]:
     by_type = selectors.errors_by_type(filters=filters)
     chart = (
         figures.horizontal_bars(
-            labels=[t for t, _ in by_type], values=[n for _, n in by_type], x_title="errors"
+            labels=[error_label(t) for t, _ in by_type],
+            values=[n for _, n in by_type],
+            x_title="failed calls",
+            whole_numbers=True,
         )
         if by_type
         else None
@@ -82,7 +86,13 @@ performance = dashboard_page("llm_gateway/performance.html", sections=PERFORMANC
 
 
 def _results(filters: DashboardFilters, *, after: str) -> dict[str, Any]:
-    return {"page": selectors.call_page(filters=filters, after=after)}
+    total, capped = selectors.call_count(filters=filters) or (None, False)
+    return {
+        "page": selectors.call_page(filters=filters, after=after),
+        "total": total,
+        "total_capped": capped,
+        "orders": call_order.ORDERS,
+    }
 
 
 def requests_list(request: HtmxHttpRequest) -> HttpResponse:

@@ -95,14 +95,25 @@ def test_cumulative_against_budgets_matches_plotly(built: list[dict[str, Any]]) 
             line={"color": figures.PALETTE[0], "dash": "dash"},
         )
     )
-    for i, (name, amount) in enumerate(budgets):
-        expected.add_hline(
-            y=float(amount),
-            line={"color": figures.PALETTE[(i + 3) % len(figures.PALETTE)], "dash": "dot"},
-            annotation_text=name,
-            annotation_position="top left",
+    # Budgets are named in the legend (labels on the plot overlapped), spanning
+    # the spend and its forecast.
+    for i, label in enumerate(["budget: $5,000.00", "Global (monthly): $12.50"]):
+        expected.add_trace(
+            go.Scatter(
+                name=label,
+                x=[X[0], X[4]],
+                y=[float(budgets[i][1])] * 2,
+                mode="lines",
+                line={
+                    "color": figures.PALETTE[(i + 3) % len(figures.PALETTE)],
+                    "dash": "dot",
+                    "width": 1.5,
+                },
+                hoverinfo="name",
+            )
         )
-    expected.update_layout(**figures._layout(height=320, y_title="USD", y_format="$,.2f"))
+    # A $5,000 axis is labelled in whole dollars.
+    expected.update_layout(**figures._layout(height=320, y_title="USD", y_format="$,.0f"))
     assert built == [_plotly(expected)]
 
 

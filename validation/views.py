@@ -38,6 +38,7 @@ def _failures(filters: DashboardFilters) -> dict[str, Any]:
             labels=[f for f, _ in breakdown.families],
             values=[n for _, n in breakdown.families],
             x_title="failed checks",
+            whole_numbers=True,
         )
     return {"breakdown": breakdown, "families_chart": chart}
 

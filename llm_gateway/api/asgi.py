@@ -27,8 +27,16 @@ logger = logging.getLogger(__name__)
 ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 
 
-def gateway_application(django_application: ASGIApp) -> ASGIApp:
-    """The server's application: FAST_ROUTES here, everything else to Django."""
+def gateway_application(
+    django_application: ASGIApp,
+    *,
+    on_startup: Callable[[], None] | None = None,
+    on_shutdown: Callable[[], None] | None = None,
+) -> ASGIApp:
+    """The server's application: FAST_ROUTES here, everything else to Django.
+
+    ``on_startup``/``on_shutdown`` are the project's own hooks (the embedded
+    periodic jobs), passed down so this layer never imports the project package."""
 
     async def application(scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "http":
@@ -36,18 +44,27 @@ def gateway_application(django_application: ASGIApp) -> ASGIApp:
             if handler is not None:
                 return await serve_asgi(handler, scope, receive, send)
         elif scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
+            return await _lifespan(receive, send, on_startup, on_shutdown)
         return await django_application(scope, receive, send)
 
     return application
 
 
-async def _lifespan(receive: Callable, send: Callable) -> None:
+async def _lifespan(
+    receive: Callable,
+    send: Callable,
+    on_startup: Callable[[], None] | None,
+    on_shutdown: Callable[[], None] | None,
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if on_startup is not None:
+                on_startup()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if on_shutdown is not None:
+                on_shutdown()
             await records_flush()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,41 +48,11 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def seeded_demo(transactional_db) -> None:
-    """Demo history plus rollups and some validation results, as the real jobs would make."""
+    """What `make run` seeds: calls, rollups, keys, validation results, budgets, alerts."""
     from django.core.management import call_command
 
-    from calls.models import LLMCall
-    from validation.models import ValidationResult
-
     call_command("load_prices", verbosity=0)
-    # seed_demo_data rebuilds the rollups itself, as `make run` relies on.
     call_command("seed_demo_data", calls=3000, days=30, stdout=open(os.devnull, "w"))  # noqa: SIM115
-    rng = random.Random(3)
-    results = []
-    for call in LLMCall.objects.filter(status="success")[:1500]:
-        valid = rng.random() > 0.12
-        family = rng.choice(["quality", "format", "safety", "business"])
-        checks = [
-            {
-                "name": f"{family}_check_{rng.randint(1, 4)}",
-                "family": family,
-                "passed": valid,
-                "severity": "warning",
-                "message": "ok" if valid else "did not pass",
-            }
-        ]
-        results.append(
-            ValidationResult(
-                call=call,
-                is_valid=valid,
-                quality_score=rng.uniform(0.8, 1.0) if valid else rng.uniform(0.2, 0.6),
-                checks=checks,
-                failed_families=[] if valid else [family],
-                agent_name=call.agent_name,
-                created_at=call.created_at,
-            )
-        )
-    ValidationResult.objects.bulk_create(results)
 
 
 @pytest.fixture
@@ -98,3 +67,56 @@ def staff_login(transactional_db, django_user_model):
         page.wait_for_url(f"{base_url}/")
 
     return login
+
+
+def watch_for_errors(page, errors: list[str]) -> None:
+    """Collect what a person would see as broken: uncaught exceptions, console
+    errors (a CSP refusal is one), failed requests and HTTP errors.
+
+    Requests aborted by leaving the page (a poll in flight during ``goto``) are
+    the browser's doing, not a failure of the app.
+    """
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.on(
+        "console",
+        lambda msg: msg.type == "error" and errors.append(f"console: {msg.text[:300]}"),
+    )
+    page.on(
+        "requestfailed",
+        lambda request: (
+            request.failure != "net::ERR_ABORTED"
+            and errors.append(f"failed: {request.url} {request.failure}")
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400 and errors.append(f"HTTP {response.status}: {response.url}")
+        ),
+    )
+
+
+@pytest.fixture
+def open_page(browser, live_server, staff_login):
+    """A logged-in page that records every error; its context closes before the
+    database is flushed.
+
+    Closing first stops the pages' polling, whose queries would otherwise hold
+    SQLite's shared in-memory tables while the test database is emptied.
+    """
+    contexts = []
+
+    def open_(viewport, *, before_login=None):
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        if before_login is not None:
+            before_login(context)
+        page = context.new_page()
+        errors: list[str] = []
+        watch_for_errors(page, errors)
+        staff_login(page, live_server.url)
+        return page, errors
+
+    yield open_
+    for context in contexts:
+        context.close()
