@@ -133,7 +133,7 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(GatewayKey.objects.defer("key_hash"), pk=pk)
     if request.method == "POST":
         GatewayKey.objects.filter(pk=pk, revoked_at=None).update(revoked_at=timezone.now())
-        key_cache.forget(key.prefix)  # refused from the next request on, not in 5 s
+        key_cache.invalidate(key.prefix)  # refused from the next request on, not in 5 s
         messages.success(request, f"Key {key.prefix}… ({key.name}) revoked.")
         return redirect("keys")
     return render(request, "llm_gateway/key_revoke.html", {"key": key})
