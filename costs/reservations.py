@@ -161,13 +161,21 @@ def request_prompt_text(messages: list[dict[str, Any]]) -> str:
 
 
 async def reservation_estimate(
-    *, messages: list[dict[str, Any]], max_tokens: int | None, model: str, kinds: list[str]
+    *,
+    messages: list[dict[str, Any]],
+    max_tokens: int | None,
+    model: str,
+    kinds: list[str],
+    prompt_tokens: int | None = None,
 ) -> Decimal:
     """Worst-case USD cost of a request: the estimated prompt plus every token
     it may generate, at the dearest price among the providers that may serve
-    it. Unpriced models (and the mock) reserve 0."""
+    it. Unpriced models (and the mock) reserve 0. ``prompt_tokens``, when the
+    caller counted them (token-array input), replaces the estimate."""
     prompt = estimate_tokens(request_prompt_text(messages))
     prompt += MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
+    if prompt_tokens is not None:
+        prompt = prompt_tokens
     completion = max_tokens or settings.LLM_MAX_TOKENS
     worst = ZERO
     for kind in dict.fromkeys(kinds or ["openai"]):
@@ -201,6 +209,7 @@ async def areserve_for_call(
         max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
         model=record.requested_model,
         kinds=kinds,
+        prompt_tokens=request.metadata.get("input_tokens"),
     )
     return await abudget_reserve(
         agent_name=record.agent_name,

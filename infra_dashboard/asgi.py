@@ -35,7 +35,7 @@ for _module in (
     importlib.import_module(_module)
 
 from llm_gateway.api.http import serve_asgi  # noqa: E402 - needs Django set up
-from llm_gateway.api.views import FAST_ROUTES  # noqa: E402
+from llm_gateway.api.routes import FAST_ROUTES  # noqa: E402
 from llm_gateway.gc_tuning import gc_tune  # noqa: E402
 
 gc_tune()  # last: everything imported so far is long-lived

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
@@ -201,19 +200,12 @@ async def _sse(
     yield "".join(pending)
 
 
-_models_cache: dict[str, tuple[float, list[dict]]] = {}
-
-
 async def models_handler(request: ApiRequest) -> ApiResponse:
     try:
         await api_key_authenticate(request.headers)
     except APIError as refusal:
         return refusal.api_response()
-    cached = _models_cache.get("all")
-    if cached is None or time.monotonic() - cached[0] > 60:
-        data = await usage_selectors.model_list()
-        _models_cache["all"] = cached = (time.monotonic(), data)
-    return json_response({"object": "list", "data": cached[1]})
+    return json_response({"object": "list", "data": await usage_selectors.model_list_cached()})
 
 
 async def usage_handler(request: ApiRequest) -> ApiResponse:

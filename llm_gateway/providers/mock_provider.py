@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from llm_gateway.interface import LLMProvider, LLMRequest, LLMResponse, StreamChunk, TokenUsage
+from llm_gateway.providers.mock_operations import MockOperations, model_known, model_not_found
 
 _TOPICS = (
     "Start with the smallest change that proves the idea, then measure it.",
@@ -47,12 +48,21 @@ def mock_answer(prompt: str) -> str:
     return f"[mock answer] About “{first}”: {advice}"
 
 
-class MockProvider(LLMProvider):
+class MockProvider(MockOperations, LLMProvider):
     name = "mock"
     kind = "mock"
 
     def __init__(self, model: str = "mock-model") -> None:
         self.default_model = model
+
+    def mock_text(self, prompt: str) -> str:
+        return mock_answer(prompt)
+
+    def _checked_model(self, request: LLMRequest) -> str:
+        model = request.model or self.default_model
+        if not model_known(model, self.default_model):
+            raise model_not_found(model)
+        return model
 
     def _answer(self, request: LLMRequest) -> tuple[str, TokenUsage, str]:
         messages = request.to_messages()
@@ -67,8 +77,8 @@ class MockProvider(LLMProvider):
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         started = time.monotonic()
+        model = self._checked_model(request)
         text, usage, finish = self._answer(request)
-        model = request.model or self.default_model
         raw = {
             "id": f"chatcmpl-mock-{uuid.uuid4().hex[:16]}",
             "object": "chat.completion",
@@ -92,8 +102,8 @@ class MockProvider(LLMProvider):
         )
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        model = self._checked_model(request)
         text, usage, finish = self._answer(request)
-        model = request.model or self.default_model
         base = {
             "id": f"chatcmpl-mock-{uuid.uuid4().hex[:16]}",
             "object": "chat.completion.chunk",

@@ -9,87 +9,38 @@ came instead of round-tripping it through pydantic models on the hot path.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 # httpx is imported up front: the SDK looks for an already-loaded httpx on every
 # request, and a first import racing in a worker thread is seen half-initialised.
 import httpx  # noqa: F401
-import jiter
 import openai
 from django.conf import settings
 
 from llm_gateway.interface import (
-    INVALID_REQUEST_STATUSES,
     LLMError,
     LLMProvider,
     LLMProviderError,
-    LLMQuotaExceededError,
     LLMRequest,
     LLMResponse,
-    LLMTimeoutError,
     StreamChunk,
     TokenUsage,
-    status_to_error,
 )
 from llm_gateway.providers.clients import sdk_client
+from llm_gateway.providers.openai_operations import OpenAIOperations
+from llm_gateway.providers.openai_wire import (  # retry_after_seconds: re-exported
+    drained,
+    json_loads,
+    map_openai_error,
+    retry_after_seconds,
+)
+
+__all__ = ["OpenAIProvider", "map_openai_error", "retry_after_seconds"]
 
 logger = logging.getLogger(__name__)
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """Read ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-
-
-def _error_code(exc: openai.APIStatusError) -> str | None:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    inner = body.get("error", body) if isinstance(body.get("error", body), dict) else body
-    return inner.get("code") or inner.get("type")
-
-
-def map_openai_error(exc: Exception, provider: str) -> LLMError:
-    """Translate the SDK's exceptions into the gateway's hierarchy."""
-    if isinstance(exc, openai.APITimeoutError):
-        return LLMTimeoutError("The provider did not answer in time.", provider=provider)
-    if isinstance(exc, openai.APIConnectionError):
-        return LLMProviderError(f"Could not reach the provider: {exc}", provider=provider)
-    if not isinstance(exc, openai.APIStatusError):
-        return LLMProviderError(str(exc), provider=provider)
-    status, code, message = exc.status_code, _error_code(exc), exc.message
-    if status == 429 and code == "insufficient_quota":
-        return LLMQuotaExceededError(message, provider=provider, status_code=status)
-    return status_to_error(
-        status,
-        message,
-        # OpenAI's code travels only with a refused request; a 5xx keeps "provider_error".
-        code=code if status in INVALID_REQUEST_STATUSES else None,
-        retry_after=retry_after_seconds(exc.response.headers),
-        provider=provider,
-    )
 
 
 # The messages travel in ``extra_body`` (merged over the typed fields by the SDK):
@@ -119,15 +70,6 @@ def openai_body(
     return body
 
 
-def json_loads(data: bytes) -> Any:
-    """jiter (the SDK's parser) takes a third of json.loads' time per chunk, but
-    refuses a lone surrogate escape, which json.loads accepts: keep the answer."""
-    try:
-        return jiter.from_json(data)
-    except ValueError:
-        return json.loads(data)
-
-
 def response_from_openai(data: dict[str, Any], provider: str, elapsed: float) -> LLMResponse:
     choice = (data.get("choices") or [{}])[0]
     message = choice.get("message") or {}
@@ -155,8 +97,8 @@ def chunk_from_openai(data: dict[str, Any]) -> StreamChunk:
     )
 
 
-class OpenAIProvider(LLMProvider):
-    """OpenAI chat completions through ``openai.AsyncOpenAI``."""
+class OpenAIProvider(OpenAIOperations, LLMProvider):
+    """OpenAI through ``openai.AsyncOpenAI``: chat here, the other operations in the mixin."""
 
     kind = "openai"
 
@@ -244,19 +186,6 @@ class OpenAIProvider(LLMProvider):
         return {"provider": self.name, "kind": self.kind, "healthy": True, "latency_ms": latency}
 
 
-# How long to wait, after ``[DONE]``, for the end of the HTTP body. A body read to
-# its end puts the connection back in the pool; one closed early costs the next
-# stream a new TCP connection (measured: every stream reconnected).
-_DRAIN_SECONDS = 0.5
-
-
-async def _drained(blocks: AsyncIterator[bytes]) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(_DRAIN_SECONDS):
-            async for _ in blocks:
-                pass
-
-
 def _data_lines(buffer: bytearray) -> list[bytes]:
     """Take the complete ``data:`` lines out of ``buffer`` (the rest stays)."""
     end = buffer.rfind(b"\n")
@@ -277,7 +206,7 @@ async def _sse_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk
         buffer += block
         for payload in _data_lines(buffer):
             if payload == b"[DONE]":
-                await _drained(blocks)
+                await drained(blocks)
                 return
             chunk = _chunk(payload, provider)
             finished = finished or chunk.finish_reason is not None

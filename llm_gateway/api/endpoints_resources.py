@@ -1,0 +1,111 @@
+"""``GET /v1/models/{id}`` and ``GET``/``DELETE /v1/responses/{id}``.
+
+A stored response belongs to the key that created it (``response_owners``):
+another key gets the same 404 as for an id that never existed, so ids cannot
+be probed. Both pass-throughs go to the provider that made the response and
+are recorded like every call that reaches a provider (at $0).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from django.db import DatabaseError
+
+from llm_gateway.api import usage as usage_selectors
+from llm_gateway.api.auth import api_key_authenticate
+from llm_gateway.api.errors import APIError, error_api_response, llm_error_api_response
+from llm_gateway.api.http import ApiRequest, ApiResponse, json_response
+from llm_gateway.api.views import _database_unavailable, _gateway_headers
+from llm_gateway.interface import LLMError, LLMProvider
+from llm_gateway.keys import KeyInfo
+from llm_gateway.manager import CallContext, _record_failure, _write
+from llm_gateway.operations import RESPONSES, OperationReply
+from llm_gateway.providers import adefault_providers
+from llm_gateway.response_owners import response_owner
+from llm_gateway.services import CallRecord
+
+
+async def model_detail_handler(request: ApiRequest, model_id: str) -> ApiResponse:
+    try:
+        await api_key_authenticate(request.headers)
+    except APIError as refusal:
+        return refusal.api_response()
+    for model in await usage_selectors.model_list_cached():
+        if model["id"] == model_id:
+            return json_response(model)
+    return error_api_response(
+        404,
+        f"The model '{model_id}' does not exist",
+        code="model_not_found",
+        param="model",
+    )
+
+
+def _not_found(response_id: str) -> ApiResponse:
+    return error_api_response(404, f"Response with id '{response_id}' not found.", param=None)
+
+
+async def response_item_handler(request: ApiRequest, response_id: str) -> ApiResponse:
+    if request.method not in ("GET", "DELETE"):
+        return error_api_response(
+            405, "Use GET or DELETE for /v1/responses/{id}.", code="method_not_allowed"
+        )
+    try:
+        key = await api_key_authenticate(request.headers)
+        owner = await response_owner(response_id)
+        if owner is None or owner.key_id != key.id:
+            return _not_found(response_id)
+        provider = await _provider_named(owner.provider)
+        if provider is None:
+            return _not_found(response_id)
+        if request.method == "DELETE":
+            return await _relayed(key, provider, lambda: provider.response_delete(response_id))
+        query = dict(request.query)
+        return await _relayed(key, provider, lambda: provider.response_get(response_id, query))
+    except APIError as refusal:
+        return refusal.api_response()
+    except DatabaseError:
+        return await _database_unavailable()
+
+
+async def _provider_named(name: str) -> LLMProvider | None:
+    for provider in await adefault_providers():
+        if provider.name == name and callable(getattr(provider, "response_get", None)):
+            return provider
+    return None
+
+
+async def _relayed(
+    key: KeyInfo, provider: LLMProvider, call: Callable[[], Awaitable[OperationReply]]
+) -> ApiResponse:
+    ctx = CallContext(
+        agent_name=key.agent_name,
+        gateway_key_id=key.id,
+        key_prefix=key.prefix,
+        key_agent_name=key.agent_name,
+        source="api",
+    )
+    record = CallRecord(
+        id=ctx.request_id,
+        created_at=ctx.created_at,
+        agent_name=key.agent_name,
+        gateway_key_id=key.id,
+        key_prefix=key.prefix,
+        source="api",
+        operation=RESPONSES,
+        provider=provider.name,
+        provider_kind=provider.kind,
+    )
+    ctx.record = record
+    try:
+        reply = await call()
+    except LLMError as error:
+        await _record_failure(record, ctx, error)
+        return llm_error_api_response(error, _gateway_headers(ctx))
+    record.model = record.requested_model = reply.model
+    record.latency_ms = (time.monotonic() - ctx.started) * 1000
+    record.metadata["response_id"] = reply.data.get("id")
+    await _write(record, ctx)
+    return ApiResponse(body=reply.content, headers=_gateway_headers(ctx))
