@@ -167,10 +167,14 @@ async def _relay(
     ctx: CallContext,
     key: KeyInfo,
 ) -> AsyncIterator[bytes]:
+    """The provider's events as they come; ``[DONE]`` is held back until the
+    call is recorded, so a client that stops reading there finds the record."""
     batches = arrived_together(first, rest)
+    done = False
     try:
         async for batch in batches:
-            out = b"".join(event.raw for event in batch if not _hidden(event, parsed))
+            done = done or any(event.done for event in batch)
+            out = b"".join(e.raw for e in batch if not (e.done or _hidden(e, parsed)))
             if out:
                 yield out
     except LLMError as error:
@@ -179,12 +183,14 @@ async def _relay(
     finally:
         await batches.aclose()  # stops its reader before ``rest`` is closed
         await rest.aclose()  # type: ignore[attr-defined]  # records the end
+    tail = b""
     record = ctx.record
     if record is not None:
         tokens = record.prompt_tokens + record.completion_tokens
         await rate_limit_spend_tokens(key_id=key.id, tpm=key.tpm_limit, tokens=tokens)
         await _remember_response(ctx, key)
-        yield f": x-gateway-cost-usd {record.cost}\n\n".encode()
+        tail = f": x-gateway-cost-usd {record.cost}\n\n".encode()
+    yield tail + (b"data: [DONE]\n\n" if done else b"")
 
 
 HANDLERS: dict[str, Handler] = {spec.path: operation_handler(name) for name, spec in SPECS.items()}
