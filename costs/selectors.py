@@ -37,7 +37,12 @@ ZERO = Decimal(0)
 LATE_MARGIN = timedelta(minutes=15)
 # Up to this span, charts use minute buckets; beyond it, hour buckets.
 MINUTE_SPAN_LIMIT = timedelta(hours=6)
-GROUP_FIELDS = {"agent": "agent_name", "model": "model", "provider": "provider"}
+GROUP_FIELDS = {
+    "agent": "agent_name",
+    "model": "model",
+    "provider": "provider",
+    "operation": "operation",
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class UsageFilter:
     agent: str = ""
     model: str = ""
     provider: str = ""
+    operation: str = ""
 
     def q(self) -> Q:
         query = Q()

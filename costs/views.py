@@ -34,6 +34,7 @@ def _summary(filters: DashboardFilters) -> dict[str, Any]:
         agent=filters.agent,
         model=filters.model,
         provider=filters.provider,
+        operation=filters.operation,
         latency=False,
     )
     return {
@@ -212,7 +213,10 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered rollups as CSV (costs.exports: exact decimals, formula-safe cells)."""
     filters = filters_parse(request.GET)
     dims = selectors.UsageFilter(
-        agent=filters.agent, model=filters.model, provider=filters.provider
+        agent=filters.agent,
+        model=filters.model,
+        provider=filters.provider,
+        operation=filters.operation,
     )
     rows = usage_csv_rows(start=filters.start, end=filters.end, filters=dims)
     writer = csv.writer(_Echo())

@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 from django.http import QueryDict
 from django.utils import timezone
 
+from llm_gateway.operations import OPERATIONS
+
 RANGES: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
     "24h": timedelta(hours=24),
@@ -28,7 +30,7 @@ DEFAULT_RANGE = "24h"
 MAX_CUSTOM_SPAN = timedelta(days=400)
 STATUSES = ("success", "error", "client_disconnected", "blocked")
 VALIDATION_OUTCOMES = ("valid", "invalid", "unvalidated")
-GROUPS = ("model", "agent", "provider")
+GROUPS = ("model", "agent", "provider", "operation")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class DashboardFilters:
     agent: str = ""
     model: str = ""
     provider: str = ""
+    operation: str = ""  # chat, embeddings, responses… (llm_gateway.operations)
     status: str = ""
     validation: str = ""
     min_cost: Decimal | None = None
@@ -72,7 +75,7 @@ class DashboardFilters:
         if self.range == "custom":
             values["start"] = self.start.strftime("%Y-%m-%dT%H:%M")
             values["end"] = self.end.strftime("%Y-%m-%dT%H:%M")
-        for name in ("agent", "model", "provider", "status", "validation", "q"):
+        for name in ("agent", "model", "provider", "operation", "status", "validation", "q"):
             if value := getattr(self, name):
                 values[name] = value
         if self.min_cost is not None:
@@ -90,7 +93,7 @@ class DashboardFilters:
 
     @property
     def has_dimensions(self) -> bool:
-        return bool(self.agent or self.model or self.provider)
+        return bool(self.agent or self.model or self.provider or self.operation)
 
 
 def floor_time(moment: datetime, *, granularity: str) -> datetime:
@@ -147,6 +150,7 @@ def filters_parse(query: QueryDict, *, now: datetime | None = None) -> Dashboard
         agent=query.get("agent", "").strip()[:200],
         model=query.get("model", "").strip()[:200],
         provider=query.get("provider", "").strip()[:100],
+        operation=_choice(query, "operation", OPERATIONS),
         status=_choice(query, "status", STATUSES),
         validation=_choice(query, "validation", VALIDATION_OUTCOMES),
         min_cost=_parse_min_cost(query.get("min_cost", "")),

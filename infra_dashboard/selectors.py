@@ -22,7 +22,12 @@ from costs.rollups import rollup_position
 from infra_dashboard.filters import DashboardFilters
 from llm_gateway.models import CallStatus, LLMCall
 
-DIMENSION_FIELDS = {"agent": "agent_name", "model": "model", "provider": "provider"}
+DIMENSION_FIELDS = {
+    "agent": "agent_name",
+    "model": "model",
+    "provider": "provider",
+    "operation": "operation",
+}
 ZERO = Decimal("0")
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -91,12 +96,14 @@ def rollups_in(
     agent: str = "",
     model: str = "",
     provider: str = "",
+    operation: str = "",
 ) -> QuerySet[UsageRollup]:
     """Rollup rows of one granularity in [start, end), narrowed by the dimensions given."""
     rows = UsageRollup.objects.filter(
         granularity=granularity, bucket_start__gte=start, bucket_start__lt=end
     )
-    for name, value in (("agent_name", agent), ("model", model), ("provider", provider)):
+    dims = (("agent_name", agent), ("model", model), ("provider", provider))
+    for name, value in (*dims, ("operation", operation)):
         if value:
             rows = rows.filter(**{name: value})
     return rows
@@ -110,6 +117,7 @@ def rollups_for(filters: DashboardFilters) -> QuerySet[UsageRollup]:
         agent=filters.agent,
         model=filters.model,
         provider=filters.provider,
+        operation=filters.operation,
     )
 
 
@@ -223,6 +231,7 @@ def period_totals(
     agent: str = "",
     model: str = "",
     provider: str = "",
+    operation: str = "",
     latency: bool = True,
 ) -> PeriodTotals:
     """Totals for [start, end): rollups up to the live tail, the tail from the log.
@@ -230,9 +239,9 @@ def period_totals(
     ``latency=False`` skips the latency histogram (``p95_latency_ms`` is None)."""
     tail_start = live_tail_start()
     split = start if tail_start is None else min(max(start, tail_start), end)
-    dims = {"agent": agent, "model": model, "provider": provider}
+    dims = {"agent": agent, "model": model, "provider": provider, "operation": operation}
     tail = LLMCall.objects.filter(created_at__gte=split, created_at__lt=end)
-    exact = {"agent_name": agent, "model": model, "provider": provider}
+    exact = {"agent_name": agent, "model": model, "provider": provider, "operation": operation}
     tail = tail.filter(**{k: v for k, v in exact.items() if v})
     rolled = _rolled_totals(start=start, split=split, dims=dims, latency=latency)
     return _combine(rolled, _raw_totals(tail, latency=latency))

@@ -182,6 +182,7 @@ def calls_filtered(*, filters: DashboardFilters) -> QuerySet[LLMCall]:
         "agent_name": filters.agent,
         "model": filters.model,
         "provider": filters.provider,
+        "operation": filters.operation,
         "status": filters.status,
     }
     calls = calls.filter(**{k: v for k, v in exact.items() if v})
@@ -231,6 +232,7 @@ def call_page(*, filters: DashboardFilters, after: str = "", size: int | None = 
         "created_at",
         "agent_name",
         "provider",
+        "operation",
         "model",
         "status",
         "error_type",
