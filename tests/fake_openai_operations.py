@@ -68,6 +68,8 @@ def embeddings(body: dict[str, Any], model: str) -> dict[str, Any]:
     dims = body.get("dimensions") or EMBEDDING_MODELS[model]
     if body.get("dimensions") is not None and model == "text-embedding-ada-002":
         raise Refusal(400, "This model does not support specifying dimensions.", "dimensions")
+    if not isinstance(dims, int) or not 1 <= dims <= EMBEDDING_MODELS[model]:
+        raise Refusal(400, f"Invalid value for 'dimensions' = {dims}.", "dimensions")
     fmt = body.get("encoding_format") or "float"
     items = _items(body.get("input"))
     data = []

@@ -27,7 +27,24 @@ from llm_gateway.response_owners import response_owner
 from llm_gateway.services import CallRecord
 
 
+def _wrong_method(request: ApiRequest, allowed: tuple[str, ...]) -> ApiResponse | None:
+    """OpenAI-shaped 405 with ``Allow`` for the templated paths (the router's
+    method check knows exact paths only)."""
+    if request.method in allowed or (request.method == "HEAD" and "GET" in allowed):
+        return None
+    listed = ", ".join(allowed)
+    response = error_api_response(
+        405,
+        f"Method {request.method} is not allowed here; use {listed}.",
+        code="method_not_allowed",
+    )
+    response.headers["allow"] = listed
+    return response
+
+
 async def model_detail_handler(request: ApiRequest, model_id: str) -> ApiResponse:
+    if (refusal := _wrong_method(request, ("GET",))) is not None:
+        return refusal
     try:
         await api_key_authenticate(request.headers)
     except APIError as refusal:
@@ -48,10 +65,8 @@ def _not_found(response_id: str) -> ApiResponse:
 
 
 async def response_item_handler(request: ApiRequest, response_id: str) -> ApiResponse:
-    if request.method not in ("GET", "DELETE"):
-        return error_api_response(
-            405, "Use GET or DELETE for /v1/responses/{id}.", code="method_not_allowed"
-        )
+    if (refusal := _wrong_method(request, ("GET", "DELETE"))) is not None:
+        return refusal
     try:
         key = await api_key_authenticate(request.headers)
         owner = await response_owner(response_id)

@@ -5,7 +5,7 @@ from llm_gateway.api import openapi, views, views_operations
 urlpatterns = [
     path("v1/chat/completions", views.chat_completions, name="api-chat-completions"),
     path("v1/models", views.models, name="api-models"),
-    re_path(r"^v1/models/(?P<model_id>.+)$", views_operations.model_detail, name="api-model"),
+    re_path(r"^v1/models/(?P<model_id>[\s\S]+)$", views_operations.model_detail, name="api-model"),
     path("v1/embeddings", views_operations.operation, name="api-embeddings"),
     path("v1/responses", views_operations.operation, name="api-responses"),
     path(
@@ -18,5 +18,5 @@ urlpatterns = [
     path("api/v1/usage", views.usage, name="api-usage"),
     path("api/v1/budgets", views.budgets, name="api-budgets"),
     path("api/openapi.json", openapi.openapi_json, name="api-openapi"),
-    re_path(r"^(?P<path>(v1|api/v1)/.*)$", views.not_found),
+    re_path(r"^(?P<path>(v1|api/v1)/[\s\S]*)$", views.not_found),
 ]

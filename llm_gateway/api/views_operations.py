@@ -20,5 +20,6 @@ async def response_item(request: HttpRequest, response_id: str) -> HttpResponse:
     return to_django(await response_item_handler(from_django(request), response_id))
 
 
+@csrf_exempt  # its 405 is an OpenAI error, not CSRF's HTML page
 async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
     return to_django(await model_detail_handler(from_django(request), model_id))
