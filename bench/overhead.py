@@ -11,6 +11,7 @@ With Redis the tasks go through it as the broker to a Celery worker on CPU 0.
     python bench/overhead.py --quick         # c=1 and c=50, upstream 0 ms
     DATABASE_URL=postgres://… REDIS_URL=redis://… python bench/overhead.py
     python bench/overhead.py --quick --litellm   # the LiteLLM proxy side by side
+    python bench/overhead.py --quick --operation chat,embeddings,responses  # compared in one run
 
 Prints one JSON line per case.
 """
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +44,26 @@ PROMPT = (
 )  # ~20 words
 UPSTREAM_KEY = "sk-bench-upstream-key-000000000000"
 MODEL = "gpt-4o-mini"
+# Each operation's path; embeddings are never streamed.
+PATHS = {
+    "chat": "/v1/chat/completions",
+    "embeddings": "/v1/embeddings",
+    "responses": "/v1/responses",
+}
+
+
+def body_for(operation: str, stream: bool) -> dict:
+    """~20 prompt words and 16 output tokens, as the notes describe, per operation."""
+    if operation == "embeddings":  # base64: what the OpenAI SDK asks for by default
+        return {"model": "text-embedding-3-small", "input": PROMPT, "encoding_format": "base64"}
+    if operation == "responses":
+        return {"model": MODEL, "input": PROMPT, "max_output_tokens": 16, "stream": stream}
+    return {
+        "model": MODEL,
+        "max_tokens": 16,
+        "stream": stream,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
 
 
 def pinned(cpu: int) -> list[str]:
@@ -248,13 +270,10 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-async def measure(url: str, key: str, *, total: int, concurrency: int, stream: bool) -> Result:
-    body = {
-        "model": MODEL,
-        "max_tokens": 16,
-        "stream": stream,
-        "messages": [{"role": "user", "content": PROMPT}],
-    }
+async def measure(
+    url: str, key: str, *, total: int, concurrency: int, stream: bool, operation: str = "chat"
+) -> Result:
+    body = body_for(operation, stream)
     headers = {"Authorization": f"Bearer {key}"}
     return await run_load(
         url, body=body, headers=headers, total=total, concurrency=concurrency, stream=stream
@@ -310,60 +329,82 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
             folder=Path(tempfile.mkdtemp(prefix="bench-litellm-")),
         )
         litellm_url = f"http://127.0.0.1:{litellm_port}/v1/chat/completions"
-    gw_url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    direct_url = upstream_url + "/v1/chat/completions"
     try:
-        asyncio.run(measure(gw_url, key, total=300, concurrency=10, stream=False))  # warm-up
-        if litellm is not None:
-            asyncio.run(measure(litellm_url, MASTER_KEY, total=300, concurrency=10, stream=False))
-        for stream in args.streams:
-            for concurrency in args.concurrency:
-                total = requests_for(latency_ms, concurrency, args.requests)
-                direct = asyncio.run(
-                    measure(
-                        direct_url,
-                        UPSTREAM_KEY,
-                        total=total,
-                        concurrency=concurrency,
-                        stream=stream,
+        for operation in args.operations:
+            urls = (f"http://127.0.0.1:{port}" + PATHS[operation], upstream_url + PATHS[operation])
+            asyncio.run(
+                measure(urls[0], key, total=300, concurrency=10, stream=False, operation=operation)
+            )
+            compare = litellm is not None and operation == "chat"
+            if compare:
+                asyncio.run(
+                    measure(litellm_url, MASTER_KEY, total=300, concurrency=10, stream=False)
+                )
+            for stream in args.streams:
+                if stream and operation == "embeddings":
+                    continue
+                for concurrency in args.concurrency:
+                    cell = Cell(operation, stream, concurrency, latency_ms)
+                    line, direct, extra, total = run_cell(
+                        args, cell, gateway, key, urls, upstream_url
                     )
-                )
-                upstream_stats(upstream_url, reset=True)
-                cpu_before = cpu_seconds(gateway.pid)
-                through = asyncio.run(
-                    measure(gw_url, key, total=total, concurrency=concurrency, stream=stream)
-                )
-                cpu_used = cpu_seconds(gateway.pid) - cpu_before
-                peak = upstream_stats(upstream_url)["peak_in_flight"]
-                extra = {
-                    "stream": stream,
-                    "concurrency": concurrency,
-                    "upstream_latency_ms": latency_ms,
-                    "workers": args.workers,
-                    "budget": args.budget,
-                    "db": db_url.split(":")[0],
-                }
-                line = summarise("gateway", through, direct, extra)
-                line["direct_p50_ms"] = _round(
-                    percentile([s.latency * 1000 for s in direct.samples if s.ok], 0.5)
-                )
-                line["direct_rps"] = round(len(direct.samples) / direct.wall, 1)
-                line["gateway_peak_rss_mib"] = peak_rss_mib(gateway.pid)
-                # Includes the record writer finishing the run's last batch (10 ms).
-                line["gateway_cpu_ms_per_call"] = _round(cpu_used * 1000 / max(total, 1))
-                # All `concurrency` calls open upstream at once: nothing in the gateway
-                # (a pool, a thread per call, a semaphore) capped them.
-                line["upstream_peak_in_flight"] = peak
-                print(json.dumps(line), flush=True)
-                if litellm is not None:
-                    compared = litellm_line(litellm, litellm_url, line, direct, extra, total)
-                    print(json.dumps(compared), flush=True)
+                    print(json.dumps(line), flush=True)
+                    if compare:
+                        compared = litellm_line(litellm, litellm_url, line, direct, extra, total)
+                        print(json.dumps(compared), flush=True)
     finally:
         stop(gateway)
         stop(upstream)
         for helper in (worker, litellm):
             if helper is not None:
                 stop(helper)
+
+
+@dataclass(frozen=True)
+class Cell:
+    operation: str
+    stream: bool
+    concurrency: int
+    latency_ms: int
+
+
+def run_cell(
+    args: argparse.Namespace,
+    cell: Cell,
+    gateway: subprocess.Popen,
+    key: str,
+    urls: tuple[str, str],
+    upstream_url: str,
+) -> tuple[dict, Result, dict, int]:
+    """One cell: the same requests direct, then through the gateway (gateway, direct urls)."""
+    total = requests_for(cell.latency_ms, cell.concurrency, args.requests)
+    load = {"total": total, "concurrency": cell.concurrency, "stream": cell.stream}
+    direct = asyncio.run(measure(urls[1], UPSTREAM_KEY, operation=cell.operation, **load))
+    upstream_stats(upstream_url, reset=True)
+    cpu_before = cpu_seconds(gateway.pid)
+    through = asyncio.run(measure(urls[0], key, operation=cell.operation, **load))
+    cpu_used = cpu_seconds(gateway.pid) - cpu_before
+    extra = {
+        "operation": cell.operation,
+        "stream": cell.stream,
+        "concurrency": cell.concurrency,
+        "upstream_latency_ms": cell.latency_ms,
+        "workers": args.workers,
+        "budget": args.budget,
+        "db": args.db_url.split(":")[0],
+    }
+    line = summarise("gateway", through, direct, extra)
+    line["direct_p50_ms"] = _round(
+        percentile([s.latency * 1000 for s in direct.samples if s.ok], 0.5)
+    )
+    line["direct_rps"] = round(len(direct.samples) / direct.wall, 1)
+    line["gateway_peak_rss_mib"] = peak_rss_mib(gateway.pid)
+    # Includes the record writer finishing the run's last batch (10 ms).
+    line["gateway_cpu_ms_per_call"] = _round(cpu_used * 1000 / max(total, 1))
+    # All `concurrency` calls open upstream at once: nothing in the gateway
+    # (a pool, a thread per call, a semaphore) capped them.
+    line["upstream_peak_in_flight"] = upstream_stats(upstream_url)["peak_in_flight"]
+    return line, direct, extra, total
 
 
 def litellm_line(
@@ -409,18 +450,27 @@ def main() -> None:
         help="the global budget covering the calls (block: every call reserves and settles)",
     )
     parser.add_argument(
+        "--operation",
+        default="chat",
+        help="comma list of chat, embeddings, responses: each benched in the same run",
+    )
+    parser.add_argument(
         "--litellm",
         action="store_true",
         help="also run each cell through the LiteLLM proxy (installed into .bench/ on first use)",
     )
     args = parser.parse_args()
     args.streams = {"both": (False, True), "yes": (True,), "no": (False,)}[args.stream]
+    args.operations = [op for op in args.operation.split(",") if op]
+    if unknown := set(args.operations) - set(PATHS):
+        parser.error(f"unknown operation(s): {', '.join(sorted(unknown))}")
     if args.quick:
         args.concurrency, args.latency = "1,50", "0"
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     base_env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     with tempfile.TemporaryDirectory() as tmp:
         db_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
+        args.db_url = db_url
         for latency in (int(v) for v in args.latency.split(",")):
             run_latency(args, latency, db_url, base_env)
 

@@ -34,7 +34,10 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 
-from tests import fake_openai_operations as ops
+try:
+    from tests import fake_openai_operations as ops
+except ModuleNotFoundError:  # script mode (python tests/fake_openai.py): tests/ is the path
+    import fake_openai_operations as ops  # type: ignore[no-redef]
 
 try:
     import pytest
@@ -610,7 +613,7 @@ class FakeOpenAI(FakeServer):
 
     vendor = "OpenAI"
 
-    in_flight = 0  # chat requests being answered now, and the most at once
+    in_flight = 0  # requests being answered now, and the most at once
     peak_in_flight = 0
 
     def _set_defaults(self) -> None:
@@ -686,7 +689,12 @@ class FakeOpenAI(FakeServer):
             await self._chat(request, watch, send, headers, deployment=match["deployment"])
             return
         if match := _OPERATION.fullmatch(request.path):
-            await self._operation(request, watch, send, headers, match)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                await self._operation(request, watch, send, headers, match)
+            finally:
+                self.in_flight -= 1
             return
         message = f"Invalid URL ({request.method} {request.path})"
         await send_json(send, 404, openai_error_body(404, message=message, code=None), headers)
