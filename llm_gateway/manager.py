@@ -113,10 +113,17 @@ class LLMManager:
             for rank, provider in enumerate(serving):
                 kind = "" if index == 0 and rank == 0 else ("provider" if index == 0 else "model")
                 attempts.append(Attempt(provider, model, kind))
-        mock = mock_active() if self.mock_fallback is None else self.mock_fallback
+        mock = self._mock_by_default() if self.mock_fallback is None else self.mock_fallback
         if mock and not any(isinstance(a.provider, MockProvider) for a in attempts):
             attempts.append(Attempt(MockProvider(model="mock-fallback"), "mock-fallback", "mock"))
         return _dedupe(attempts)
+
+    def _mock_by_default(self) -> bool:
+        """No provider key anywhere (the demo): the mock may answer last. With a
+        real provider configured a failed call must fail, never be made up."""
+        if self.routed:
+            return mock_active()
+        return all(isinstance(p, MockProvider) for p in self.providers)
 
     async def aplan(self, request: LLMRequest) -> list[Attempt]:
         """``plan`` with the Provider rows refreshed first: ``__init__`` may run

@@ -130,3 +130,20 @@ def test_models_list_only_what_a_route_serves_and_each_can_be_read(
     with pytest.raises(openai.NotFoundError) as caught:
         client.models.retrieve("claude-sonnet-4")
     assert caught.value.code == "model_not_found"
+
+
+def test_the_python_api_with_a_real_provider_does_not_fall_back_to_the_mock(fake_openai, settings):
+    from asgiref.sync import async_to_sync
+
+    from llm_gateway.interface import LLMProviderError, LLMRequest
+    from llm_gateway.manager import LLMManager
+    from llm_gateway.providers.openai_provider import OpenAIProvider
+
+    settings.OPENAI_API_KEY = ""  # the environment has no key: the provider given has one
+    settings.LLM_MOCK_FALLBACK = None
+    fake_openai.fail_always_with(500)
+    provider = OpenAIProvider(api_key="sk-given", base_url=fake_openai.base_url)
+    manager = LLMManager([provider], fallback_models=[], max_retries=0)
+    with pytest.raises(LLMProviderError):
+        async_to_sync(manager.generate_response)(LLMRequest(prompt="hi"))
+    assert LLMCall.objects.get().provider == "openai"

@@ -29,7 +29,12 @@ from llm_gateway.api.errors import (
 from llm_gateway.api.http import ApiRequest, ApiResponse, Handler, arrived_together
 from llm_gateway.api.operation_cache import embeddings_cache_through
 from llm_gateway.api.parsing_operations import PARSERS, OperationBody
-from llm_gateway.api.views import SSE_HEADERS, _database_unavailable, _gateway_headers
+from llm_gateway.api.views import (
+    SSE_HEADERS,
+    _database_unavailable,
+    _gateway_headers,
+    request_context,
+)
 from llm_gateway.interface import LLMError
 from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import CallContext
@@ -51,19 +56,6 @@ async def _admit(request: ApiRequest, operation: str) -> tuple[KeyInfo, Operatio
     return key, parsed
 
 
-def _context(request: ApiRequest, key: KeyInfo, parsed: OperationBody) -> CallContext:
-    agent = (request.headers.get("x-agent-name") or key.agent_name).strip()[:200]
-    return CallContext(
-        agent_name=agent or key.agent_name,
-        gateway_key_id=key.id,
-        key_prefix=key.prefix,
-        key_agent_name=key.agent_name,
-        source="api",
-        request_body=parsed.body,
-        defer_record=request.background_writes,
-    )
-
-
 def operation_handler(operation: str) -> Handler:
     """The protocol-neutral handler of one operation's POST endpoint."""
     spec = SPECS[operation]
@@ -73,7 +65,7 @@ def operation_handler(operation: str) -> Handler:
             return error_api_response(405, f"Use POST for {spec.path}.", code="method_not_allowed")
         try:
             key, parsed = await _admit(request, operation)
-            ctx = _context(request, key, parsed)
+            ctx = request_context(request, key, parsed.body)
             if operation == EMBEDDINGS:
                 return await embeddings_cache_through(
                     request, key, parsed, ctx, answer=lambda: _answer(parsed, ctx, key, "off")

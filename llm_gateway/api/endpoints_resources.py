@@ -17,14 +17,14 @@ from llm_gateway.api import usage as usage_selectors
 from llm_gateway.api.auth import api_key_authenticate
 from llm_gateway.api.errors import APIError, error_api_response, llm_error_api_response
 from llm_gateway.api.http import ApiRequest, ApiResponse, json_response
-from llm_gateway.api.views import _database_unavailable, _gateway_headers
-from llm_gateway.interface import LLMError, LLMProvider
+from llm_gateway.api.views import _database_unavailable, _gateway_headers, request_context
+from llm_gateway.interface import LLMError, LLMProvider, LLMRequest
 from llm_gateway.keys import KeyInfo
-from llm_gateway.manager import CallContext, _record_failure, _write
-from llm_gateway.operations import RESPONSES, OperationReply
+from llm_gateway.manager import _record_failure, _write
+from llm_gateway.operation_call import OperationManager
+from llm_gateway.operations import RESPONSES, SPECS, OperationReply
 from llm_gateway.providers import adefault_providers
 from llm_gateway.response_owners import response_owner
-from llm_gateway.services import CallRecord
 
 
 def _wrong_method(request: ApiRequest, allowed: tuple[str, ...]) -> ApiResponse | None:
@@ -76,9 +76,13 @@ async def response_item_handler(request: ApiRequest, response_id: str) -> ApiRes
         if provider is None:
             return _not_found(response_id)
         if request.method == "DELETE":
-            return await _relayed(key, provider, lambda: provider.response_delete(response_id))
+            return await _relayed(
+                request, key, provider, lambda: provider.response_delete(response_id)
+            )
         query = dict(request.query)
-        return await _relayed(key, provider, lambda: provider.response_get(response_id, query))
+        return await _relayed(
+            request, key, provider, lambda: provider.response_get(response_id, query)
+        )
     except APIError as refusal:
         return refusal.api_response()
     except DatabaseError:
@@ -93,27 +97,17 @@ async def _provider_named(name: str) -> LLMProvider | None:
 
 
 async def _relayed(
-    key: KeyInfo, provider: LLMProvider, call: Callable[[], Awaitable[OperationReply]]
+    request: ApiRequest,
+    key: KeyInfo,
+    provider: LLMProvider,
+    call: Callable[[], Awaitable[OperationReply]],
 ) -> ApiResponse:
-    ctx = CallContext(
-        agent_name=key.agent_name,
-        gateway_key_id=key.id,
-        key_prefix=key.prefix,
-        key_agent_name=key.agent_name,
-        source="api",
-    )
-    record = CallRecord(
-        id=ctx.request_id,
-        created_at=ctx.created_at,
-        agent_name=key.agent_name,
-        gateway_key_id=key.id,
-        key_prefix=key.prefix,
-        source="api",
-        operation=RESPONSES,
-        provider=provider.name,
-        provider_kind=provider.kind,
-    )
-    ctx.record = record
+    # The log shows what was asked: which response, read or deleted.
+    target = request.path.rstrip("/").rsplit("/", 1)[-1]
+    ctx = request_context(request, key, {"response_id": target, "method": request.method})
+    manager = OperationManager(SPECS[RESPONSES], providers=[provider])
+    record = manager._new_record(ctx, LLMRequest(model=""), stream=False)
+    record.provider, record.provider_kind = provider.name, provider.kind
     try:
         reply = await call()
     except LLMError as error:

@@ -13,10 +13,9 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from django.conf import settings
 from django.utils import timezone
 
-from llm_gateway.api.cached import HEADER, _labelled
+from llm_gateway.api.cached import HEADER, _labelled, _lookup
 from llm_gateway.api.http import ApiRequest, ApiResponse
 from llm_gateway.api.parsing_operations import OperationBody
 from llm_gateway.cache import (
@@ -24,7 +23,6 @@ from llm_gateway.cache import (
     cache_key,
     cache_policy,
     cache_ttl,
-    follow,
     provider_scope,
     response_cache,
     scope_provider,
@@ -61,9 +59,7 @@ async def embeddings_cache_through(
     entry_key = cache_key({**parsed.body, "operation": EMBEDDINGS}, scope=scope)
     cache = response_cache()
     if policy.read:
-        found = await cache.get(entry_key)
-        if found is None and (leader := cache.flights.leader_of(entry_key)) is not None:
-            found = await follow(leader, timeout=float(settings.LLM_TIMEOUT))
+        found = await _lookup(entry_key, inline_validation=False)
         if found is not None:
             return await _serve_hit(manager, llm_request, ctx, found)
     leading = cache.flights.lead(entry_key)

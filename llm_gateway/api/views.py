@@ -52,6 +52,11 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
+    return request_context(request, key, chat.body)
+
+
+def request_context(request: ApiRequest, key: KeyInfo, body: dict | None) -> CallContext:
+    """Who is calling (the key, its agent or X-Agent-Name) for an API request's call."""
     agent = (request.headers.get("x-agent-name") or key.agent_name).strip()[:200]
     return CallContext(
         agent_name=agent or key.agent_name,
@@ -59,7 +64,7 @@ def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
         key_prefix=key.prefix,
         key_agent_name=key.agent_name,
         source="api",
-        request_body=chat.body,
+        request_body=body,
         defer_record=request.background_writes,
     )
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import openai
 
-from llm_gateway.interface import LLMError, LLMProviderError
+from llm_gateway.interface import LLMProviderError
 from llm_gateway.operations import OperationReply, SSEEvent
-from llm_gateway.providers.openai_wire import drained, json_loads, map_openai_error
+from llm_gateway.providers.openai_wire import drained, json_loads, map_openai_error, sdk_stream
 
 _NO_INPUT = ""
 
@@ -109,18 +109,12 @@ class OpenAIOperations:
         data = data if isinstance(data, dict) else {"data": data}
         return OperationReply(data=data, content=content, model=str(data.get("model") or ""))
 
-    async def _events(self, open_stream: Callable[[Any], Any]) -> AsyncIterator[SSEEvent]:
-        try:
-            async with open_stream(self.client()) as response:
-                async for event in sse_events(response.iter_bytes().__aiter__()):
-                    yield event
-        except openai.OpenAIError as exc:
-            raise map_openai_error(exc, self.name) from exc
-        except LLMError:
-            raise
-        except Exception as exc:
-            # the HTTP library's own types, not openai.OpenAIError: the stream broke.
-            raise LLMProviderError(f"The stream broke: {exc}", provider=self.name) from exc
+    def _events(self, open_stream: Callable[[Any], Any]) -> AsyncIterator[SSEEvent]:
+        return sdk_stream(
+            open_stream(self.client()),
+            lambda response: sse_events(response.iter_bytes().__aiter__()),
+            self.name,
+        )
 
 
 async def sse_events(blocks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:

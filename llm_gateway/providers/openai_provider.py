@@ -21,7 +21,6 @@ import openai
 from django.conf import settings
 
 from llm_gateway.interface import (
-    LLMError,
     LLMProvider,
     LLMProviderError,
     LLMRequest,
@@ -36,6 +35,7 @@ from llm_gateway.providers.openai_wire import (  # retry_after_seconds: re-expor
     json_loads,
     map_openai_error,
     retry_after_seconds,
+    sdk_stream,
 )
 
 __all__ = ["OpenAIProvider", "map_openai_error", "retry_after_seconds"]
@@ -152,20 +152,11 @@ class OpenAIProvider(OpenAIOperations, LLMProvider):
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         body = openai_body(request, self.default_model, self.temperature)
         body["stream_options"] = {"include_usage": True}  # untyped, like ``messages``
-        completions = self.client().chat.completions.with_streaming_response
-        try:
-            async with completions.create(
-                model=body["model"], messages=_NO_MESSAGES, stream=True, extra_body=body
-            ) as response:
-                async for chunk in _sse_chunks(response, self.name):
-                    yield chunk
-        except openai.OpenAIError as exc:
-            raise map_openai_error(exc, self.name) from exc
-        except LLMError:
-            raise
-        except Exception as exc:
-            # private HTTP library's types, not openai.OpenAIError: all mean "stream broke".
-            raise LLMProviderError(f"The stream broke: {exc}", provider=self.name) from exc
+        opened = self.client().chat.completions.with_streaming_response.create(
+            model=body["model"], messages=_NO_MESSAGES, stream=True, extra_body=body
+        )
+        async for chunk in sdk_stream(opened, lambda r: _sse_chunks(r, self.name), self.name):
+            yield chunk
 
     async def list_models(self) -> list[str]:
         try:

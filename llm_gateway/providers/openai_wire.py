@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -120,3 +120,21 @@ async def drained(blocks: AsyncIterator[bytes]) -> None:
         async with asyncio.timeout(_DRAIN_SECONDS):
             async for _ in blocks:
                 pass
+
+
+async def sdk_stream(
+    opened: Any, read: Callable[[Any], AsyncIterator[Any]], provider: str
+) -> AsyncIterator[Any]:
+    """Items of an SDK streaming response (``with_streaming_response``), with every
+    failure in the gateway's hierarchy: the SDK's errors mapped, and the HTTP
+    library's own (not openai.OpenAIError) all meaning "the stream broke"."""
+    try:
+        async with opened as response:
+            async for item in read(response):
+                yield item
+    except openai.OpenAIError as exc:
+        raise map_openai_error(exc, provider) from exc
+    except LLMError:
+        raise
+    except Exception as exc:
+        raise LLMProviderError(f"The stream broke: {exc}", provider=provider) from exc
