@@ -75,7 +75,9 @@ def test_token_arrays_and_dimensions_are_forwarded(live_gateway, upstream, price
     )
     assert [len(d.embedding) for d in answer.data] == [256, 256]
     assert upstream.operation_calls("embeddings")[-1].body["dimensions"] == 256
-    assert LLMCall.objects.get().prompt_tokens == 5
+    call = LLMCall.objects.get()
+    assert call.prompt_tokens == 5
+    assert call.request_body["input"] == "<5 tokens>"  # the log keeps the count, not the ints
 
 
 def test_a_transient_failure_is_retried_and_counted(live_gateway, upstream, prices, make_key):

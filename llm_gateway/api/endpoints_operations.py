@@ -65,7 +65,7 @@ def operation_handler(operation: str) -> Handler:
             return error_api_response(405, f"Use POST for {spec.path}.", code="method_not_allowed")
         try:
             key, parsed = await _admit(request, operation)
-            ctx = request_context(request, key, parsed.body)
+            ctx = request_context(request, key, parsed.for_the_log())
             if operation == EMBEDDINGS:
                 return await embeddings_cache_through(
                     request, key, parsed, ctx, answer=lambda: _answer(parsed, ctx, key, "off")

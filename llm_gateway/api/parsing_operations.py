@@ -31,6 +31,14 @@ class OperationBody:
     stream: bool = False
     client_wants_usage: bool = False
 
+    def for_the_log(self) -> dict[str, Any]:
+        """The body as the call log keeps it: token arrays (up to millions of
+        integers, unreadable) become their count; text stays, redacted later."""
+        if self.input_tokens is None:
+            return self.body
+        field = "prompt" if self.operation == COMPLETIONS else "input"
+        return {**self.body, field: f"<{self.input_tokens} tokens>"}
+
 
 def _invalid(message: str, param: str | None = None) -> APIError:
     return APIError(400, message, param=param)
