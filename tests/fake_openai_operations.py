@@ -14,6 +14,7 @@ import json
 import random
 import struct
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +117,8 @@ class ResponsesState:
         status = "incomplete" if text != REPLY else "completed"
         output_tokens = _words(text) + self.reasoning_tokens
         response = {
-            "id": f"resp_fake_{self.counter}",
+            # Unique across fakes: a gateway with Redis remembers ids between tests.
+            "id": f"resp_fake_{uuid.uuid4().hex[:16]}",
             "object": "response",
             "created_at": int(time.time()),
             "status": status,

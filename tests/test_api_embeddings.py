@@ -147,7 +147,7 @@ def test_identical_embeddings_are_answered_from_the_cache(live_gateway, upstream
 
 def test_a_spent_block_budget_refuses_before_the_provider(live_gateway, upstream, prices, make_key):
     Budget.objects.create(
-        name="tiny", scope="global", period="daily", amount=Decimal("0.0000001"), action="block"
+        name="tiny", scope="global", period="daily", amount=Decimal("0.0001"), action="block"
     )
     with pytest.raises(openai.RateLimitError) as caught:
         client_for(live_gateway, make_key()).embeddings.create(
