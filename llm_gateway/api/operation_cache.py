@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from django.utils import timezone
 
-from llm_gateway.api.cached import HEADER, _labelled, _lookup
+from llm_gateway.api.cached import HEADER, _labelled, _lookup, hit_headers
 from llm_gateway.api.http import ApiRequest, ApiResponse
 from llm_gateway.api.parsing_operations import OperationBody
 from llm_gateway.cache import (
@@ -113,12 +113,4 @@ async def _serve_hit(
 ) -> ApiResponse:
     summary = replace(found, completion=stored_answer(manager.spec, found.completion))
     record = await manager.record_cache_hit(llm_request, summary, context=ctx, stream=False)
-    headers = {
-        "x-gateway-request-id": str(ctx.request_id),
-        "x-gateway-provider": "cache",
-        "x-gateway-retries": "0",
-        "x-gateway-cost-usd": str(record.cost),
-        "x-gateway-saved-usd": str(record.saved_cost),
-        HEADER: "hit",
-    }
-    return ApiResponse(body=json.dumps(found.completion).encode(), headers=headers)
+    return ApiResponse(body=json.dumps(found.completion).encode(), headers=hit_headers(ctx, record))

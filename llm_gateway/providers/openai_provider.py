@@ -136,18 +136,12 @@ class OpenAIProvider(OpenAIOperations, LLMProvider):
     async def complete(self, request: LLMRequest) -> LLMResponse:
         body = openai_body(request, self.default_model, self.temperature)
         started = time.monotonic()
-        try:
-            raw = await self.client().chat.completions.with_raw_response.create(
+        reply = await self._reply(
+            lambda client: client.chat.completions.with_raw_response.create(
                 model=body["model"], messages=_NO_MESSAGES, extra_body=body
             )
-            data = json_loads(raw.content)
-        except openai.OpenAIError as exc:
-            raise map_openai_error(exc, self.name) from exc
-        except ValueError as exc:
-            raise LLMProviderError(
-                "The provider answered with invalid JSON.", provider=self.name
-            ) from exc
-        return response_from_openai(data, self.name, time.monotonic() - started)
+        )
+        return response_from_openai(reply.data, self.name, time.monotonic() - started)
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         body = openai_body(request, self.default_model, self.temperature)
