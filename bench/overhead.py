@@ -12,6 +12,7 @@ With Redis the tasks go through it as the broker to a Celery worker on CPU 0.
     DATABASE_URL=postgres://… REDIS_URL=redis://… python bench/overhead.py
     python bench/overhead.py --quick --litellm   # the LiteLLM proxy side by side
     python bench/overhead.py --quick --portkey   # the Portkey gateway side by side
+    python bench/overhead.py --quick --operation chat,embeddings,responses  # compared in one run
 
 Prints one JSON line per case (each rival's right after ours, with
 ``ours_over``: ours / theirs), then a ``summary`` line per upstream latency.
@@ -81,17 +82,47 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-async def measure(
-    url: str, headers: dict[str, str], *, total: int, concurrency: int, stream: bool
-) -> Result:
-    body = {
+# Each operation's path; embeddings are never streamed. Rivals run chat only.
+PATHS = {
+    "chat": "/v1/chat/completions",
+    "embeddings": "/v1/embeddings",
+    "responses": "/v1/responses",
+}
+
+
+def body_for(operation: str, stream: bool) -> dict:
+    """~20 prompt words and 16 output tokens, as the method says, per operation."""
+    if operation == "embeddings":  # base64: what the OpenAI SDK asks for by default
+        return {"model": "text-embedding-3-small", "input": PROMPT, "encoding_format": "base64"}
+    if operation == "responses":
+        return {"model": MODEL, "input": PROMPT, "max_output_tokens": 16, "stream": stream}
+    return {
         "model": MODEL,
         "max_tokens": 16,
         "stream": stream,
         "messages": [{"role": "user", "content": PROMPT}],
     }
+
+
+async def measure(
+    url: str,
+    headers: dict[str, str],
+    *,
+    total: int,
+    concurrency: int,
+    stream: bool,
+    operation: str = "chat",
+) -> Result:
+    # Every bench request is identical: embeddings (deterministic) would be answered
+    # from the response cache after the first, which measures the cache, not the path.
+    headers = {**headers, "x-gateway-cache": "no-store"}
     return await run_load(
-        url, body=body, headers=headers, total=total, concurrency=concurrency, stream=stream
+        url,
+        body=body_for(operation, stream),
+        headers=headers,
+        total=total,
+        concurrency=concurrency,
+        stream=stream,
     )
 
 
@@ -116,23 +147,40 @@ def run_latency(args: argparse.Namespace, latency_ms: int, base_env: dict) -> No
         ) as stack,
         rivals_running(args.rivals, stack.upstream_url, MODEL) as rivals,
     ):
-        direct = Target("direct", None, stack.direct_url, bearer(UPSTREAM_KEY))
-        ours = Target("gateway", stack.gateway, stack.gateway_url, bearer(stack.key))
-        for stream in args.streams:  # warm-up (V8's JIT and the Python caches alike)
-            for target in (ours, *rivals):
-                asyncio.run(
-                    measure(target.url, target.headers, total=300, concurrency=10, stream=stream)
-                )
+        gateway_base = stack.gateway_url.removesuffix(PATHS["chat"])
         lines = []
-        for stream in args.streams:
-            for concurrency in args.concurrency:
-                cell = {"stream": stream, "concurrency": concurrency}
-                total = requests_for(latency_ms, concurrency, args.requests)
-                runs = measure_cell(
-                    [direct, ours, *rivals], stack.upstream_url, total, args.rounds, cell
-                )
-                lines += cell_lines(args, runs, {**cell, "upstream_latency_ms": latency_ms})
-        print(json.dumps(summary_line(lines, latency_ms)), flush=True)
+        for operation in args.operations:
+            direct = Target(
+                "direct", None, stack.upstream_url + PATHS[operation], bearer(UPSTREAM_KEY)
+            )
+            ours = Target(
+                "gateway", stack.gateway, gateway_base + PATHS[operation], bearer(stack.key)
+            )
+            others = rivals if operation == "chat" else []
+            streams = [s for s in args.streams if not (s and operation == "embeddings")]
+            load = {"operation": operation}
+            for stream in streams:  # warm-up (V8's JIT and the Python caches alike)
+                for target in (ours, *others):
+                    asyncio.run(
+                        measure(
+                            target.url,
+                            target.headers,
+                            total=300,
+                            concurrency=10,
+                            stream=stream,
+                            **load,
+                        )
+                    )
+            for stream in streams:
+                for concurrency in args.concurrency:
+                    cell = {"stream": stream, "concurrency": concurrency, **load}
+                    total = requests_for(latency_ms, concurrency, args.requests)
+                    runs = measure_cell(
+                        [direct, ours, *others], stack.upstream_url, total, args.rounds, cell
+                    )
+                    lines += cell_lines(args, runs, {**cell, "upstream_latency_ms": latency_ms})
+        chat = [line for line in lines if line["operation"] == "chat"]  # rivals run chat only
+        print(json.dumps(summary_line(chat, latency_ms)), flush=True)
 
 
 @dataclass
@@ -226,7 +274,15 @@ def main() -> None:
         action="store_true",
         help="also run each cell through the Portkey gateway (installed into .bench/ with npm)",
     )
+    parser.add_argument(
+        "--operation",
+        default="chat",
+        help="comma list of chat, embeddings, responses: each benched in the same run",
+    )
     args = parser.parse_args()
+    args.operations = [op for op in args.operation.split(",") if op]
+    if unknown := set(args.operations) - set(PATHS):
+        parser.error(f"unknown operation(s): {', '.join(sorted(unknown))}")
     args.streams = {"both": (False, True), "yes": (True,), "no": (False,)}[args.stream]
     args.rivals = [name for name in ("litellm", "portkey") if getattr(args, name)]
     if args.quick:

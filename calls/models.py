@@ -96,6 +96,8 @@ class LLMCall(models.Model):
     )
     key_prefix = models.CharField(max_length=32, blank=True)
     source = models.CharField(max_length=16, default="python")  # "api" or "python"
+    # chat, embeddings, responses, completions, moderations or messages.
+    operation = models.CharField(max_length=16, default="chat", db_index=True)
     provider = models.CharField(max_length=100, blank=True)
     provider_kind = models.CharField(max_length=32, blank=True)
     requested_model = models.CharField(max_length=200, blank=True)

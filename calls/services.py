@@ -55,6 +55,7 @@ class CallRecord:
     # The key's own agent, when X-Agent-Name labels the call differently (budgets).
     key_agent_name: str = ""
     source: str = "python"
+    operation: str = "chat"  # llm_gateway.operations.OPERATIONS
     provider: str = ""
     provider_kind: str = ""
     requested_model: str = ""
@@ -154,6 +155,7 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         gateway_key_id=record.gateway_key_id,
         key_prefix=record.key_prefix,
         source=record.source,
+        operation=record.operation,
         provider=record.provider,
         provider_kind=record.provider_kind,
         requested_model=record.requested_model[:200],

@@ -16,6 +16,8 @@ class LLMError(Exception):
     http_status = 502
     error_type = "api_error"
     code: str | None = "provider_error"
+    # The provider's own error object (message, type, param, code), when it sent one.
+    upstream_error: dict[str, Any] | None = None
 
     def __init__(
         self,

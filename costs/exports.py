@@ -31,6 +31,7 @@ HEADER = (
     "cached_tokens",
     "cost_usd",
     "unpriced_calls",
+    "operation",  # last, so readers of the earlier columns by position are unaffected
 )
 _ROLLUP_COLUMNS = (
     "bucket_start",
@@ -45,6 +46,7 @@ _ROLLUP_COLUMNS = (
     "cached_tokens",
     "cost",
     "unpriced_calls",
+    "operation",
 )
 # No bodies, no key material: the key appears only as its public prefix.
 CALL_FIELDS = (
@@ -63,6 +65,7 @@ CALL_FIELDS = (
     "priced",
     "latency_ms",
     "finish_reason",
+    "operation",
 )
 _TEXT_FIELDS = {"agent_name", "requested_model", "model", "provider", "finish_reason"}
 
@@ -76,12 +79,20 @@ def usage_csv_rows(
     # three JSON histograms, which was most of the export's time.
     rows = (
         rollups_in(start=start, end=end, filters=filters)
-        .order_by("bucket_start", "agent_name", "model", "provider")
+        .order_by("bucket_start", "agent_name", "model", "provider", "operation")
         .values_list(*_ROLLUP_COLUMNS)
     )
-    for bucket_start, granularity, agent, model, provider, *counts, cost, unpriced in rows.iterator(
-        chunk_size=CHUNK
-    ):
+    for (
+        bucket_start,
+        granularity,
+        agent,
+        model,
+        provider,
+        *counts,
+        cost,
+        unpriced,
+        operation,
+    ) in rows.iterator(chunk_size=CHUNK):
         yield (
             bucket_start.isoformat(),
             granularity,
@@ -91,6 +102,7 @@ def usage_csv_rows(
             *counts,
             f"{cost:f}",
             unpriced,
+            operation,
         )
 
 

@@ -98,7 +98,7 @@ class Granularity(models.TextChoices):
 
 
 class UsageRollup(models.Model):
-    """Calls aggregated per time bucket and (agent, model, provider).
+    """Calls aggregated per time bucket and (agent, model, provider, operation).
 
     Dashboards and summaries read these instead of scanning the call log.
     A bucket row is always recomputed whole from the raw rows, which makes the
@@ -111,6 +111,7 @@ class UsageRollup(models.Model):
     agent_name = models.CharField(max_length=200, blank=True)
     model = models.CharField(max_length=200, blank=True)
     provider = models.CharField(max_length=100, blank=True)
+    operation = models.CharField(max_length=16, default="chat")  # LLMCall.operation
     calls = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
@@ -132,8 +133,15 @@ class UsageRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["granularity", "bucket_start", "agent_name", "model", "provider"],
-                name="usagerollup_unique_bucket",
+                fields=[
+                    "granularity",
+                    "bucket_start",
+                    "agent_name",
+                    "model",
+                    "provider",
+                    "operation",
+                ],
+                name="usagerollup_unique_bucket_op",
             )
         ]
         # Every dashboard query is "this granularity, this time range".

@@ -142,12 +142,18 @@ budget_cache = _BudgetCache()
 
 
 async def reservation_estimate(
-    *, messages: list[dict[str, Any]], max_tokens: int | None, model: str, kinds: list[str]
+    *,
+    messages: list[dict[str, Any]],
+    max_tokens: int | None,
+    model: str,
+    kinds: list[str],
+    prompt_tokens: int | None = None,
 ) -> Decimal:
     """Worst-case USD cost of a request: the estimated prompt plus every token
     it may generate, at the dearest price among the providers that may serve
-    it. Unpriced models (and the mock) reserve 0."""
-    prompt = estimate_prompt_tokens(messages)
+    it. Unpriced models (and the mock) reserve 0. ``prompt_tokens``, when the
+    caller counted them (token-array input), replaces the estimate."""
+    prompt = estimate_prompt_tokens(messages) if prompt_tokens is None else prompt_tokens
     completion = max_tokens or settings.LLM_MAX_TOKENS
     worst = ZERO
     for kind in dict.fromkeys(kinds or ["openai"]):
@@ -161,7 +167,12 @@ async def reservation_estimate(
 
 
 async def areserve_for_call(
-    *, record: CallRecord, messages: list[dict[str, Any]], max_tokens: int | None, kinds: list[str]
+    *,
+    record: CallRecord,
+    messages: list[dict[str, Any]],
+    max_tokens: int | None,
+    kinds: list[str],
+    prompt_tokens: int | None = None,
 ) -> Reservation:
     """Estimate the request's worst case and reserve it for the call's scope.
 
@@ -181,6 +192,7 @@ async def areserve_for_call(
         max_tokens=max_tokens,
         model=record.requested_model,
         kinds=kinds,
+        prompt_tokens=prompt_tokens,
     )
     return await abudget_reserve(
         agent_name=record.agent_name,

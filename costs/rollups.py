@@ -33,7 +33,7 @@ CURSOR = "usage"
 # moves past a row that is still about to commit.
 COMMIT_LAG = timedelta(seconds=10)
 STEP = {Granularity.MINUTE: timedelta(minutes=1), Granularity.HOUR: timedelta(hours=1)}
-_KEY_FIELDS = ("agent_name", "model", "provider")
+_KEY_FIELDS = ("agent_name", "model", "provider", "operation")
 _ROW_FIELDS = (
     *_KEY_FIELDS,
     "created_at",
@@ -153,7 +153,7 @@ def _replace_minutes(group: list[datetime]) -> int:
         record = dict(zip(_ROW_FIELDS, row, strict=True))
         minute = bucket_floor(record["created_at"], width=STEP[Granularity.MINUTE])
         if minute in wanted:
-            _add_call(buckets[(minute, *row[:3])], record)
+            _add_call(buckets[(minute, *row[: len(_KEY_FIELDS)])], record)
     UsageRollup.objects.filter(granularity=Granularity.MINUTE, bucket_start__in=group).delete()
     UsageRollup.objects.bulk_create(
         _rollup(Granularity.MINUTE, key, values) for key, values in buckets.items()
@@ -172,7 +172,8 @@ def _replace_hours(group: list[datetime]) -> int:
     for minute in minutes.iterator():
         hour = bucket_floor(minute.bucket_start, width=STEP[Granularity.HOUR])
         if hour in wanted:
-            _add_rollup(buckets[(hour, minute.agent_name, minute.model, minute.provider)], minute)
+            key = (hour, *(getattr(minute, name) for name in _KEY_FIELDS))
+            _add_rollup(buckets[key], minute)
     UsageRollup.objects.filter(granularity=Granularity.HOUR, bucket_start__in=group).delete()
     UsageRollup.objects.bulk_create(
         _rollup(Granularity.HOUR, key, values) for key, values in buckets.items()
@@ -239,12 +240,10 @@ def _add_rollup(bucket: dict[str, Any], rollup: UsageRollup) -> None:
 
 
 def _rollup(granularity: str, key: tuple, values: dict[str, Any]) -> UsageRollup:
-    bucket_start, agent_name, model, provider = key
+    bucket_start, *dimensions = key
     return UsageRollup(
         granularity=granularity,
         bucket_start=bucket_start,
-        agent_name=agent_name,
-        model=model,
-        provider=provider,
+        **dict(zip(_KEY_FIELDS, dimensions, strict=True)),
         **values,
     )

@@ -24,7 +24,12 @@ from common.buckets import bucket_floor
 from costs.models import Granularity, UsageRollup
 from costs.rollups import STEP, rollup_position
 
-DIMENSION_FIELDS = {"agent": "agent_name", "model": "model", "provider": "provider"}
+DIMENSION_FIELDS = {
+    "agent": "agent_name",
+    "model": "model",
+    "provider": "provider",
+    "operation": "operation",
+}
 ZERO = Decimal("0")
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -39,11 +44,17 @@ class UsageFilter:
     agent: str = ""
     model: str = ""
     provider: str = ""
+    operation: str = ""
 
     @classmethod
     def of(cls, filters: Any) -> UsageFilter:
-        """The dimensions of any filter with agent/model/provider (DashboardFilters)."""
-        return cls(agent=filters.agent, model=filters.model, provider=filters.provider)
+        """The dimensions of any filter with agent/model/provider/operation (DashboardFilters)."""
+        return cls(
+            agent=filters.agent,
+            model=filters.model,
+            provider=filters.provider,
+            operation=getattr(filters, "operation", ""),
+        )
 
     def q(self) -> Q:
         query = Q()
@@ -256,6 +267,7 @@ def period_totals(
     agent: str = "",
     model: str = "",
     provider: str = "",
+    operation: str = "",
     latency: bool = True,
 ) -> UsageTotals:
     """Totals for [start, end): rollups up to the live tail, the tail from the log.
@@ -263,7 +275,7 @@ def period_totals(
     ``latency=False`` skips the latency histogram (``p95_latency_ms`` is None)."""
     tail_start = live_tail_start()
     split = start if tail_start is None else min(max(start, tail_start), end)
-    dims = UsageFilter(agent=agent, model=model, provider=provider)
+    dims = UsageFilter(agent=agent, model=model, provider=provider, operation=operation)
     tail = LLMCall.objects.filter(dims.q(), created_at__gte=split, created_at__lt=end)
     rolled = _rolled_totals(start=start, split=split, dims=dims, latency=latency)
     return rolled.add(_raw_totals(tail, latency=latency))

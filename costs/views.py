@@ -38,6 +38,7 @@ def _summary(filters: DashboardFilters) -> dict[str, Any]:
         agent=filters.agent,
         model=filters.model,
         provider=filters.provider,
+        operation=filters.operation,
         latency=False,
     )
     return {
@@ -231,7 +232,7 @@ def _filename(filters: DashboardFilters, ext: str) -> str:
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered rollups as CSV (costs.exports: exact decimals, formula-safe cells)."""
     filters = filters_parse(request.GET)
-    dims = usage.UsageFilter(agent=filters.agent, model=filters.model, provider=filters.provider)
+    dims = usage.UsageFilter.of(filters)
     rows = usage_csv_rows(start=filters.start, end=filters.end, filters=dims)
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse((writer.writerow(r) for r in rows), content_type="text/csv")

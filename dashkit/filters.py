@@ -17,6 +17,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from common.buckets import bucket_floor
+from common.operations import OPERATIONS
 
 RANGES: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -30,7 +31,7 @@ DEFAULT_RANGE = "24h"
 MAX_CUSTOM_SPAN = timedelta(days=400)
 STATUSES = ("success", "error", "client_disconnected", "blocked")
 VALIDATION_OUTCOMES = ("valid", "invalid", "unvalidated")
-GROUPS = ("model", "agent", "provider")
+GROUPS = ("model", "agent", "provider", "operation")
 # Request explorer orders (llm_gateway.call_order); the first is the default.
 SORTS = ("newest", "oldest", "cost", "latency")
 
@@ -45,6 +46,7 @@ class DashboardFilters:
     agent: str = ""
     model: str = ""
     provider: str = ""
+    operation: str = ""  # chat, embeddings, responses… (llm_gateway.operations)
     status: str = ""
     validation: str = ""
     min_cost: Decimal | None = None
@@ -77,7 +79,7 @@ class DashboardFilters:
         if self.range == "custom":
             values["start"] = self.start.strftime("%Y-%m-%dT%H:%M")
             values["end"] = self.end.strftime("%Y-%m-%dT%H:%M")
-        for name in ("agent", "model", "provider", "status", "validation", "q"):
+        for name in ("agent", "model", "provider", "operation", "status", "validation", "q"):
             if value := getattr(self, name):
                 values[name] = value
         if self.min_cost is not None:
@@ -94,7 +96,7 @@ class DashboardFilters:
 
     @property
     def has_dimensions(self) -> bool:
-        return bool(self.agent or self.model or self.provider)
+        return bool(self.agent or self.model or self.provider or self.operation)
 
 
 def _parse_datetime(raw: str) -> datetime | None:
@@ -146,6 +148,7 @@ def filters_parse(query: QueryDict, *, now: datetime | None = None) -> Dashboard
         agent=query.get("agent", "").strip()[:200],
         model=query.get("model", "").strip()[:200],
         provider=query.get("provider", "").strip()[:100],
+        operation=_choice(query, "operation", OPERATIONS),
         status=_choice(query, "status", STATUSES),
         validation=_choice(query, "validation", VALIDATION_OUTCOMES),
         min_cost=_parse_min_cost(query.get("min_cost", "")),

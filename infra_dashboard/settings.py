@@ -235,7 +235,9 @@ LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=4000)
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=60.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=3)
 LLM_FALLBACK_MODELS = env.list("LLM_FALLBACK_MODELS", default=[])
-LLM_MOCK_FALLBACK = env.bool("LLM_MOCK_FALLBACK", default=True)
+# Unset: the mock answers last only while no provider key is configured (the demo);
+# with a key, a call every provider failed is an error, never a made-up answer.
+LLM_MOCK_FALLBACK = env.bool("LLM_MOCK_FALLBACK", default=None)
 # Store prompt and response bodies (secrets redacted) with each call record.
 LLM_STORE_BODIES = env.bool("LLM_STORE_BODIES", default=True)
 # Circuit breaker: consecutive failures that open it, and how long it stays open.

@@ -14,10 +14,10 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -42,7 +42,8 @@ from llm_gateway.interface import (
     StreamChunk,
     TokenUsage,
 )
-from llm_gateway.provider_registry import adefault_providers, default_providers
+from llm_gateway.provider_errors import answered_status
+from llm_gateway.provider_registry import adefault_providers, default_providers, mock_active
 from llm_gateway.providers.mock_provider import MockProvider
 from llm_gateway.retry import RetryPolicy, call_with_retries
 from llm_gateway.routing import providers_for
@@ -50,6 +51,7 @@ from validation.policy import validation_retry_model
 from validation.validator import ResponseValidator
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -98,6 +100,7 @@ class LLMManager:
         self.fallback_models = (
             fallback_models if fallback_models is not None else list(settings.LLM_FALLBACK_MODELS)
         )
+        # None (LLM_MOCK_FALLBACK unset): on only while no provider key is configured.
         self.mock_fallback = settings.LLM_MOCK_FALLBACK if mock_fallback is None else mock_fallback
         self.max_retries = settings.LLM_MAX_RETRIES if max_retries is None else max_retries
         self.timeout = float(settings.LLM_TIMEOUT if timeout is None else timeout)
@@ -115,9 +118,17 @@ class LLMManager:
             for rank, provider in enumerate(serving):
                 kind = "" if index == 0 and rank == 0 else ("provider" if index == 0 else "model")
                 attempts.append(Attempt(provider, model, kind))
-        if self.mock_fallback and not any(isinstance(a.provider, MockProvider) for a in attempts):
+        mock = self._mock_by_default() if self.mock_fallback is None else self.mock_fallback
+        if mock and not any(isinstance(a.provider, MockProvider) for a in attempts):
             attempts.append(Attempt(MockProvider(model="mock-fallback"), "mock-fallback", "mock"))
         return _dedupe(attempts)
+
+    def _mock_by_default(self) -> bool:
+        """No provider key anywhere (the demo): the mock may answer last. With a
+        real provider configured a failed call must fail, never be made up."""
+        if self.routed:
+            return mock_active()
+        return all(isinstance(p, MockProvider) for p in self.providers)
 
     async def aplan(self, request: LLMRequest) -> list[Attempt]:
         """``plan`` with the Provider rows refreshed first: ``__init__`` may run
@@ -198,16 +209,34 @@ class LLMManager:
     async def _run_plan(
         self, request: LLMRequest, ctx: CallContext, record: CallRecord
     ) -> LLMResponse:
+        response, attempt = await self.first_answer(
+            await self.aplan(request),
+            ctx,
+            record,
+            lambda a: a.provider.complete(request.with_model(a.model)),
+        )
+        response.provider_kind = attempt.provider.kind
+        return response
+
+    async def first_answer(
+        self,
+        attempts: list[Attempt],
+        ctx: CallContext,
+        record: CallRecord,
+        invoke: Callable[[Attempt], Awaitable[T]],
+    ) -> tuple[T, Attempt]:
+        """The first attempt that answers (each retried per the policy), in plan order.
+
+        Every operation (chat, embeddings, responses…) fails over through here."""
         last_error: LLMError | None = None
-        for attempt in await self.aplan(request):
+        for attempt in attempts:
             if not breaker.allows(attempt.provider.name):
                 record.metadata.setdefault("skipped", []).append(attempt.provider.name)
                 continue
             _apply_attempt(record, attempt)
             try:
-                response, retries = await call_with_retries(
-                    lambda a=attempt: a.provider.complete(request.with_model(a.model)),
-                    self._policy(ctx),
+                answer, retries = await call_with_retries(
+                    lambda a=attempt: invoke(a), self._policy(ctx)
                 )
             except LLMError as error:
                 record.retries += getattr(error, "retries", 0)
@@ -215,8 +244,7 @@ class LLMManager:
                 continue
             record.retries += retries
             breaker.record_success(attempt.provider.name)
-            response.provider_kind = attempt.provider.kind
-            return response
+            return answer, attempt
         raise last_error or LLMProviderError("No provider is available for this model.")
 
     def _after_failure(self, attempt: Attempt, error: LLMError) -> LLMError:
@@ -265,31 +293,13 @@ class LLMManager:
         await _record_stream_end(record, ctx, state, None, attempt.provider.kind)
 
     async def _open_stream(self, request: LLMRequest, ctx: CallContext, record: CallRecord):
-        last_error: LLMError | None = None
-        for attempt in await self.aplan(request):
-            if not breaker.allows(attempt.provider.name):
-                continue
-            _apply_attempt(record, attempt)
+        async def open_one(a: Attempt) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+            return await first_of(a.provider.stream(request.with_model(a.model)))
 
-            async def open_one(
-                a: Attempt = attempt,
-            ) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
-                iterator = a.provider.stream(request.with_model(a.model)).__aiter__()
-                try:
-                    return await iterator.__anext__(), iterator
-                except StopAsyncIteration as exc:
-                    raise LLMProviderError("The provider sent an empty stream.") from exc
-
-            try:
-                (first, rest), retries = await call_with_retries(open_one, self._policy(ctx))
-            except LLMError as error:
-                record.retries += getattr(error, "retries", 0)
-                last_error = self._after_failure(attempt, error)
-                continue
-            record.retries += retries
-            breaker.record_success(attempt.provider.name)
-            return first, rest, attempt
-        raise last_error or LLMProviderError("No provider is available for this model.")
+        (first, rest), attempt = await self.first_answer(
+            await self.aplan(request), ctx, record, open_one
+        )
+        return first, rest, attempt
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -411,6 +421,15 @@ async def _chain(
             await closer()  # release the upstream connection on early exit
 
 
+async def first_of(stream: AsyncIterator[T]) -> tuple[T, AsyncIterator[T]]:
+    """The stream's first item and the stream: opening it is one retryable attempt."""
+    iterator = stream.__aiter__()
+    try:
+        return await iterator.__anext__(), iterator
+    except StopAsyncIteration as exc:
+        raise LLMProviderError("The provider sent an empty stream.") from exc
+
+
 def _dedupe(attempts: list[Attempt]) -> list[Attempt]:
     seen: set[tuple[str, str]] = set()
     unique = []
@@ -481,7 +500,10 @@ async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseExcepti
         record.status = CallStatus.BLOCKED if blocked else CallStatus.ERROR
         record.error_type = type(exc).__name__
         record.error_message = exc.message
-        record.http_status = exc.status_code or exc.http_status
+        # What the caller was answered; the provider's own status stays in metadata.
+        record.http_status = answered_status(exc)
+        if exc.status_code and exc.status_code != record.http_status:
+            record.metadata["upstream_status"] = exc.status_code
     elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
         record.status = CallStatus.CLIENT_DISCONNECTED
         record.error_type = "ClientDisconnected"
@@ -532,6 +554,7 @@ async def _enforce_budgets(
         messages=request.to_messages(),
         max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
         kinds=kinds,
+        prompt_tokens=request.metadata.get("input_tokens"),
     )
     target = ctx.reservation.downgrade_to
     if not target or target == record.requested_model:

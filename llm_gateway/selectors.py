@@ -184,6 +184,7 @@ def calls_filtered(*, filters: DashboardFilters) -> QuerySet[LLMCall]:
         "agent_name": filters.agent,
         "model": filters.model,
         "provider": filters.provider,
+        "operation": filters.operation,
         "status": filters.status,
     }
     calls = calls.filter(**{k: v for k, v in exact.items() if v})
@@ -271,6 +272,7 @@ def _rows(calls: QuerySet[LLMCall], size: int) -> tuple[list[LLMCall], bool]:
         "created_at",
         "agent_name",
         "provider",
+        "operation",
         "model",
         "status",
         "error_type",

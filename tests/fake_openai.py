@@ -35,6 +35,11 @@ from urllib.parse import parse_qsl
 import uvicorn
 
 try:
+    from tests import fake_openai_operations as ops
+except ModuleNotFoundError:  # script mode (python tests/fake_openai.py): tests/ is the path
+    import fake_openai_operations as ops  # type: ignore[no-redef]
+
+try:
     import pytest
 except ImportError:  # pragma: no cover - script mode on a machine without pytest
     pytest = None  # type: ignore[assignment]
@@ -470,6 +475,11 @@ class FakeServer:
 # --------------------------------------------------------------------------------------------
 
 _AZURE_CHAT = re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions")
+# The other operations: OpenAI's paths, and Azure's deployment (or /openai/responses) paths.
+_OPERATION = re.compile(
+    r"(?:/v1|/openai(?:/deployments/(?P<deployment>[^/]+))?)"
+    r"/(?P<op>embeddings|responses|completions|moderations)(?:/(?P<item>[^/]+))?"
+)
 
 _OPENAI_ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid request."),
@@ -603,7 +613,7 @@ class FakeOpenAI(FakeServer):
 
     vendor = "OpenAI"
 
-    in_flight = 0  # chat requests being answered now, and the most at once
+    in_flight = 0  # requests being answered now, and the most at once
     peak_in_flight = 0
 
     def _set_defaults(self) -> None:
@@ -611,6 +621,7 @@ class FakeOpenAI(FakeServer):
         self.cached_tokens: int = 0
         self.tool_call: dict[str, Any] | None = None
         self.deployments: dict[str, str] = {}
+        self.responses = ops.ResponsesState()
 
     @property
     def base_url(self) -> str:
@@ -630,9 +641,12 @@ class FakeOpenAI(FakeServer):
         code: str | None = None,
         type: str | None = None,
         message: str | None = None,
+        param: str | None = None,
     ) -> None:
-        """Answer the next ``n`` chat requests with this OpenAI error (queued in order)."""
-        super().fail_next(n, status, retry_after=retry_after, code=code, type=type, message=message)
+        """Answer the next ``n`` requests with this OpenAI error (queued in order)."""
+        super().fail_next(
+            n, status, retry_after=retry_after, code=code, type=type, message=message, param=param
+        )
 
     def fail_always_with(
         self,
@@ -673,6 +687,14 @@ class FakeOpenAI(FakeServer):
         match = _AZURE_CHAT.fullmatch(request.path)
         if request.method == "POST" and match:
             await self._chat(request, watch, send, headers, deployment=match["deployment"])
+            return
+        if match := _OPERATION.fullmatch(request.path):
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                await self._operation(request, watch, send, headers, match)
+            finally:
+                self.in_flight -= 1
             return
         message = f"Invalid URL ({request.method} {request.path})"
         await send_json(send, 404, openai_error_body(404, message=message, code=None), headers)
@@ -903,6 +925,103 @@ class FakeOpenAI(FakeServer):
         if plan.include_usage:
             await send_event(send, {**envelope, "choices": [], "usage": self._usage(plan)})
         await send_event(send, "[DONE]")
+        await end_body(send)
+
+    # -- embeddings, responses, completions, moderations ------------------------------------
+
+    def operation_calls(self, op: str) -> list[RecordedCall]:
+        with self._lock:
+            return [c for c in self.calls if f"/{op}" in c.path]
+
+    def _operation_refusal(
+        self, request: Request, deployment: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """Auth, JSON and injected failures, as for chat."""
+        if self.expected_api_key is not None and self._api_key(request, deployment) != (
+            self.expected_api_key
+        ):
+            return 401, openai_error_body(401), {}
+        if request.method == "POST" and (request.json_error or not isinstance(request.body, dict)):
+            return 400, openai_error_body(400, message="We could not parse the JSON body."), {}
+        failure = self._take_failure()
+        if failure is None:
+            return None
+        options = dict(failure.options)
+        retry_after = options.pop("retry_after", None)
+        extra = {"retry-after": str(retry_after)} if retry_after is not None else {}
+        return failure.status, openai_error_body(failure.status, **options), extra
+
+    async def _operation(
+        self, request: Request, watch: ClientWatch, send: Send, headers: dict[str, str], match: Any
+    ) -> None:
+        refusal = self._operation_refusal(request, match["deployment"])
+        if not await watch.sleep(self.hang + self.latency):
+            return
+        if refusal is not None:
+            status, payload, extra = refusal
+            await send_json(send, status, payload, {**headers, **extra})
+            return
+        try:
+            await self._operation_answer(request, watch, send, headers, match)
+        except ops.Refusal as refused:
+            await send_json(send, refused.status, refused.body(), headers)
+
+    async def _operation_answer(
+        self, request: Request, watch: ClientWatch, send: Send, headers: dict[str, str], match: Any
+    ) -> None:
+        op, item, body = match["op"], match["item"], request.body or {}
+        model = self.deployments.get(match["deployment"] or "", match["deployment"])
+        model = model or str(body.get("model") or "")
+        if op == "responses" and item is not None:
+            await self._stored_response(request, send, headers, item)
+        elif op == "embeddings":
+            await send_json(send, 200, ops.embeddings(body, model), headers)
+        elif op == "moderations":
+            await send_json(send, 200, ops.moderation(body), headers)
+        elif op == "completions" and body.get("stream"):
+            include = bool((body.get("stream_options") or {}).get("include_usage"))
+            events = ops.completion_events(ops.completion(body, model), include)
+            await self._send_events(watch, send, headers, [("", e) for e in events], done=True)
+        elif op == "completions":
+            await send_json(send, 200, ops.completion(body, model), headers)
+        elif body.get("stream"):
+            events = self.responses.events(self.responses.response(body, model))
+            await self._send_events(watch, send, headers, events, done=False)
+        else:
+            await send_json(send, 200, self.responses.response(body, model), headers)
+
+    async def _stored_response(
+        self, request: Request, send: Send, headers: dict[str, str], response_id: str
+    ) -> None:
+        stored = self.responses.stored.get(response_id)
+        if stored is None:
+            message = f"Response with id '{response_id}' not found."
+            await send_json(send, 404, openai_error_body(404, message=message), headers)
+        elif request.method == "DELETE":
+            del self.responses.stored[response_id]
+            deleted = {"id": response_id, "object": "response.deleted", "deleted": True}
+            await send_json(send, 200, deleted, headers)
+        else:
+            await send_json(send, 200, stored, headers)
+
+    async def _send_events(
+        self,
+        watch: ClientWatch,
+        send: Send,
+        headers: dict[str, str],
+        events: list[tuple[str, dict[str, Any]]],
+        *,
+        done: bool,
+    ) -> None:
+        await start_sse(send, headers)
+        for sent, (name, data) in enumerate(events):
+            if self.reset_stream_after is not None and sent >= self.reset_stream_after:
+                raise AbortStream("reset_stream_after")
+            if not await self._stream_pause(watch):
+                return
+            await send_event(send, data, event=name or None)
+        if done:
+            await send_event(send, "[DONE]")
         await end_body(send)
 
 

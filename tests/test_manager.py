@@ -134,7 +134,9 @@ def test_every_provider_down_without_mock_raises_and_is_logged(fake_openai):
     with pytest.raises(LLMProviderError):
         run(manager_for(fake_openai, max_retries=1).generate_response, LLMRequest(prompt="hi"))
     call = LLMCall.objects.get()
-    assert (call.status, call.retries, call.http_status) == ("error", 1, 500)
+    # The row keeps what the caller was answered; the provider's own status beside it.
+    assert (call.status, call.retries, call.http_status) == ("error", 1, 502)
+    assert call.metadata["upstream_status"] == 500
 
 
 def test_cost_uses_the_price_in_force_at_call_time(fake_openai, prices):

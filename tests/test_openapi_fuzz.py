@@ -27,7 +27,13 @@ def test_the_description_is_served_without_a_login(live_gateway):
     assert document == json.loads(json.dumps(OPENAPI))
     assert set(document["paths"]) == {
         "/v1/chat/completions",
+        "/v1/embeddings",
+        "/v1/responses",
+        "/v1/responses/{response_id}",
+        "/v1/completions",
+        "/v1/moderations",
         "/v1/models",
+        "/v1/models/{model_id}",
         "/api/v1/usage",
         "/api/v1/budgets",
     }
@@ -42,8 +48,9 @@ def test_every_operation_documents_the_openai_error_for_each_error_status():
             for status in errors:
                 schema = operation["responses"][status]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (path, status)
-    chat = OPENAPI["paths"]["/v1/chat/completions"]["post"]["responses"]
-    assert {"400", "401", "403", "404", "405", "413", "429", "502", "504"} <= set(chat)
+    for path in ("/v1/chat/completions", "/v1/embeddings", "/v1/responses", "/v1/completions"):
+        answers = OPENAPI["paths"][path]["post"]["responses"]
+        assert {"400", "401", "403", "404", "405", "413", "429", "502", "504"} <= set(answers)
 
 
 @schemathesis.check

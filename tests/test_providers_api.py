@@ -79,9 +79,9 @@ def test_sdk_stream_from_a_claude_model_arrives_as_openai_chunks(live_gateway, m
 
 
 def test_models_lists_the_anthropic_providers_models_too(live_gateway, make_key, claude):
-    from llm_gateway.api import views
+    from llm_gateway.api.usage import model_list_forget
 
-    views._models_cache.clear()
+    model_list_forget()
     ids = {m.id for m in agent(live_gateway, make_key).models.list()}
     assert "gpt-4o-mini" in ids  # priced OpenAI models
     assert {"claude-sonnet-4", "claude-haiku-4-5"} <= ids  # Anthropic: priced and listed

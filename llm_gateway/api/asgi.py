@@ -20,7 +20,7 @@ from django.conf import settings
 from calls.recorder import records_flush
 from llm_gateway.api.http import ApiRequest, ApiResponse, Handler
 from llm_gateway.api.resilience import guarded  # OpenAI-shaped 405/503/500
-from llm_gateway.api.views import FAST_ROUTES
+from llm_gateway.api.routes import FAST_ROUTES
 
 logger = logging.getLogger(__name__)
 

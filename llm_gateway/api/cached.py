@@ -155,14 +155,7 @@ async def _serve_hit(
 ) -> ApiResponse:
     record = await manager.record_cache_hit(chat.request, found, context=ctx, stream=chat.stream)
     completion = {**found.completion, "id": f"chatcmpl-{ctx.request_id.hex}"}
-    headers = {
-        "x-gateway-request-id": str(ctx.request_id),
-        "x-gateway-provider": "cache",
-        "x-gateway-retries": "0",
-        "x-gateway-cost-usd": str(record.cost),
-        "x-gateway-saved-usd": str(record.saved_cost),
-        HEADER: "hit",
-    }
+    headers = hit_headers(ctx, record)
     if found.validation is not None:
         headers["x-gateway-validation"] = str(found.validation.get("quality_score"))
     if chat.stream:
@@ -170,6 +163,18 @@ async def _serve_hit(
         headers.update(SSE_HEADERS)
         return ApiResponse(headers=headers, content_type="text/event-stream", stream=_aiter(events))
     return ApiResponse(body=json.dumps(completion).encode(), headers=headers)
+
+
+def hit_headers(ctx: CallContext, record: Any) -> dict[str, str]:
+    """The gateway's headers on an answer served from the cache."""
+    return {
+        "x-gateway-request-id": str(ctx.request_id),
+        "x-gateway-provider": "cache",
+        "x-gateway-retries": "0",
+        "x-gateway-cost-usd": str(record.cost),
+        "x-gateway-saved-usd": str(record.saved_cost),
+        HEADER: "hit",
+    }
 
 
 def replay_events(completion: dict[str, Any], *, include_usage: bool) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from common.redaction import redact_text
 from llm_gateway.api.http import ApiResponse, json_response
 from llm_gateway.interface import LLMAuthenticationError, LLMError
+from llm_gateway.provider_errors import answered_status, provider_error_object
 
 
 class APIError(Exception):
@@ -60,6 +61,10 @@ def llm_error_payload(error: LLMError) -> tuple[int, dict, dict[str, str]]:
         headers["x-should-retry"] = "false"
     elif error.retry_after is not None:
         headers["retry-after"] = str(max(1, round(error.retry_after)))
+    relayed = provider_error_object(error)
+    if relayed is not None:  # the provider's refusal, as it wrote it
+        relayed["message"] = redact_text(str(relayed["message"] or message))
+        return answered_status(error), {"error": relayed}, headers
     body = error_body(message, type=error.error_type, code=error.code)
     return error.http_status, body, headers
 

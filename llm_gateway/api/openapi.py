@@ -15,13 +15,16 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from llm_gateway.api.parsing import MAX_MODEL_NAME, ROLES
+from llm_gateway.api.openapi_operations import operation_paths, operation_schemas
+from llm_gateway.api.parsing import MAX_CHOICES, MAX_MODEL_NAME, ROLES
 
 _JSON = "application/json"
 _REF_ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
 
 ERROR_DESCRIPTIONS = {
-    "400": "Malformed JSON or an invalid field (`invalid_request_error`, `param` names it).",
+    "400": "Malformed JSON, a body nested deeper than 64 levels, or an invalid field "
+    "(`invalid_request_error`, `param` names it); a provider's refusal as the provider "
+    "wrote it.",
     "401": "Missing, unknown, revoked or expired key (`invalid_api_key`).",
     "403": "The key may not use this model (`model_not_allowed`).",
     "404": "Unknown model (`model_not_found`) or endpoint (`unknown_url`).",
@@ -77,15 +80,17 @@ _MODEL_PATTERN = rf"^[^\u0000]*[^\u0000{BLANK_CHARACTERS}][^\u0000]*$"
 _CHAT_REQUEST = {
     "type": "object",
     "required": ["model", "messages"],
-    "additionalProperties": False,
-    "description": "OpenAI's chat.completions request. Other OpenAI parameters are "
-    "forwarded to the provider as-is; unknown ones are refused with 400.",
+    # OpenAI refuses the two limits together; so does the gateway.
+    "not": {"required": ["max_tokens", "max_completion_tokens"]},
+    "description": "OpenAI's chat.completions request. Fields not listed (new SDK "
+    "parameters, a vendor's own in `extra_body`) are forwarded to the provider as-is. "
+    "`max_tokens` and `max_completion_tokens` together are refused like OpenAI does.",
     "properties": {
         "model": {"type": "string", "pattern": _MODEL_PATTERN, "maxLength": MAX_MODEL_NAME},
         "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
         "max_tokens": {"type": "integer", "minimum": 1},
         "max_completion_tokens": {"type": "integer", "minimum": 1},
-        "n": {"type": "integer", "minimum": 1},
+        "n": {"type": "integer", "minimum": 1, "maximum": MAX_CHOICES},
         "temperature": _number(0, 2),
         "top_p": _number(0, 1),
         "presence_penalty": _number(-2, 2),
@@ -322,6 +327,7 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        **operation_paths(_errors, _json_ok),
     },
     "components": {
         "securitySchemes": {
@@ -338,6 +344,7 @@ OPENAPI: dict[str, Any] = {
             "ModelList": _MODEL_LIST,
             "KeyUsage": _KEY_USAGE,
             "BudgetList": _BUDGET_LIST,
+            **operation_schemas(_MODEL_PATTERN),
         },
     },
 }

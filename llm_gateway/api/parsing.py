@@ -15,47 +15,15 @@ from common.redaction import unstorable
 from llm_gateway.api.errors import APIError
 from llm_gateway.interface import LLMRequest
 
-# OpenAI's chat.completions parameters; anything else is refused like OpenAI does.
-KNOWN_FIELDS = frozenset(
-    {
-        "model",
-        "messages",
-        "audio",
-        "frequency_penalty",
-        "function_call",
-        "functions",
-        "logit_bias",
-        "logprobs",
-        "max_completion_tokens",
-        "max_tokens",
-        "metadata",
-        "modalities",
-        "n",
-        "parallel_tool_calls",
-        "prediction",
-        "presence_penalty",
-        "prompt_cache_key",
-        "reasoning_effort",
-        "response_format",
-        "safety_identifier",
-        "seed",
-        "service_tier",
-        "stop",
-        "store",
-        "stream",
-        "stream_options",
-        "temperature",
-        "tool_choice",
-        "tools",
-        "top_logprobs",
-        "top_p",
-        "user",
-        "verbosity",
-        "web_search_options",
-    }
-)
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MAX_MODEL_NAME = 200
+# OpenAI's own bound on ``n``: a larger value would be forwarded and billed n times.
+MAX_CHOICES = 128
+# No OpenAI body comes near it (tool schemas nest ~10 deep); far deeper bodies
+# only exist to exhaust a parser's recursion (then a 500), so they are refused.
+MAX_NESTING = 64
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(rb"[^\[\]{}]+")
 
 
 @dataclass
@@ -78,10 +46,25 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def nesting_check(raw: bytes) -> None:
+    """Refuse bodies nested deeper than MAX_NESTING, before any parser recurses.
+
+    Brackets inside strings do not count; the scan is the regex engine's (C)
+    except for the brackets themselves, which few bodies have many of."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:
+        return
+    depth = 0
+    for byte in _NOT_BRACKETS.sub(b"", _STRINGS.sub(b"", raw)):
+        depth += 1 if byte in b"[{" else -1
+        if depth > MAX_NESTING:
+            raise _invalid(f"The request body is nested deeper than {MAX_NESTING} levels.")
+
+
 def parse_json(raw: bytes) -> dict[str, Any]:
+    nesting_check(raw)
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise _invalid(
             "We could not parse the JSON body of your request. The body must be valid JSON."
         ) from None
@@ -120,6 +103,17 @@ def _check_ranges(body: dict[str, Any]) -> None:
         value = body.get(name)
         if value is not None and value < 1:
             raise _invalid(f"'{name}' must be at least 1.", name)
+    if (body.get("n") or 0) > MAX_CHOICES:
+        raise _invalid(
+            f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}, "
+            f"but got {body['n']} instead.",
+            "n",
+        )
+    if body.get("max_tokens") is not None and body.get("max_completion_tokens") is not None:
+        raise _invalid(
+            "Setting 'max_tokens' and 'max_completion_tokens' at the same time is not supported.",
+            "max_tokens",
+        )
     bounds = {
         "temperature": (0, 2),
         "top_p": (0, 1),
@@ -164,9 +158,8 @@ def parse_chat_body(raw: bytes) -> ChatBody:
         # (UTF-8 cannot encode it) and no database store: it becomes U+FFFD, as
         # a lenient UTF-8 decoder would make of it.
         body = _surrogates_replaced(body)
-    unknown = sorted(set(body) - KNOWN_FIELDS)
-    if unknown:
-        raise _invalid(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0])
+    # Fields the gateway does not read (new SDK parameters, a vendor's own in
+    # ``extra_body``) go to the provider untouched: the provider judges them.
     model = body.get("model")
     if (
         not isinstance(model, str)

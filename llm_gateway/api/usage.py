@@ -11,9 +11,12 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from calls.models import LLMCall
+from common.cache import ProcessCache
 from costs.pricing import known_models
 from costs.selectors import budget_status_json, budget_statuses_for_key
 from llm_gateway.provider_registry import adefault_providers
+from llm_gateway.providers.mock_operations import model_known
+from llm_gateway.routing import providers_for
 
 PERIODS = ("daily", "weekly", "monthly")
 
@@ -80,17 +83,47 @@ async def key_budgets(*, agent_name: str, key_prefix: str) -> list[dict[str, Any
 
 
 async def model_list() -> list[dict[str, Any]]:
-    """Priced models of every configured provider kind, plus what each provider lists."""
+    """The models some route can serve: each provider's priced and listed models
+    that routing would actually send to it (an Anthropic price with no Anthropic
+    provider is not a model this gateway serves)."""
     providers = await adefault_providers()
-    kinds = {"openai"} | {p.kind for p in providers if p.kind != "mock"}
-    priced: set[str] = set()
-    for kind in kinds:
-        priced |= await sync_to_async(known_models)(kind)
-    listed: set[str] = set()
+    served: set[str] = set()
     for provider in providers:
-        listed.update(await provider.list_models())
+        candidates = set(await provider.list_models())
+        for kind in _price_kinds(provider):
+            candidates |= await sync_to_async(known_models)(kind)
+        served |= {
+            name
+            for name in candidates
+            if provider in providers_for(name, providers) and _answers(provider, name)
+        }
     created = int(timezone.now().timestamp())
     return [
         {"id": name, "object": "model", "created": created, "owned_by": "llm-gateway"}
-        for name in sorted(set(priced) | listed)
+        for name in sorted(served)
     ]
+
+
+def _price_kinds(provider: Any) -> tuple[str, ...]:
+    # The mock (the demo) stands in for OpenAI and Anthropic alike.
+    return ("openai", "anthropic") if provider.kind == "mock" else (provider.kind,)
+
+
+def _answers(provider: Any, name: str) -> bool:
+    return provider.kind != "mock" or model_known(name, provider.default_model)
+
+
+MODEL_LIST_SECONDS = 60.0
+# Every provider is asked: the list is reread at most once a minute.
+_model_list_cache: ProcessCache[list[dict[str, Any]]] = ProcessCache(
+    "model_list", ttl=lambda: MODEL_LIST_SECONDS
+)
+
+
+async def model_list_cached() -> list[dict[str, Any]]:
+    """``model_list``, reread at most once a minute: it asks every provider."""
+    return await _model_list_cache.aget("all", model_list)
+
+
+def model_list_forget() -> None:
+    _model_list_cache.invalidate()

@@ -18,7 +18,6 @@ from django.db import DatabaseError, close_old_connections
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from common.cache import ProcessCache
 from llm_gateway.api import usage as usage_selectors
 from llm_gateway.api.auth import (
     api_key_authenticate,
@@ -53,6 +52,11 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
+    return request_context(request, key, chat.body)
+
+
+def request_context(request: ApiRequest, key: KeyInfo, body: dict | None) -> CallContext:
+    """Who is calling (the key, its agent or X-Agent-Name) for an API request's call."""
     agent = (request.headers.get("x-agent-name") or key.agent_name).strip()[:200]
     return CallContext(
         agent_name=agent or key.agent_name,
@@ -60,7 +64,7 @@ def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
         key_prefix=key.prefix,
         key_agent_name=key.agent_name,
         source="api",
-        request_body=chat.body,
+        request_body=body,
         defer_record=request.background_writes,
     )
 
@@ -201,17 +205,12 @@ async def _sse(
     yield "".join(pending)
 
 
-# The priced models and each provider's list: a minute old at most.
-_models_cache: ProcessCache[list[dict]] = ProcessCache("model_list", ttl=60.0)
-
-
 async def models_handler(request: ApiRequest) -> ApiResponse:
     try:
         await api_key_authenticate(request.headers)
     except APIError as refusal:
         return refusal.api_response()
-    data = await _models_cache.aget("all", usage_selectors.model_list)
-    return json_response({"object": "list", "data": data})
+    return json_response({"object": "list", "data": await usage_selectors.model_list_cached()})
 
 
 async def usage_handler(request: ApiRequest) -> ApiResponse:

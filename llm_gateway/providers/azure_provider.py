@@ -67,6 +67,10 @@ class AzureOpenAIProvider(ServesPatterns, OpenAIProvider):
         """The deployment serving ``model``; unmapped names are taken as deployments."""
         return self.deployments.get(model, model)
 
+    def upstream_model(self, model: str) -> str:
+        """Embeddings, Responses and the rest (``OpenAIOperations``) go to the deployment."""
+        return self.deployment_for(model)
+
     async def complete(self, request: LLMRequest) -> LLMResponse:
         model = request.model or self.default_model
         response = await super().complete(request.with_model(self.deployment_for(model)))

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from common.tokens import estimate_prompt_tokens, estimate_tokens, prompt_text
 from llm_gateway.interface import LLMProvider, LLMRequest, LLMResponse, StreamChunk, TokenUsage
+from llm_gateway.providers.mock_operations import MockOperations, model_known, model_not_found
 
 _TOPICS = (
     "Start with the smallest change that proves the idea, then measure it.",
@@ -30,12 +31,21 @@ def mock_answer(prompt: str) -> str:
     return f"[mock answer] About “{first}”: {advice}"
 
 
-class MockProvider(LLMProvider):
+class MockProvider(MockOperations, LLMProvider):
     name = "mock"
     kind = "mock"
 
     def __init__(self, model: str = "mock-model") -> None:
         self.default_model = model
+
+    def mock_text(self, prompt: str) -> str:
+        return mock_answer(prompt)
+
+    def _checked_model(self, request: LLMRequest) -> str:
+        model = request.model or self.default_model
+        if not model_known(model, self.default_model):
+            raise model_not_found(model)
+        return model
 
     def _answer(self, request: LLMRequest) -> tuple[str, TokenUsage, str]:
         messages = request.to_messages()
@@ -50,8 +60,8 @@ class MockProvider(LLMProvider):
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         started = time.monotonic()
+        model = self._checked_model(request)
         text, usage, finish = self._answer(request)
-        model = request.model or self.default_model
         raw = {
             "id": f"chatcmpl-mock-{uuid.uuid4().hex[:16]}",
             "object": "chat.completion",
@@ -75,8 +85,8 @@ class MockProvider(LLMProvider):
         )
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        model = self._checked_model(request)
         text, usage, finish = self._answer(request)
-        model = request.model or self.default_model
         base = {
             "id": f"chatcmpl-mock-{uuid.uuid4().hex[:16]}",
             "object": "chat.completion.chunk",

@@ -9,9 +9,6 @@ came instead of round-tripping it through pydantic models on the hot path.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -20,50 +17,31 @@ from typing import Any
 # httpx is imported up front: the SDK looks for an already-loaded httpx on every
 # request, and a first import racing in a worker thread is seen half-initialised.
 import httpx  # noqa: F401
-import jiter
 import openai
 from django.conf import settings
 
 from llm_gateway.interface import (
-    INVALID_REQUEST_STATUSES,
     LLMError,
     LLMProviderError,
-    LLMQuotaExceededError,
     LLMRequest,
     LLMResponse,
     StreamChunk,
     TokenUsage,
-    status_to_error,
 )
 from llm_gateway.providers.clients import sdk_client
-from llm_gateway.providers.sdk_base import SDKProvider, map_sdk_error, retry_after_seconds
+from llm_gateway.providers.openai_operations import OpenAIOperations
+from llm_gateway.providers.openai_wire import (  # retry_after_seconds: re-exported
+    drained,
+    json_loads,
+    map_openai_error,
+    retry_after_seconds,
+    sdk_stream,
+)
+from llm_gateway.providers.sdk_base import SDKProvider
+
+__all__ = ["OpenAIProvider", "map_openai_error", "retry_after_seconds"]
 
 logger = logging.getLogger(__name__)
-
-
-def _error_code(exc: openai.APIStatusError) -> str | None:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    inner = body.get("error", body) if isinstance(body.get("error", body), dict) else body
-    return inner.get("code") or inner.get("type")
-
-
-def map_openai_error(exc: Exception, provider: str) -> LLMError:
-    """Translate the SDK's exceptions into the gateway's hierarchy."""
-    return map_sdk_error(openai, exc, provider, _status_error)
-
-
-def _status_error(exc: openai.APIStatusError, provider: str) -> LLMError:
-    status, code, message = exc.status_code, _error_code(exc), exc.message
-    if status == 429 and code == "insufficient_quota":
-        return LLMQuotaExceededError(message, provider=provider, status_code=status)
-    return status_to_error(
-        status,
-        message,
-        # OpenAI's code travels only with a refused request; a 5xx keeps "provider_error".
-        code=code if status in INVALID_REQUEST_STATUSES else None,
-        retry_after=retry_after_seconds(exc.response.headers),
-        provider=provider,
-    )
 
 
 # The messages travel in ``extra_body`` (merged over the typed fields by the SDK):
@@ -93,15 +71,6 @@ def openai_body(
     return body
 
 
-def json_loads(data: bytes) -> Any:
-    """jiter (the SDK's parser) takes a third of json.loads' time per chunk, but
-    refuses a lone surrogate escape, which json.loads accepts: keep the answer."""
-    try:
-        return jiter.from_json(data)
-    except ValueError:
-        return json.loads(data)
-
-
 def response_from_openai(data: dict[str, Any], provider: str, elapsed: float) -> LLMResponse:
     choice = (data.get("choices") or [{}])[0]
     message = choice.get("message") or {}
@@ -129,8 +98,8 @@ def chunk_from_openai(data: dict[str, Any]) -> StreamChunk:
     )
 
 
-class OpenAIProvider(SDKProvider):
-    """OpenAI chat completions through ``openai.AsyncOpenAI``."""
+class OpenAIProvider(OpenAIOperations, SDKProvider):
+    """OpenAI through ``openai.AsyncOpenAI``: chat here, the other operations in the mixin."""
 
     kind = "openai"
     sdk = openai
@@ -170,42 +139,27 @@ class OpenAIProvider(SDKProvider):
     async def complete(self, request: LLMRequest) -> LLMResponse:
         body = openai_body(request, self.default_model, self.temperature)
         started = time.monotonic()
-        with self.sdk_errors():
-            raw = await self.client().chat.completions.with_raw_response.create(
+        reply = await self._reply(
+            lambda client: client.chat.completions.with_raw_response.create(
                 model=body["model"], messages=_NO_MESSAGES, extra_body=body
             )
-            data = json_loads(raw.content)
-        return response_from_openai(data, self.name, time.monotonic() - started)
+        )
+        return response_from_openai(reply.data, self.name, time.monotonic() - started)
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         body = openai_body(request, self.default_model, self.temperature)
         body["stream_options"] = {"include_usage": True}  # untyped, like ``messages``
-        completions = self.client().chat.completions.with_streaming_response
-        with self.sdk_errors(streaming=True):
-            async with completions.create(
-                model=body["model"], messages=_NO_MESSAGES, stream=True, extra_body=body
-            ) as response:
-                async for chunk in _sse_chunks(response, self.name):
-                    yield chunk
+        opened = self.client().chat.completions.with_streaming_response.create(
+            model=body["model"], messages=_NO_MESSAGES, stream=True, extra_body=body
+        )
+        async for chunk in sdk_stream(opened, lambda r: _sse_chunks(r, self.name), self.name):
+            yield chunk
 
     def map_error(self, exc: Exception) -> LLMError:
         return map_openai_error(exc, self.name)
 
     async def _models_page(self, limit: int | None) -> Any:
         return await self.client().models.list()  # one unpaginated list
-
-
-# How long to wait, after ``[DONE]``, for the end of the HTTP body. A body read to
-# its end puts the connection back in the pool; one closed early costs the next
-# stream a new TCP connection (measured: every stream reconnected).
-_DRAIN_SECONDS = 0.5
-
-
-async def _drained(blocks: AsyncIterator[bytes]) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(_DRAIN_SECONDS):
-            async for _ in blocks:
-                pass
 
 
 def _data_lines(buffer: bytearray) -> list[bytes]:
@@ -228,7 +182,7 @@ async def _sse_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk
         buffer += block
         for payload in _data_lines(buffer):
             if payload == b"[DONE]":
-                await _drained(blocks)
+                await drained(blocks)
                 return
             chunk = _chunk(payload, provider)
             finished = finished or chunk.finish_reason is not None
