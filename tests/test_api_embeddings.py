@@ -215,3 +215,22 @@ def test_langchain_openai_embeddings_work_through_the_gateway(
     assert [len(v) for v in vectors] == [1536, 1536]
     assert embedder.embed_query("alpha") == vectors[0]
     assert LLMCall.objects.filter(operation="embeddings").count() >= 2
+
+
+@pytest.mark.parametrize("path", ["/embeddings", "/responses", "/completions", "/moderations"])
+def test_a_body_nested_past_the_limit_is_a_400_on_every_operation(
+    live_gateway, upstream, make_key, path
+):
+    import httpx
+
+    raw = b'{"model": "gpt-4o-mini", "input": "x", "prompt": "x", "extra": '
+    raw += b"[" * 50_000 + b"]" * 50_000 + b"}"
+    response = httpx.post(
+        live_gateway.base_url + path,
+        headers={"Authorization": f"Bearer {make_key()}", "Content-Type": "application/json"},
+        content=raw,
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert "nested deeper than 64" in response.json()["error"]["message"]
+    assert upstream.calls == []

@@ -28,6 +28,7 @@ from llm_gateway.cache import (
     response_cache,
     scope_provider,
 )
+from llm_gateway.interface import LLMRequest
 from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import CallContext
 from llm_gateway.operation_call import OperationManager, operation_request, stored_answer
@@ -109,7 +110,7 @@ async def _store(
 
 
 async def _serve_hit(
-    manager: OperationManager, llm_request, ctx: CallContext, found: CachedAnswer
+    manager: OperationManager, llm_request: LLMRequest, ctx: CallContext, found: CachedAnswer
 ) -> ApiResponse:
     summary = replace(found, completion=stored_answer(manager.spec, found.completion))
     record = await manager.record_cache_hit(llm_request, summary, context=ctx, stream=False)
