@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if sys.path[0] == str(Path(__file__).resolve().parent):
     sys.path[0] = str(ROOT)
 
-from bench.harness import cpu_seconds, gateway_stack, pinned  # noqa: E402
+from bench.harness import Stack, cpu_seconds, gateway_stack, pinned  # noqa: E402
 from bench.overhead import bearer, measure  # noqa: E402
 
 PY_SPY = "0.4.3"
@@ -92,24 +92,25 @@ class Profile:
         profile = cls()
         for row in text.splitlines():
             stack, _, count = row.rpartition(" ")
-            if not stack:
-                continue
-            frames, samples = stack.split(";"), int(count)
-            if frames[0].startswith("thread ("):  # --threads: the thread comes first
-                thread = frames.pop(0)
-                profile.threads[_thread_name(thread)] += samples
-                profile.thread_ids[thread[8:].split(")", 1)[0]] = _thread_name(thread)
-            frames = frames or ["<no Python frame>"]  # C code on a thread of its own
-            profile.total += samples
-            profile.stacks.append((frames, samples))
-            if not frames[0].startswith(ROOT_FRAMES):
-                profile.torn += samples
-            profile.own[frames[-1]] += samples
-            for frame in set(frames):  # a recursive function counts once per sample
-                profile.cumulative[frame] += samples
-            for caller, callee in pairwise(frames):
-                profile.callees.setdefault(caller, set()).add(callee)
+            if stack:
+                profile.add(stack.split(";"), int(count))
         return profile
+
+    def add(self, frames: list[str], samples: int) -> None:
+        if frames[0].startswith("thread ("):  # --threads: the thread comes first
+            thread = frames.pop(0)
+            self.threads[_thread_name(thread)] += samples
+            self.thread_ids[thread[8:].split(")", 1)[0]] = _thread_name(thread)
+        frames = frames or ["<no Python frame>"]  # C code on a thread of its own
+        self.total += samples
+        self.stacks.append((frames, samples))
+        if not frames[0].startswith(ROOT_FRAMES):
+            self.torn += samples
+        self.own[frames[-1]] += samples
+        for frame in set(frames):  # a recursive function counts once per sample
+            self.cumulative[frame] += samples
+        for caller, callee in pairwise(frames):
+            self.callees.setdefault(caller, set()).add(callee)
 
     def pass_through(self, frame: str) -> bool:
         """A frame with no time of its own and a single callee (``main``, the
@@ -253,27 +254,29 @@ def profile_cell(args: argparse.Namespace, db_url: str, output: Path) -> dict:
     base_env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     stack_options = {"db_url": db_url, "base_env": base_env, "workers": 1, "budget": args.budget}
     with gateway_stack(latency_ms=0, **stack_options) as stack:
-        headers = bearer(stack.key)
         load = {"concurrency": args.concurrency, "stream": args.stream}
-        asyncio.run(measure(stack.gateway_url, headers, total=500, **load))  # warm-up
+        asyncio.run(measure(stack.gateway_url, bearer(stack.key), total=500, **load))  # warm-up
         spy = start_py_spy(stack.gateway.pid, args.rate, output, blocking=args.blocking)
-        if args.nice:  # the sampler too: starved, it takes fewer samples
-            prioritise(stack.gateway.pid, args.nice)
-            prioritise(spy.pid, args.nice)
         try:
-            cpu_before, started = cpu_seconds(stack.gateway.pid), time.monotonic()
-            threads_before = thread_cpu(stack.gateway.pid)
-            result = asyncio.run(measure(stack.gateway_url, headers, total=args.requests, **load))
-            cpu_used = cpu_seconds(stack.gateway.pid) - cpu_before
-            threads = thread_cpu(stack.gateway.pid)
-            threads.subtract(threads_before)
-            wall = time.monotonic() - started
+            if args.nice:  # the sampler too: starved, it takes fewer samples
+                prioritise(stack.gateway.pid, args.nice)
+                prioritise(spy.pid, args.nice)
+            return sampled_cell(stack, args.requests, load)
         finally:
             stop_py_spy(spy)
-    failures = sum(not s.ok for s in result.samples)
+
+
+def sampled_cell(stack: Stack, requests: int, load: dict) -> dict:
+    """The cell's calls, with the gateway's CPU (whole and per thread) around them."""
+    pid = stack.gateway.pid
+    cpu_before, threads, started = cpu_seconds(pid), thread_cpu(pid), time.monotonic()
+    result = asyncio.run(measure(stack.gateway_url, bearer(stack.key), total=requests, **load))
+    wall = time.monotonic() - started
+    cpu_used = cpu_seconds(pid) - cpu_before
+    threads = thread_cpu(pid) - threads
     return {
         "rps": round(len(result.samples) / wall, 1),
-        "failures": failures,
+        "failures": sum(not s.ok for s in result.samples),
         "cpu": cpu_used,
         "threads": threads,
     }
