@@ -15,6 +15,7 @@ from costs.recommendations import Recommendation, recommendations_worth_showing
 from costs.rollups import rollups_update
 from infra_dashboard import figures
 from infra_dashboard.formatting import error_label, status_label, usd, usd_exact
+from infra_dashboard.selectors import day_start
 from llm_gateway.models import LLMCall
 
 pytestmark = pytest.mark.django_db
@@ -22,8 +23,9 @@ pytestmark = pytest.mark.django_db
 
 def _call(**fields) -> LLMCall:
     now = timezone.now()
-    fields.setdefault("created_at", now - timedelta(seconds=5))
-    fields.setdefault("recorded_at", fields["created_at"])
+    # Recorded past the rollup job's commit lag; made today even just after midnight.
+    fields.setdefault("recorded_at", now - timedelta(minutes=2))
+    fields.setdefault("created_at", max(fields["recorded_at"], day_start(now)))
     fields = {"provider": "openai", "agent_name": "A", "model": "gpt-4o", **fields}
     return LLMCall.objects.create(**fields)
 
