@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from calls.models import LLMCall
+from common.buckets import day_start
 from costs.budgets import budget_create
 from costs.recommendations import Recommendation, recommendations_worth_showing
 from costs.rollups import rollups_update
@@ -22,8 +23,9 @@ pytestmark = pytest.mark.django_db
 
 def _call(**fields) -> LLMCall:
     now = timezone.now()
-    fields.setdefault("created_at", now - timedelta(seconds=5))
-    fields.setdefault("recorded_at", fields["created_at"])
+    # Recorded past the rollup job's commit lag; made today even just after midnight.
+    fields.setdefault("recorded_at", now - timedelta(minutes=2))
+    fields.setdefault("created_at", max(fields["recorded_at"], day_start(now)))
     fields = {"provider": "openai", "agent_name": "A", "model": "gpt-4o", **fields}
     return LLMCall.objects.create(**fields)
 
