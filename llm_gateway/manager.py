@@ -57,6 +57,7 @@ class CallContext:
     # The key's own agent, when X-Agent-Name labels the call differently (budgets).
     key_agent_name: str = ""
     source: str = "python"
+    operation: str = "chat"
     request_id: uuid.UUID = field(default_factory=uuid.uuid4)
     created_at: datetime = field(default_factory=timezone.now)
     started: float = field(default_factory=time.monotonic)
@@ -107,10 +108,12 @@ class LLMManager:
         attempts: list[Attempt] = []
         for index, model in enumerate([primary, *self.fallback_models]):
             serving = providers_for(model, self.providers)
+            serving = [p for p in serving if request.protocol in p.protocols]
             for rank, provider in enumerate(serving):
                 kind = "" if index == 0 and rank == 0 else ("provider" if index == 0 else "model")
                 attempts.append(Attempt(provider, model, kind))
-        if self.mock_fallback and not any(isinstance(a.provider, MockProvider) for a in attempts):
+        mock = request.protocol in MockProvider.protocols and self.mock_fallback
+        if mock and not any(isinstance(a.provider, MockProvider) for a in attempts):
             attempts.append(Attempt(MockProvider(model="mock-fallback"), "mock-fallback", "mock"))
         return _dedupe(attempts)
 
@@ -179,6 +182,7 @@ class LLMManager:
             key_prefix=ctx.key_prefix,
             key_agent_name=ctx.key_agent_name,
             source=ctx.source,
+            operation=ctx.operation,
             defer_record=ctx.defer_record,
         )
         try:
@@ -314,6 +318,7 @@ class LLMManager:
             key_prefix=ctx.key_prefix,
             key_agent_name=ctx.key_agent_name,
             source=ctx.source,
+            operation=ctx.operation,
             requested_model=request.model or self.default_model,
             stream=stream,
             request_body=body,

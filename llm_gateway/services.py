@@ -47,6 +47,7 @@ class CallRecord:
     # The key's own agent, when X-Agent-Name labels the call differently (budgets).
     key_agent_name: str = ""
     source: str = "python"
+    operation: str = "chat"
     provider: str = ""
     provider_kind: str = ""
     requested_model: str = ""
@@ -77,6 +78,8 @@ class CallRecord:
     validation: dict[str, Any] | None = None
     # A budget reservation the batch writer settles with the row (never stored).
     reservation: Any = None
+    # More than 1 only for an aggregated row of refusals (llm_gateway.refusals).
+    occurrences: int = 1
 
 
 def call_record(record: CallRecord) -> LLMCall:
@@ -116,6 +119,7 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         gateway_key_id=record.gateway_key_id,
         key_prefix=record.key_prefix,
         source=record.source,
+        operation=record.operation,
         provider=record.provider,
         provider_kind=record.provider_kind,
         requested_model=record.requested_model[:200],
@@ -143,6 +147,7 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         request_body=redact(record.request_body) if store else None,
         response_body=redact(record.response_body) if store else None,
         metadata=redact(record.metadata),
+        occurrences=record.occurrences,
     )
 
 

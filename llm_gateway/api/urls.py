@@ -4,6 +4,8 @@ from llm_gateway.api import openapi, views
 
 urlpatterns = [
     path("v1/chat/completions", views.chat_completions, name="api-chat-completions"),
+    path("v1/messages", views.messages, name="api-messages"),
+    path("v1/messages/count_tokens", views.count_tokens, name="api-messages-count-tokens"),
     path("v1/models", views.models, name="api-models"),
     path("api/v1/usage", views.usage, name="api-usage"),
     path("api/v1/budgets", views.budgets, name="api-budgets"),

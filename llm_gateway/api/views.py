@@ -27,6 +27,7 @@ from llm_gateway.api.auth import (
     request_body_check,
 )
 from llm_gateway.api.cached import cache_through
+from llm_gateway.api.call_headers import gateway_headers
 from llm_gateway.api.errors import (
     APIError,
     error_api_response,
@@ -41,7 +42,9 @@ from llm_gateway.api.http import (
     json_response,
     to_django,
 )
+from llm_gateway.api.messages import count_tokens_handler, messages_handler
 from llm_gateway.api.parsing import ChatBody, parse_chat_body
+from llm_gateway.api.ratelimit_headers import rate_limit_headers
 from llm_gateway.interface import LLMError, StreamChunk
 from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import CallContext, LLMManager
@@ -65,21 +68,14 @@ def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
     )
 
 
-async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody]:
-    key = await api_key_authenticate(request.headers)
+async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody, dict[str, str]]:
+    """The key, the body and the ``x-ratelimit-*`` headers every answer carries."""
+    key = await api_key_authenticate(request.headers, request=request)
     chat = parse_chat_body(request_body_check(request))
-    model_allowed_check(key, chat.request.model or "")
-    await rate_limit_check(key)
-    return key, chat
-
-
-def _gateway_headers(ctx: CallContext) -> dict[str, str]:
-    record = ctx.record
-    headers = {"x-gateway-request-id": str(ctx.request_id)}
-    if record is not None:
-        headers["x-gateway-provider"] = record.provider
-        headers["x-gateway-retries"] = str(record.retries)
-    return headers
+    model = chat.request.model or ""
+    model_allowed_check(key, model)
+    decision = await rate_limit_check(key, request=request, model=model)
+    return key, chat, rate_limit_headers(decision)
 
 
 async def _database_unavailable() -> ApiResponse:
@@ -108,10 +104,10 @@ async def chat_completions_handler(request: ApiRequest) -> ApiResponse:
 
 
 async def _chat_completions(request: ApiRequest) -> ApiResponse:
-    key, chat = await _admit(request)
+    key, chat, limits = await _admit(request)
     ctx = _context(request, key, chat)
     mode = validation_mode(request.headers, key)
-    return await cache_through(
+    response = await cache_through(
         request,
         key,
         chat,
@@ -119,6 +115,8 @@ async def _chat_completions(request: ApiRequest) -> ApiResponse:
         inline_validation=mode == "inline",
         answer=lambda: _answer(chat, ctx, key, mode),
     )
+    response.headers.update(limits)
+    return response
 
 
 async def _answer(chat: ChatBody, ctx: CallContext, key: KeyInfo, mode: str) -> ApiResponse:
@@ -130,13 +128,13 @@ async def _answer(chat: ChatBody, ctx: CallContext, key: KeyInfo, mode: str) -> 
             chat.request, validate_response=mode == "inline", context=ctx
         )
     except LLMError as error:
-        return llm_error_api_response(error, _gateway_headers(ctx))
+        return llm_error_api_response(error, gateway_headers(ctx))
     await rate_limit_spend_tokens(
         key_id=key.id, tpm=key.tpm_limit, tokens=response.token_usage.total_tokens
     )
     if mode == "async":
         validation_enqueue(ctx=ctx, content=response.content, finish_reason=response.finish_reason)
-    headers = _gateway_headers(ctx)
+    headers = gateway_headers(ctx)
     headers["x-gateway-cost-usd"] = str(response.token_usage.estimated_cost)
     if mode == "inline":
         headers["x-gateway-validation"] = str(response.metadata["validation"]["quality_score"])
@@ -150,9 +148,9 @@ async def _stream(chat: ChatBody, ctx: CallContext, key: KeyInfo) -> ApiResponse
     try:
         first = await chunks.__anext__()
     except LLMError as error:
-        return llm_error_api_response(error, _gateway_headers(ctx))
+        return llm_error_api_response(error, gateway_headers(ctx))
     return ApiResponse(
-        headers={**SSE_HEADERS, **_gateway_headers(ctx)},
+        headers={**SSE_HEADERS, **gateway_headers(ctx)},
         content_type="text/event-stream",
         stream=_sse(first, chunks, chat.client_wants_usage, ctx, key),
     )
@@ -206,7 +204,7 @@ _models_cache: dict[str, tuple[float, list[dict]]] = {}
 
 async def models_handler(request: ApiRequest) -> ApiResponse:
     try:
-        await api_key_authenticate(request.headers)
+        await api_key_authenticate(request.headers, request=request, operation="models")
     except APIError as refusal:
         return refusal.api_response()
     cached = _models_cache.get("all")
@@ -218,7 +216,7 @@ async def models_handler(request: ApiRequest) -> ApiResponse:
 
 async def usage_handler(request: ApiRequest) -> ApiResponse:
     try:
-        key = await api_key_authenticate(request.headers)
+        key = await api_key_authenticate(request.headers, request=request, operation="usage")
     except APIError as refusal:
         return refusal.api_response()
     period = request.query.get("period", "daily")
@@ -231,7 +229,7 @@ async def usage_handler(request: ApiRequest) -> ApiResponse:
 
 async def budgets_handler(request: ApiRequest) -> ApiResponse:
     try:
-        key = await api_key_authenticate(request.headers)
+        key = await api_key_authenticate(request.headers, request=request, operation="budgets")
     except APIError as refusal:
         return refusal.api_response()
     data = await usage_selectors.key_budgets(agent_name=key.agent_name, key_prefix=key.prefix)
@@ -241,6 +239,8 @@ async def budgets_handler(request: ApiRequest) -> ApiResponse:
 # Served straight from the ASGI router (infra_dashboard.asgi), skipping Django's cycle.
 FAST_ROUTES = {
     "/v1/chat/completions": chat_completions_handler,
+    "/v1/messages": messages_handler,
+    "/v1/messages/count_tokens": count_tokens_handler,
     "/v1/models": models_handler,
     "/api/v1/usage": usage_handler,
     "/api/v1/budgets": budgets_handler,
@@ -253,6 +253,16 @@ FAST_ROUTES = {
 @csrf_exempt
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     return to_django(await chat_completions_handler(from_django(request)))
+
+
+@csrf_exempt
+async def messages(request: HttpRequest) -> HttpResponse:
+    return to_django(await messages_handler(from_django(request)))
+
+
+@csrf_exempt
+async def count_tokens(request: HttpRequest) -> HttpResponse:
+    return to_django(await count_tokens_handler(from_django(request)))
 
 
 async def models(request: HttpRequest) -> HttpResponse:

@@ -29,6 +29,12 @@ from llm_gateway.interface import (
     StreamChunk,
     status_to_error,
 )
+from llm_gateway.providers.anthropic_native import (
+    PROTOCOL,
+    NativeEvents,
+    native_create_args,
+    native_response,
+)
 from llm_gateway.providers.anthropic_translate import (
     StreamTranslator,
     anthropic_body,
@@ -42,9 +48,10 @@ from llm_gateway.routing import ServesPatterns
 logger = logging.getLogger(__name__)
 
 
-def _error_type(body: Any) -> str | None:
+def _error_field(body: Any, name: str) -> str | None:
     inner = body.get("error") if isinstance(body, dict) else None
-    return inner.get("type") if isinstance(inner, dict) else None
+    value = inner.get(name) if isinstance(inner, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def map_anthropic_error(exc: Exception, provider: str) -> LLMError:
@@ -55,7 +62,8 @@ def map_anthropic_error(exc: Exception, provider: str) -> LLMError:
         return LLMProviderError(f"Could not reach the provider: {exc}", provider=provider)
     if not isinstance(exc, anthropic.APIStatusError):
         return LLMProviderError(str(exc), provider=provider)
-    status, message = exc.status_code, exc.message
+    # Anthropic's own words, not the SDK's "Error code: 400 - {…}" around them.
+    status, message = exc.status_code, _error_field(exc.body, "message") or exc.message
     if status == 400 and "credit balance" in message.lower():  # Anthropic bills this as a 400
         return LLMQuotaExceededError(message, provider=provider, status_code=status)
     if status == 504:  # read as a timeout here; OpenAI's 504 is a plain 5xx
@@ -64,7 +72,7 @@ def map_anthropic_error(exc: Exception, provider: str) -> LLMError:
     return status_to_error(
         status,
         message,
-        code=_error_type(exc.body),
+        code=_error_field(exc.body, "type"),
         retry_after=retry_after_seconds(exc.response.headers),
         provider=provider,
     )
@@ -85,6 +93,8 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
     """Claude through ``anthropic.AsyncAnthropic``, answering in OpenAI's shape."""
 
     kind = "anthropic"
+    # Its own Messages bodies too, relayed as they are (anthropic_native).
+    protocols = frozenset({"openai", PROTOCOL})
 
     def __init__(
         self,
@@ -120,6 +130,8 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
         )
 
     def _create_args(self, request: LLMRequest) -> dict[str, Any]:
+        if request.native is not None:
+            return native_create_args(request)
         body = anthropic_body(request, self.default_model, self.temperature)
         return {
             "model": body.pop("model"),
@@ -140,6 +152,8 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
             raise LLMProviderError(
                 "The provider answered with invalid JSON.", provider=self.name
             ) from exc
+        if request.native is not None:
+            return native_response(message, provider=self.name, kind=self.kind, model=args["model"])
         data = completion_from_anthropic(message)
         choice = data["choices"][0]
         return LLMResponse(
@@ -158,7 +172,9 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
         messages = self.client().messages.with_streaming_response
         try:
             async with messages.create(stream=True, **args) as response:
-                async for chunk in _event_chunks(response, self.name):
+                native = request.native is not None
+                chunks = _native_chunks if native else _event_chunks
+                async for chunk in chunks(response, self.name):
                     yield chunk
         except anthropic.AnthropicError as exc:
             raise map_anthropic_error(exc, self.name) from exc
@@ -167,6 +183,20 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
         except Exception as exc:
             # the HTTP library's own types, not anthropic.AnthropicError: the stream broke.
             raise LLMProviderError(f"The stream broke: {exc}", provider=self.name) from exc
+
+    async def count_tokens(self, request: LLMRequest) -> dict[str, Any]:
+        """Anthropic's token count for a relayed body (free, and never a completion)."""
+        try:
+            raw = await self.client().messages.with_raw_response.count_tokens(
+                **native_create_args(request, counting=True)
+            )
+            return json.loads(await raw.read())
+        except anthropic.AnthropicError as exc:
+            raise map_anthropic_error(exc, self.name) from exc
+        except ValueError as exc:
+            raise LLMProviderError(
+                "The provider answered with invalid JSON.", provider=self.name
+            ) from exc
 
     async def list_models(self) -> list[str]:
         try:
@@ -188,14 +218,30 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
         return {"provider": self.name, "kind": self.kind, "healthy": True, "latency_ms": latency}
 
 
-async def _event_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk]:
-    translator = StreamTranslator()
+async def _events(response: Any, provider: str) -> AsyncIterator[tuple[dict[str, Any], str]]:
+    """Each event's JSON and its text; an ``error`` event raises."""
     async for line in response.iter_lines():
         if not line.startswith("data:"):
             continue  # "event:" lines repeat the type that the data carries
-        event = json.loads(line[5:].strip())
+        raw = line[5:].strip()
+        event = json.loads(raw)
         if event.get("type") == "error":
             raise _stream_error(event, provider)
+        yield event, raw
+
+
+async def _native_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk]:
+    reader = NativeEvents()
+    async for event, raw in _events(response, provider):
+        yield reader.feed(event, raw)
+        if reader.finished:
+            return
+    raise LLMProviderError("The stream ended before it finished.", provider=provider)
+
+
+async def _event_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk]:
+    translator = StreamTranslator()
+    async for event, _ in _events(response, provider):
         for chunk in translator.feed(event):
             yield chunk
         if translator.finished:
