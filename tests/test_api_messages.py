@@ -58,7 +58,7 @@ def test_a_message_is_relayed_as_sent_and_recorded_as_a_messages_call(
         system="Be terse.",
         messages=HELLO,
         metadata={"user_id": "user-7"},
-        extra_body={"top_k": 5, "temperature": 0.5, "a_field_the_gateway_does_not_know": {"kept": True}},
+        extra_body={"top_k": 5, "temperature": 0.5, "unknown_to_the_gateway": {"kept": True}},
     )
     message = raw.parse()
     assert message.content[0].text.startswith("Fake answer to: Hello there gateway")
@@ -67,7 +67,7 @@ def test_a_message_is_relayed_as_sent_and_recorded_as_a_messages_call(
     # Native: the system prompt stays a string, unknown fields arrive untouched.
     assert sent["system"] == "Be terse." and (sent["top_k"], sent["temperature"]) == (5, 0.5)
     assert sent["metadata"] == {"user_id": "user-7"}
-    assert sent["a_field_the_gateway_does_not_know"] == {"kept": True}
+    assert sent["unknown_to_the_gateway"] == {"kept": True}
     call = the_call()
     assert (call.operation, call.provider, call.status, call.stream) == (
         "messages",
@@ -248,11 +248,12 @@ def test_an_unknown_claude_model_is_a_not_found_error(live_gateway, make_key, cl
 
 def test_an_upstream_refusal_before_the_stream_keeps_its_status(live_gateway, make_key, claude):
     claude.fail_next(1, 400, message="messages.0.content: too long")
-    with pytest.raises(anthropic.BadRequestError) as info:
-        with sdk(live_gateway, make_key()).messages.stream(
-            model=MODEL, max_tokens=20, messages=HELLO
-        ) as stream:
-            stream.get_final_message()
+    client = sdk(live_gateway, make_key())
+    with (
+        pytest.raises(anthropic.BadRequestError) as info,
+        client.messages.stream(model=MODEL, max_tokens=20, messages=HELLO) as stream,
+    ):
+        stream.get_final_message()
     assert info.value.body["error"]["message"] == "messages.0.content: too long"
 
 
@@ -268,9 +269,7 @@ def test_a_spent_budget_is_a_billing_error_the_sdk_does_not_retry(live_gateway, 
     assert claude.message_calls == []
 
 
-def test_a_rate_limited_key_gets_a_429_with_limit_headers_and_a_row(
-    live_gateway, make_key, claude
-):
+def test_a_rate_limited_key_gets_a_429_with_limit_headers_and_a_row(live_gateway, make_key, claude):
     client = sdk(live_gateway, make_key("hasty", rpm_limit=1))
     first = client.messages.with_raw_response.create(model=MODEL, max_tokens=20, messages=HELLO)
     assert first.headers["x-ratelimit-limit-requests"] == "1"
