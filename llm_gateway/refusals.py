@@ -82,10 +82,12 @@ def _row(refusal: Refusal, *, occurrences: int = 1, at: datetime | None = None) 
         requested_model=refusal.model,
         model=refusal.model,
         status=refusal.status,
-        error_type=refusal.code,
+        # The status as the error type: the dashboards' error breakdown counts
+        # refusals by it (llm_gateway.selectors.refusal_counts).
+        error_type=refusal.status,
         error_message=refusal.message,
         http_status=refusal.http_status,
-        metadata=dict(refusal.metadata),
+        metadata={"code": refusal.code, **refusal.metadata},
         occurrences=occurrences,
     )
 
