@@ -281,3 +281,15 @@ def test_a_rate_limited_key_gets_a_429_with_limit_headers_and_a_row(live_gateway
     refused = LLMCall.objects.get(status="rate_limited")
     assert (refused.operation, refused.cost, refused.http_status) == ("messages", 0, 429)
     assert (refused.agent_name, refused.model) == ("hasty", MODEL)
+
+
+def test_inline_validation_scores_the_message(live_gateway, make_key, claude):
+    raw = sdk(live_gateway, make_key()).messages.with_raw_response.create(
+        model=MODEL,
+        max_tokens=200,
+        messages=HELLO,
+        extra_headers={"x-gateway-validate": "inline"},
+    )
+    score = float(raw.headers["x-gateway-validation"])
+    assert 0 <= score <= 1
+    assert the_call().metadata["validation"]["quality_score"] == score
