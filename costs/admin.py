@@ -19,6 +19,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
         "input_per_m",
         "cached_input_per_m",
         "cache_write_per_m",
+        "cache_write_1h_per_m",
         "output_per_m",
         "effective_from",
         "source",
@@ -48,6 +49,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
                     "input_per_m",
                     "cached_input_per_m",
                     "cache_write_per_m",
+                    "cache_write_1h_per_m",
                     "output_per_m",
                 ]
             },

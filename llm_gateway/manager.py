@@ -23,7 +23,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from costs.pricing import aprice_for, call_cost
+from costs.pricing import aprice_for, recorded_call_cost
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import (
     LLMBudgetExceededError,
@@ -455,16 +455,20 @@ async def _price(
     record.price = price
     record.priced = price is not None
     # Anthropic's cache writes are inside prompt_tokens (OpenAI style) but billed
-    # at their own rate: call_cost takes them apart from the input tokens.
-    cache_write = min(getattr(usage, "cache_write_tokens", 0), usage.prompt_tokens)
-    if cache_write:
-        record.metadata["cache_write_tokens"] = cache_write
-    record.cost = call_cost(
+    # at their own rates (5-minute and 1-hour): kept on the record for repricing.
+    writes = getattr(usage, "cache_write_tokens", 0)
+    writes_1h = getattr(usage, "cache_write_1h_tokens", 0)
+    if writes:
+        record.metadata["cache_write_tokens"] = writes
+    if writes_1h:
+        record.metadata["cache_write_1h_tokens"] = writes_1h
+    record.cost = recorded_call_cost(
         price,
-        prompt_tokens=usage.prompt_tokens - cache_write,
+        prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
-        cached_tokens=min(usage.cached_tokens, usage.prompt_tokens - cache_write),
-        cache_write_tokens=cache_write,
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=writes,
+        cache_write_1h_tokens=writes_1h,
     )
 
 

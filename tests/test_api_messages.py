@@ -12,6 +12,7 @@ import pytest
 
 from costs.budgets import budget_create
 from costs.pricing import COST_QUANTUM, price_for
+from costs.reprice import calls_reprice
 from llm_gateway.models import LLMCall
 from tests.fake_anthropic import anthropic_input_tokens
 from tests.providers_support import (
@@ -93,23 +94,34 @@ def test_a_message_is_relayed_as_sent_and_recorded_as_a_messages_call(
 
 def test_cache_reads_and_writes_are_priced_at_their_own_rates(live_gateway, make_key, claude):
     claude.cache_read_input_tokens, claude.cache_creation_input_tokens = 3000, 2000
+    claude.cache_creation_1h_input_tokens = 500  # of the 2000 writes
     message = sdk(live_gateway, make_key()).messages.create(
         model=MODEL, max_tokens=100, messages=HELLO
     )
     usage = message.usage
     assert (usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (3000, 2000)
     price = price_for(MODEL, provider="anthropic")
-    assert price.cache_write_per_m > price.input_per_m > price.cached_input_per_m
+    assert price.cache_write_1h_per_m > price.cache_write_per_m > price.input_per_m
+    assert price.input_per_m > price.cached_input_per_m
     micro = (
         usage.input_tokens * price.input_per_m
         + 3000 * price.cached_input_per_m
-        + 2000 * price.cache_write_per_m
+        + 1500 * price.cache_write_per_m
+        + 500 * price.cache_write_1h_per_m
         + usage.output_tokens * price.output_per_m
     )
     call = the_call()
     assert call.cost == (micro / Decimal(1_000_000)).quantize(COST_QUANTUM, ROUND_HALF_UP)
     assert call.cached_tokens == 3000
     assert call.prompt_tokens == usage.input_tokens + 3000 + 2000
+    assert (call.metadata["cache_write_tokens"], call.metadata["cache_write_1h_tokens"]) == (
+        2000,
+        500,
+    )
+    before = call.cost
+    calls_reprice(since=call.created_at, by="test")  # the same price: the same cost
+    call.refresh_from_db()
+    assert call.cost == before
 
 
 def test_a_stream_arrives_as_anthropic_events_and_its_record_has_a_ttft(
