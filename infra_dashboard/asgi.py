@@ -48,7 +48,9 @@ async def _lifespan(receive, send) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             from llm_gateway.recorder import records_flush
+            from llm_gateway.refusals import refusals_flush
 
+            await refusals_flush()  # pending aggregated refusal rows go to the writer first
             await records_flush()
             await send({"type": "lifespan.shutdown.complete"})
             return
