@@ -305,3 +305,84 @@ def test_inline_validation_scores_the_message(live_gateway, make_key, claude):
     score = float(raw.headers["x-gateway-validation"])
     assert 0 <= score <= 1
     assert the_call().metadata["validation"]["quality_score"] == score
+
+
+# --- the response cache ---------------------------------------------------------------------
+
+
+def test_an_identical_deterministic_message_is_answered_from_the_cache(
+    live_gateway, make_key, claude
+):
+    client = sdk(live_gateway, make_key())
+    ask = {"model": MODEL, "max_tokens": 100, "messages": HELLO, "extra_body": {"temperature": 0}}
+    first = client.messages.with_raw_response.create(**ask)
+    again = client.messages.with_raw_response.create(**ask)
+    assert (first.headers["x-gateway-cache"], again.headers["x-gateway-cache"]) == ("miss", "hit")
+    assert again.parse().content == first.parse().content
+    assert again.parse().usage.output_tokens == first.parse().usage.output_tokens
+    assert len(claude.message_calls) == 1
+    hit = LLMCall.objects.get(cache_hit=True)
+    assert (hit.operation, hit.cost, hit.provider) == ("messages", Decimal(0), "cache")
+    assert hit.saved_cost == LLMCall.objects.get(cache_hit=False).cost
+    assert again.request_id == str(hit.id)
+
+
+def test_a_cached_message_is_replayed_as_a_stream_the_sdk_rebuilds(live_gateway, make_key, claude):
+    client = sdk(live_gateway, make_key())
+    ask = {"model": MODEL, "max_tokens": 100, "messages": HELLO, "extra_body": {"temperature": 0}}
+    stored = client.messages.create(**ask)
+    with client.messages.stream(**ask) as stream:
+        text = "".join(stream.text_stream)
+        replayed = stream.get_final_message()
+    assert text == stored.content[0].text
+    assert (replayed.stop_reason, replayed.usage.output_tokens) == (
+        stored.stop_reason,
+        stored.usage.output_tokens,
+    )
+    assert len(claude.message_calls) == 1
+
+
+def test_a_cached_tool_use_is_replayed_streamed(live_gateway, make_key, claude):
+    claude.tool_use = {"name": "get_weather", "input": {"city": "Paris"}}
+    tools = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    client = sdk(live_gateway, make_key())
+    ask = {"model": MODEL, "max_tokens": 100, "messages": HELLO, "tools": tools}
+    ask["extra_body"] = {"temperature": 0}
+    stored = client.messages.create(**ask)
+    with client.messages.stream(**ask) as stream:
+        replayed = stream.get_final_message()
+    assert replayed.content[0].type == "tool_use"
+    assert replayed.content[0].input == stored.content[0].input == {"city": "Paris"}
+    assert len(claude.message_calls) == 1
+
+
+def test_messages_and_chat_never_share_a_cache_entry(live_gateway, make_key, claude):
+    import openai
+
+    key = make_key()
+    sdk(live_gateway, key).messages.create(
+        model=MODEL, max_tokens=100, messages=HELLO, extra_body={"temperature": 0}
+    )
+    chat = openai.OpenAI(base_url=live_gateway.base_url, api_key=key, max_retries=0)
+    raw = chat.chat.completions.with_raw_response.create(
+        model=MODEL, max_tokens=100, messages=HELLO, temperature=0
+    )
+    assert raw.headers["x-gateway-cache"] == "miss"
+    assert raw.parse().object == "chat.completion"
+
+
+def test_a_streamed_answer_is_cached_and_served_whole(live_gateway, make_key, claude):
+    client = sdk(live_gateway, make_key())
+    ask = {"model": MODEL, "max_tokens": 100, "messages": HELLO, "extra_body": {"temperature": 0}}
+    with client.messages.stream(**ask) as stream:
+        streamed = stream.get_final_message()
+    the_call()  # the stream's row is written (and its answer stored) as it ends
+    raw = client.messages.with_raw_response.create(**ask)
+    assert raw.headers["x-gateway-cache"] == "hit"
+    whole = raw.parse()
+    assert whole.content[0].text == streamed.content[0].text
+    assert (whole.stop_reason, whole.usage.output_tokens) == (
+        "end_turn",
+        streamed.usage.output_tokens,
+    )
+    assert len(claude.message_calls) == 1

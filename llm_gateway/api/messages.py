@@ -37,9 +37,11 @@ from llm_gateway.api.auth import (
     rate_limit_check,
     request_body_check,
 )
+from llm_gateway.api.cached import cache_through
 from llm_gateway.api.call_headers import gateway_headers
 from llm_gateway.api.errors import APIError
 from llm_gateway.api.http import ApiRequest, ApiResponse, arrived_together, json_response
+from llm_gateway.api.messages_cache import MessagesShape
 from llm_gateway.api.ratelimit_headers import rate_limit_headers
 from llm_gateway.api.resilience import DATABASE_ERRORS
 from llm_gateway.interface import LLMError, LLMProviderError, StreamChunk
@@ -57,6 +59,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _NO_KEY = "x-api-key header is required (a gateway key; Authorization: Bearer works too)."
 
 Serve = Callable[[ApiRequest], Awaitable[ApiResponse]]
+SHAPE = MessagesShape()
 
 
 async def messages_handler(request: ApiRequest) -> ApiResponse:
@@ -150,10 +153,17 @@ async def _messages(request: ApiRequest) -> ApiResponse:
     manager = LLMManager()
     await _native_attempts(manager, parsed)
     ctx = _context(request, key, parsed, "messages")
-    if parsed.stream:
-        response = await _stream(manager, parsed, ctx, key)
-    else:
-        response = await _answer(manager, parsed, ctx, key, validation_mode(request.headers, key))
+    mode = validation_mode(request.headers, key)
+
+    async def answer() -> ApiResponse:
+        if parsed.stream:
+            return await _stream(manager, parsed, ctx, key)
+        return await _answer(manager, parsed, ctx, key, mode)
+
+    response = await cache_through(
+        request, key, parsed, ctx, inline_validation=mode == "inline", answer=answer, shape=SHAPE
+    )
+    response.headers.setdefault("request-id", str(ctx.request_id))  # a hit has it too
     response.headers.update(limits)
     return response
 
