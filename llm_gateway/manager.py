@@ -484,6 +484,12 @@ def _fill_success(
 
 
 async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseException) -> None:
+    call_failure_fill(record, ctx, exc)
+    await _write(record, ctx)
+
+
+def call_failure_fill(record: CallRecord, ctx: CallContext, exc: BaseException) -> None:
+    """The record of a call that ended with ``exc``: its status, error and latency."""
     record.latency_ms = (time.monotonic() - ctx.started) * 1000
     if isinstance(exc, LLMError):
         blocked = isinstance(exc, LLMBudgetExceededError)
@@ -499,7 +505,6 @@ async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseExcepti
         record.error_type = type(exc).__name__
         record.error_message = str(exc)
         record.http_status = 500
-    await _write(record, ctx)
 
 
 async def _record_stream_end(

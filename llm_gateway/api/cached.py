@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from llm_gateway.api.answers import SSE_HEADERS
 from llm_gateway.api.http import ApiRequest, ApiResponse
 from llm_gateway.cache import (
     CachedAnswer,
@@ -34,7 +35,6 @@ from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import CallContext, LLMManager
 
 HEADER = "x-gateway-cache"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _REPLAY_PIECE = 512  # characters per replayed content chunk
 
 

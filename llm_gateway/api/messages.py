@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
+from llm_gateway.api.answers import StreamShape, streamed_answer, whole_answer
 from llm_gateway.api.anthropic_errors import (
     anthropic_error_response,
     anthropic_llm_error_payload,
@@ -40,22 +41,19 @@ from llm_gateway.api.auth import (
 from llm_gateway.api.cached import cache_through
 from llm_gateway.api.call_headers import gateway_headers
 from llm_gateway.api.errors import APIError
-from llm_gateway.api.http import ApiRequest, ApiResponse, arrived_together, json_response
+from llm_gateway.api.http import ApiRequest, ApiResponse, json_response
 from llm_gateway.api.messages_cache import MessagesShape
 from llm_gateway.api.ratelimit_headers import rate_limit_headers
 from llm_gateway.api.resilience import DATABASE_ERRORS
 from llm_gateway.interface import LLMError, LLMProviderError, StreamChunk
 from llm_gateway.keys import KeyInfo
-from llm_gateway.manager import Attempt, CallContext, LLMManager
-from llm_gateway.models import CallStatus
-from llm_gateway.ratelimit import rate_limit_spend_tokens
+from llm_gateway.manager import Attempt, CallContext, LLMManager, call_failure_fill
 from llm_gateway.redaction import redact_text
 from llm_gateway.refusals import record_submit
 from llm_gateway.services import CallRecord
-from llm_gateway.validation_dispatch import validation_enqueue, validation_mode
+from llm_gateway.validation_dispatch import validation_mode
 
 logger = logging.getLogger(__name__)
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _NO_KEY = "x-api-key header is required (a gateway key; Authorization: Bearer works too)."
 
 Serve = Callable[[ApiRequest], Awaitable[ApiResponse]]
@@ -156,9 +154,10 @@ async def _messages(request: ApiRequest) -> ApiResponse:
     mode = validation_mode(request.headers, key)
 
     async def answer() -> ApiResponse:
+        options = {"error_response": anthropic_llm_error_response, "headers": _headers}
         if parsed.stream:
-            return await _stream(manager, parsed, ctx, key)
-        return await _answer(manager, parsed, ctx, key, mode)
+            return await streamed_answer(parsed.request, ctx, key, STREAM, **options)
+        return await whole_answer(parsed.request, ctx, key, mode, **options)
 
     response = await cache_through(
         request, key, parsed, ctx, inline_validation=mode == "inline", answer=answer, shape=SHAPE
@@ -168,76 +167,27 @@ async def _messages(request: ApiRequest) -> ApiResponse:
     return response
 
 
-async def _answer(
-    manager: LLMManager, parsed: MessagesBody, ctx: CallContext, key: KeyInfo, mode: str
-) -> ApiResponse:
-    try:
-        response = await manager.generate_response(
-            parsed.request, validate_response=mode == "inline", context=ctx
-        )
-    except LLMError as error:
-        return anthropic_llm_error_response(error, _headers(ctx))
-    tokens = response.token_usage.total_tokens
-    await rate_limit_spend_tokens(key_id=key.id, tpm=key.tpm_limit, tokens=tokens)
-    if mode == "async":
-        validation_enqueue(ctx=ctx, content=response.content, finish_reason=response.finish_reason)
-    headers = _headers(ctx)
-    headers["x-gateway-cost-usd"] = str(response.token_usage.estimated_cost)
-    if mode == "inline":
-        headers["x-gateway-validation"] = str(response.metadata["validation"]["quality_score"])
-    return ApiResponse(body=json.dumps(response.raw).encode(), headers=headers)
-
-
 def _headers(ctx: CallContext) -> dict[str, str]:
     # ``request-id`` is where the anthropic SDK looks for an answer's id.
     return {**gateway_headers(ctx), "request-id": str(ctx.request_id)}
 
 
-async def _stream(
-    manager: LLMManager, parsed: MessagesBody, ctx: CallContext, key: KeyInfo
-) -> ApiResponse:
-    """Open the stream before answering: a failure before the first event still
-    gets its status code, and the headers can name the provider that answered."""
-    chunks = manager.stream_response(parsed.request, context=ctx).__aiter__()
-    try:
-        first = await chunks.__anext__()
-    except LLMError as error:
-        return anthropic_llm_error_response(error, _headers(ctx))
-    return ApiResponse(
-        headers={**SSE_HEADERS, **_headers(ctx)},
-        content_type="text/event-stream",
-        stream=_sse(first, chunks, ctx, key),
-    )
+class MessagesStream(StreamShape):
+    """Anthropic's events, relayed as sent, each with its ``event:`` line (the SDK needs it)."""
+
+    def encode(self, batch: list[StreamChunk]) -> str:
+        return "".join(
+            f"event: {(chunk.raw or {}).get('type', 'message')}\n"
+            f"data: {chunk.raw_json or json.dumps(chunk.raw)}\n\n"
+            for chunk in batch
+        )
+
+    def error_event(self, error: LLMError) -> str:
+        _, body, _ = anthropic_llm_error_payload(error)
+        return f"event: error\ndata: {json.dumps(body)}\n\n"
 
 
-def _event(chunk: StreamChunk) -> str:
-    kind = (chunk.raw or {}).get("type", "message")
-    return f"event: {kind}\ndata: {chunk.raw_json or json.dumps(chunk.raw)}\n\n"
-
-
-def _error_event(error: LLMError) -> str:
-    _, body, _ = anthropic_llm_error_payload(error)
-    return f"event: error\ndata: {json.dumps(body)}\n\n"
-
-
-async def _sse(
-    first: StreamChunk, rest: AsyncIterator[StreamChunk], ctx: CallContext, key: KeyInfo
-) -> AsyncIterator[str]:
-    batches = arrived_together(first, rest)  # events that arrived together leave in one write
-    try:
-        async for batch in batches:
-            yield "".join(_event(chunk) for chunk in batch)
-    except LLMError as error:
-        yield _error_event(error)
-        return
-    finally:
-        await batches.aclose()  # stops its reader before ``rest`` is closed
-        await rest.aclose()  # records client_disconnected if we stopped early
-    record = ctx.record
-    if record is not None:
-        tokens = record.prompt_tokens + record.completion_tokens
-        await rate_limit_spend_tokens(key_id=key.id, tpm=key.tpm_limit, tokens=tokens)
-        yield f": x-gateway-cost-usd {record.cost}\n\n"  # an SSE comment: SDKs skip it
+STREAM = MessagesStream()
 
 
 # --- /v1/messages/count_tokens ------------------------------------------------------------------
@@ -256,7 +206,7 @@ async def _count_tokens(request: ApiRequest) -> ApiResponse:
     try:
         counted = await _count_with(attempts, parsed, record)
     except LLMError as error:
-        _count_failed(record, ctx, error)
+        call_failure_fill(record, ctx, error)
         await record_submit(record, defer=ctx.defer_record)
         response = anthropic_llm_error_response(error, _headers(ctx))
     else:
@@ -299,11 +249,3 @@ async def _count_with(
             if error.permanent:
                 break
     raise last
-
-
-def _count_failed(record: CallRecord, ctx: CallContext, error: LLMError) -> None:
-    record.status = CallStatus.ERROR
-    record.error_type = type(error).__name__
-    record.error_message = error.message
-    record.http_status = error.status_code or error.http_status
-    record.latency_ms = (time.monotonic() - ctx.started) * 1000

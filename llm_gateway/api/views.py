@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections
@@ -20,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from llm_gateway.api import usage as usage_selectors
+from llm_gateway.api.answers import StreamShape, streamed_answer, whole_answer
 from llm_gateway.api.auth import (
     api_key_authenticate,
     model_allowed_check,
@@ -27,7 +27,6 @@ from llm_gateway.api.auth import (
     request_body_check,
 )
 from llm_gateway.api.cached import cache_through
-from llm_gateway.api.call_headers import gateway_headers
 from llm_gateway.api.errors import (
     APIError,
     error_api_response,
@@ -37,7 +36,6 @@ from llm_gateway.api.errors import (
 from llm_gateway.api.http import (
     ApiRequest,
     ApiResponse,
-    arrived_together,
     from_django,
     json_response,
     to_django,
@@ -47,12 +45,10 @@ from llm_gateway.api.parsing import ChatBody, parse_chat_body
 from llm_gateway.api.ratelimit_headers import rate_limit_headers
 from llm_gateway.interface import LLMError, StreamChunk
 from llm_gateway.keys import KeyInfo
-from llm_gateway.manager import CallContext, LLMManager
-from llm_gateway.ratelimit import rate_limit_spend_tokens
-from llm_gateway.validation_dispatch import validation_enqueue, validation_mode
+from llm_gateway.manager import CallContext
+from llm_gateway.validation_dispatch import validation_mode
 
 logger = logging.getLogger(__name__)
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
@@ -122,81 +118,38 @@ async def _chat_completions(request: ApiRequest) -> ApiResponse:
 async def _answer(chat: ChatBody, ctx: CallContext, key: KeyInfo, mode: str) -> ApiResponse:
     """The answer from the providers (the response cache calls this on a miss)."""
     if chat.stream:
-        return await _stream(chat, ctx, key)
-    try:
-        response = await LLMManager().generate_response(
-            chat.request, validate_response=mode == "inline", context=ctx
+        shape = ChatStream(chat.client_wants_usage)
+        return await streamed_answer(
+            chat.request, ctx, key, shape, error_response=llm_error_api_response
         )
-    except LLMError as error:
-        return llm_error_api_response(error, gateway_headers(ctx))
-    await rate_limit_spend_tokens(
-        key_id=key.id, tpm=key.tpm_limit, tokens=response.token_usage.total_tokens
-    )
-    if mode == "async":
-        validation_enqueue(ctx=ctx, content=response.content, finish_reason=response.finish_reason)
-    headers = gateway_headers(ctx)
-    headers["x-gateway-cost-usd"] = str(response.token_usage.estimated_cost)
-    if mode == "inline":
-        headers["x-gateway-validation"] = str(response.metadata["validation"]["quality_score"])
-    return ApiResponse(body=json.dumps(response.raw).encode(), headers=headers)
+    return await whole_answer(chat.request, ctx, key, mode, error_response=llm_error_api_response)
 
 
-async def _stream(chat: ChatBody, ctx: CallContext, key: KeyInfo) -> ApiResponse:
-    """Open the stream before answering, so failures before the first chunk get a
-    proper status code and headers can name the provider that answered."""
-    chunks = LLMManager().stream_response(chat.request, context=ctx).__aiter__()
-    try:
-        first = await chunks.__anext__()
-    except LLMError as error:
-        return llm_error_api_response(error, gateway_headers(ctx))
-    return ApiResponse(
-        headers={**SSE_HEADERS, **gateway_headers(ctx)},
-        content_type="text/event-stream",
-        stream=_sse(first, chunks, chat.client_wants_usage, ctx, key),
-    )
+class ChatStream(StreamShape):
+    """OpenAI ``chat.completion.chunk`` events, relayed as the provider sent them."""
 
+    tail = "data: [DONE]\n\n"
 
-def _encode(chunk: StreamChunk) -> str:
-    return f"data: {chunk.raw_json or json.dumps(chunk.raw)}\n\n"
+    def __init__(self, wants_usage: bool) -> None:
+        self.wants_usage = wants_usage
 
+    def encode(self, batch: list[StreamChunk]) -> str:
+        return "".join(
+            f"data: {chunk.raw_json or json.dumps(chunk.raw)}\n\n"
+            for chunk in batch
+            if not self._hidden(chunk)
+        )
 
-def _hidden(chunk: StreamChunk, wants_usage: bool) -> bool:
-    """The gateway always asks for usage; the agent sees that chunk only if it asked."""
-    usage_only = (
-        chunk.usage is not None and not chunk.delta and not (chunk.raw or {}).get("choices")
-    )
-    return usage_only and not wants_usage
+    def _hidden(self, chunk: StreamChunk) -> bool:
+        """The gateway always asks for usage; the agent sees that chunk only if it asked."""
+        usage_only = (
+            chunk.usage is not None and not chunk.delta and not (chunk.raw or {}).get("choices")
+        )
+        return usage_only and not self.wants_usage
 
-
-async def _sse(
-    first: StreamChunk,
-    rest: AsyncIterator[StreamChunk],
-    wants_usage: bool,
-    ctx: CallContext,
-    key: KeyInfo,
-) -> AsyncIterator[str]:
-    pending: list[str] = []  # chunks that arrived together leave in one write
-    batches = arrived_together(first, rest)
-    try:
-        async for batch in batches:
-            pending.extend(_encode(chunk) for chunk in batch if not _hidden(chunk, wants_usage))
-            if pending:
-                yield "".join(pending)
-                pending.clear()
-    except LLMError as error:
+    def error_event(self, error: LLMError) -> str:
         _, payload, _ = llm_error_payload(error)
-        yield f"data: {json.dumps(payload)}\n\n"
-        return
-    finally:
-        await batches.aclose()  # stops its reader before ``rest`` is closed
-        await rest.aclose()  # records client_disconnected if we stopped early
-    record = ctx.record
-    if record is not None:
-        pending.append(f": x-gateway-cost-usd {record.cost}\n\n")
-        tokens = record.prompt_tokens + record.completion_tokens
-        await rate_limit_spend_tokens(key_id=key.id, tpm=key.tpm_limit, tokens=tokens)
-    pending.append("data: [DONE]\n\n")
-    yield "".join(pending)
+        return f"data: {json.dumps(payload)}\n\n"
 
 
 _models_cache: dict[str, tuple[float, list[dict]]] = {}

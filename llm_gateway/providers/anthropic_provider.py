@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import anthropic
@@ -143,15 +143,7 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
     async def complete(self, request: LLMRequest) -> LLMResponse:
         args = self._create_args(request)
         started = time.monotonic()
-        try:
-            raw = await self.client().messages.with_raw_response.create(**args)
-            message = json.loads(await raw.read())
-        except anthropic.AnthropicError as exc:
-            raise map_anthropic_error(exc, self.name) from exc
-        except ValueError as exc:
-            raise LLMProviderError(
-                "The provider answered with invalid JSON.", provider=self.name
-            ) from exc
+        message = await self._json_of(self.client().messages.with_raw_response.create(**args))
         if request.native is not None:
             return native_response(message, provider=self.name, kind=self.kind, model=args["model"])
         data = completion_from_anthropic(message)
@@ -186,10 +178,13 @@ class AnthropicProvider(ServesPatterns, LLMProvider):
 
     async def count_tokens(self, request: LLMRequest) -> dict[str, Any]:
         """Anthropic's token count for a relayed body (free, and never a completion)."""
+        args = native_create_args(request, counting=True)
+        return await self._json_of(self.client().messages.with_raw_response.count_tokens(**args))
+
+    async def _json_of(self, call: Awaitable[Any]) -> dict[str, Any]:
+        """The body of a raw SDK call, read as a dict (no pydantic models on the hot path)."""
         try:
-            raw = await self.client().messages.with_raw_response.count_tokens(
-                **native_create_args(request, counting=True)
-            )
+            raw = await call
             return json.loads(await raw.read())
         except anthropic.AnthropicError as exc:
             raise map_anthropic_error(exc, self.name) from exc
