@@ -306,6 +306,12 @@ class LLMManager:
         model = request.model or self.default_model
         return [p.kind for p in providers_for(model, self.providers)]
 
+    def call_record_start(
+        self, ctx: CallContext, request: LLMRequest, *, stream: bool
+    ) -> CallRecord:
+        """The record a call starts with, for calls answered outside the plan (token counts)."""
+        return self._new_record(ctx, request, stream=stream)
+
     def _new_record(self, ctx: CallContext, request: LLMRequest, *, stream: bool) -> CallRecord:
         body = ctx.request_body
         if body is None:

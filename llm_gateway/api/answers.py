@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 
-from llm_gateway.api.call_headers import gateway_headers
+from llm_gateway.api.calls import gateway_headers
 from llm_gateway.api.http import ApiResponse, arrived_together
 from llm_gateway.interface import LLMError, LLMRequest, StreamChunk
 from llm_gateway.keys import KeyInfo

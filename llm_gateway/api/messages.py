@@ -39,7 +39,7 @@ from llm_gateway.api.auth import (
     request_body_check,
 )
 from llm_gateway.api.cached import cache_through
-from llm_gateway.api.call_headers import gateway_headers
+from llm_gateway.api.calls import api_call_context, gateway_headers
 from llm_gateway.api.errors import APIError
 from llm_gateway.api.http import ApiRequest, ApiResponse, json_response
 from llm_gateway.api.messages_cache import MessagesShape
@@ -129,20 +129,6 @@ async def _native_attempts(manager: LLMManager, parsed: MessagesBody) -> list[At
     return plan
 
 
-def _context(request: ApiRequest, key: KeyInfo, parsed: MessagesBody, operation: str):
-    agent = (request.headers.get("x-agent-name") or key.agent_name).strip()[:200]
-    return CallContext(
-        agent_name=agent or key.agent_name,
-        gateway_key_id=key.id,
-        key_prefix=key.prefix,
-        key_agent_name=key.agent_name,
-        source="api",
-        operation=operation,
-        request_body=parsed.body,
-        defer_record=request.background_writes,
-    )
-
-
 # --- /v1/messages ---------------------------------------------------------------------------
 
 
@@ -150,7 +136,7 @@ async def _messages(request: ApiRequest) -> ApiResponse:
     key, parsed, limits = await _admit(request, "messages")
     manager = LLMManager()
     await _native_attempts(manager, parsed)
-    ctx = _context(request, key, parsed, "messages")
+    ctx = api_call_context(request, key, operation="messages", body=parsed.body)
     mode = validation_mode(request.headers, key)
 
     async def answer() -> ApiResponse:
@@ -201,8 +187,8 @@ async def _count_tokens(request: ApiRequest) -> ApiResponse:
     key, parsed, limits = await _admit(request, "count_tokens")
     manager = LLMManager()
     attempts = [a for a in await _native_attempts(manager, parsed) if a.model == parsed.model]
-    ctx = _context(request, key, parsed, "count_tokens")
-    record = _count_record(ctx, parsed)
+    ctx = api_call_context(request, key, operation="count_tokens", body=parsed.body)
+    record = _count_record(manager, ctx, parsed)
     try:
         counted = await _count_with(attempts, parsed, record)
     except LLMError as error:
@@ -218,21 +204,10 @@ async def _count_tokens(request: ApiRequest) -> ApiResponse:
     return response
 
 
-def _count_record(ctx: CallContext, parsed: MessagesBody) -> CallRecord:
-    ctx.record = CallRecord(
-        id=ctx.request_id,
-        created_at=ctx.created_at,
-        agent_name=ctx.agent_name,
-        gateway_key_id=ctx.gateway_key_id,
-        key_prefix=ctx.key_prefix,
-        key_agent_name=ctx.key_agent_name,
-        source="api",
-        operation="count_tokens",
-        requested_model=parsed.model,
-        model=parsed.model,
-        request_body=parsed.body,
-    )
-    return ctx.record
+def _count_record(manager: LLMManager, ctx: CallContext, parsed: MessagesBody) -> CallRecord:
+    record = manager.call_record_start(ctx, parsed.request, stream=False)
+    record.model = parsed.model
+    return record
 
 
 async def _count_with(

@@ -27,6 +27,7 @@ from llm_gateway.api.auth import (
     request_body_check,
 )
 from llm_gateway.api.cached import cache_through
+from llm_gateway.api.calls import api_call_context
 from llm_gateway.api.errors import (
     APIError,
     error_api_response,
@@ -52,16 +53,7 @@ logger = logging.getLogger(__name__)
 
 
 def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
-    agent = (request.headers.get("x-agent-name") or key.agent_name).strip()[:200]
-    return CallContext(
-        agent_name=agent or key.agent_name,
-        gateway_key_id=key.id,
-        key_prefix=key.prefix,
-        key_agent_name=key.agent_name,
-        source="api",
-        request_body=chat.body,
-        defer_record=request.background_writes,
-    )
+    return api_call_context(request, key, operation="chat", body=chat.body)
 
 
 async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody, dict[str, str]]:
