@@ -3,6 +3,7 @@ relayed to the real local fake of the Anthropic Messages API."""
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -386,3 +387,41 @@ def test_a_streamed_answer_is_cached_and_served_whole(live_gateway, make_key, cl
         streamed.usage.output_tokens,
     )
     assert len(claude.message_calls) == 1
+
+
+def _body(**fields) -> bytes:
+    base = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    return json.dumps({**base, **fields}).encode()
+
+
+HOSTILE_BODIES = [
+    b"[]",
+    b'"text"',
+    b"null",
+    b"\xff\xfe",
+    b'{"model": "claude-haiku-4-5", "max_tokens": 1e400, "messages": "hi"}',
+    _body(model={"a": 1}, messages=[]),
+    _body(model="claude-x\u0000"),
+    _body(model="m" * 300),
+    _body(max_tokens=True, messages=[{"role": "user"}]),
+    _body(messages=[{"role": ["user"], "content": "x"}]),
+    _body(messages=[{"role": "user", "content": [1]}]),
+    _body(stop_sequences=[1]),
+    _body(system=7),
+    _body(top_p="high"),
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES)
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+def test_hostile_bodies_get_an_anthropic_400_and_never_reach_the_provider(
+    client, make_key, claude, body, path
+):
+    answer = client.post(
+        path, data=body, content_type="application/json", HTTP_X_API_KEY=make_key()
+    )
+    assert answer.status_code == 400, answer.content
+    error = answer.json()
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert claude.calls == []
+    assert not LLMCall.objects.exists()

@@ -16,19 +16,12 @@ from django.utils import timezone
 
 from costs.rollups import rollups_update
 from llm_gateway.models import GatewayKey, LLMCall
-from llm_gateway.refusals import Refusal, refusal_record, refusals_flush, refusals_reset
+from llm_gateway.refusals import Refusal, refusal_record, refusals_flush
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ASK = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 DURATION = re.compile(r"^(?:[1-9]\d*s|1m0s)$")  # OpenAI's reset format within a minute
-
-
-@pytest.fixture(autouse=True)
-def _no_pending_refusals():
-    refusals_reset()
-    yield
-    refusals_reset()
 
 
 def client_for(live_gateway, key: str) -> openai.OpenAI:
