@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import anthropic
 import httpx
 import pytest
+from django.utils import timezone
 
 from costs.budgets import budget_create
 from costs.pricing import COST_QUANTUM, price_for
@@ -287,6 +289,9 @@ def test_a_rate_limited_key_gets_a_429_with_limit_headers_and_a_row(live_gateway
     first = client.messages.with_raw_response.create(model=MODEL, max_tokens=20, messages=HELLO)
     assert first.headers["x-ratelimit-limit-requests"] == "1"
     assert first.headers["x-ratelimit-remaining-requests"] == "0"
+    assert first.headers["anthropic-ratelimit-requests-remaining"] == "0"
+    reset = datetime.fromisoformat(first.headers["anthropic-ratelimit-requests-reset"])
+    assert timezone.now() < reset <= timezone.now() + timedelta(seconds=61)
     with pytest.raises(anthropic.RateLimitError) as info:
         client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
     assert info.value.body["error"]["type"] == "rate_limit_error"
@@ -425,3 +430,14 @@ def test_hostile_bodies_get_an_anthropic_400_and_never_reach_the_provider(
     assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
     assert claude.calls == []
     assert not LLMCall.objects.exists()
+
+
+def test_an_oversized_body_is_request_too_large(client, make_key, claude, settings):
+    settings.GATEWAY_MAX_BODY_BYTES = 200
+    body = _body(messages=[{"role": "user", "content": "x" * 300}])
+    answer = client.post(
+        "/v1/messages", data=body, content_type="application/json", HTTP_X_API_KEY=make_key()
+    )
+    assert answer.status_code == 413
+    assert answer.json()["error"]["type"] == "request_too_large"
+    assert claude.calls == []

@@ -43,7 +43,7 @@ from llm_gateway.api.calls import api_call_context, gateway_headers
 from llm_gateway.api.errors import APIError
 from llm_gateway.api.http import ApiRequest, ApiResponse, json_response
 from llm_gateway.api.messages_cache import MessagesShape
-from llm_gateway.api.ratelimit_headers import rate_limit_headers
+from llm_gateway.api.ratelimit_headers import anthropic_rate_limit_headers, rate_limit_headers
 from llm_gateway.api.resilience import DATABASE_ERRORS
 from llm_gateway.interface import LLMError, LLMProviderError, StreamChunk
 from llm_gateway.keys import KeyInfo
@@ -112,7 +112,7 @@ async def _admit(
     parsed = parse_messages_body(body, request.headers, counting=operation == "count_tokens")
     model_allowed_check(key, parsed.model)
     decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
-    return key, parsed, rate_limit_headers(decision)
+    return key, parsed, {**rate_limit_headers(decision), **anthropic_rate_limit_headers(decision)}
 
 
 async def _native_attempts(manager: LLMManager, parsed: MessagesBody) -> list[Attempt]:

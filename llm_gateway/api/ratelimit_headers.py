@@ -7,6 +7,9 @@ numbers are the ones the admission just read from the counters
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 from llm_gateway.ratelimit import LimitDecision
 
 
@@ -32,4 +35,23 @@ def rate_limit_headers(decision: LimitDecision | None) -> dict[str, str]:
         headers["x-ratelimit-limit-tokens"] = str(decision.tpm)
         headers["x-ratelimit-remaining-tokens"] = str(max(0, decision.tpm - decision.tokens_used))
         headers["x-ratelimit-reset-tokens"] = reset
+    return headers
+
+
+def anthropic_rate_limit_headers(decision: LimitDecision | None) -> dict[str, str]:
+    """The same numbers as Anthropic names them (``anthropic-ratelimit-*``), for
+    clients written against its API; the reset is an RFC 3339 time."""
+    if decision is None or not (decision.rpm or decision.tpm):
+        return {}
+    reset = datetime.fromtimestamp(int(time.time()) + decision.reset_after, UTC)
+    stamp = reset.strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers: dict[str, str] = {}
+    for name, limit, used in (
+        ("requests", decision.rpm, decision.requests_used),
+        ("tokens", decision.tpm, decision.tokens_used),
+    ):
+        if limit:
+            headers[f"anthropic-ratelimit-{name}-limit"] = str(limit)
+            headers[f"anthropic-ratelimit-{name}-remaining"] = str(max(0, limit - used))
+            headers[f"anthropic-ratelimit-{name}-reset"] = stamp
     return headers
