@@ -43,9 +43,10 @@ LATENCY = Histogram(
 
 def metrics_observe(record) -> None:
     model, agent = record.model or "unknown", record.agent_name or "unknown"
-    REQUESTS.labels(model, agent, record.provider or "none", record.status).inc()
+    times = getattr(record, "occurrences", 1)  # an aggregated refusal row counts them all
+    REQUESTS.labels(model, agent, record.provider or "none", record.status).inc(times)
     if record.error_type:
-        ERRORS.labels(model, agent, record.error_type).inc()
+        ERRORS.labels(model, agent, record.error_type).inc(times)
     TOKENS.labels(model, agent, "prompt").inc(record.prompt_tokens)
     TOKENS.labels(model, agent, "completion").inc(record.completion_tokens)
     COST.labels(model, agent).inc(float(record.cost))

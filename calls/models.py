@@ -71,6 +71,9 @@ class CallStatus(models.TextChoices):
     ERROR = "error"
     CLIENT_DISCONNECTED = "client_disconnected"
     BLOCKED = "blocked"
+    # Refusals decided before any provider was asked: recorded at $0 (sampled under a flood).
+    RATE_LIMITED = "rate_limited"
+    UNAUTHORIZED = "unauthorized"
 
 
 # The LLMCall columns that keep the price a call was charged at, so a later
@@ -127,6 +130,10 @@ class LLMCall(models.Model):
     request_body = models.JSONField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # How many calls this row stands for: more than 1 only for the aggregated row
+    # of refusals that a flood made the gateway stop recording one by one.
+    # A plain integer: a CHECK (>= 0) would make adding the column scan the whole log.
+    occurrences = models.IntegerField(default=1)
 
     class Meta:
         ordering = ["-created_at"]

@@ -88,6 +88,8 @@ class CallRecord:
     # A budget reservation settled with the row, in its transaction (never stored).
     # Opaque here: the registered settle knows it; the writer only marks it settled.
     reservation: Any = None
+    # More than 1 only for an aggregated row of refusals (llm_gateway.refusals).
+    occurrences: int = 1
 
 
 Settle = Callable[[list[tuple[Any, Decimal]]], None]
@@ -183,6 +185,7 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         request_body=redact(record.request_body) if store else None,
         response_body=redact(record.response_body) if store else None,
         metadata=redact(record.metadata),
+        occurrences=record.occurrences,
     )
 
 

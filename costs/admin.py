@@ -21,6 +21,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
         "input_per_m",
         "cached_input_per_m",
         "cache_write_per_m",
+        "cache_write_1h_per_m",
         "output_per_m",
         "effective_from",
         "source",
@@ -50,6 +51,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
                     "input_per_m",
                     "cached_input_per_m",
                     "cache_write_per_m",
+                    "cache_write_1h_per_m",
                     "output_per_m",
                 ]
             },

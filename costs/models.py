@@ -59,6 +59,11 @@ class ModelPrice(models.Model):
         help_text="USD per 1M cache-write tokens (Anthropic, 5-minute cache). "
         "Empty: billed at the input price.",
     )
+    cache_write_1h_per_m = _price_field(
+        nullable=True,
+        help_text="USD per 1M cache-write tokens with a 1-hour lifetime (Anthropic, "
+        "cache_control ttl 1h). Empty: billed at the 5-minute cache-write price.",
+    )
     # Indexed: the price of a call is found by the latest effective_from <= call time.
     effective_from = models.DateTimeField(
         db_index=True,
@@ -82,7 +87,8 @@ class ModelPrice(models.Model):
                 condition=Q(input_per_m__gte=0)
                 & Q(output_per_m__gte=0)
                 & (Q(cached_input_per_m__isnull=True) | Q(cached_input_per_m__gte=0))
-                & (Q(cache_write_per_m__isnull=True) | Q(cache_write_per_m__gte=0)),
+                & (Q(cache_write_per_m__isnull=True) | Q(cache_write_per_m__gte=0))
+                & (Q(cache_write_1h_per_m__isnull=True) | Q(cache_write_1h_per_m__gte=0)),
                 name="costs_modelprice_prices_not_negative",
                 violation_error_message="Prices cannot be negative.",
             ),

@@ -41,6 +41,7 @@ __all__ = [
     "price_for",
     "price_ledger_fields",
     "priced",
+    "recorded_call_cost",
     "resolve_model_name",
 ]
 
@@ -65,6 +66,8 @@ class Price:
     cache_write_per_m: Decimal | None
     effective_from: datetime
     id: int | None = None
+    # Anthropic's 1-hour cache writes; None: the 5-minute write price.
+    cache_write_1h_per_m: Decimal | None = None
 
 
 def price_ledger_fields(price: Price | None) -> dict[str, Decimal | None]:
@@ -144,25 +147,32 @@ def call_cost(
     completion_tokens: int,
     cached_tokens: int = 0,
     cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
 ) -> Decimal:
     """USD cost of one call, quantized to the cost column's 10 places.
 
     Token semantics follow the providers' usage objects: OpenAI's
     ``prompt_tokens`` already includes ``cached_tokens``; Anthropic reports
     cache writes separately from ``input_tokens``, so ``cache_write_tokens``
-    is added on top. An unpriced model costs 0 (the call is still served and
-    flagged as unpriced by the caller).
+    is added on top; ``cache_write_1h_tokens`` are the writes with a 1-hour
+    lifetime, billed at their own (higher) rate and not counted in
+    ``cache_write_tokens``. An unpriced model costs 0 (the call is still
+    served and flagged as unpriced by the caller).
     """
-    _check_tokens(prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens)
+    _check_tokens(
+        prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens + cache_write_1h_tokens
+    )
     if price is None:
         return _ZERO.quantize(COST_QUANTUM)
     cached_rate = _or_input(price.cached_input_per_m, price)
     write_rate = _or_input(price.cache_write_per_m, price)
+    write_1h_rate = write_rate if price.cache_write_1h_per_m is None else price.cache_write_1h_per_m
     micro_usd = (
         (prompt_tokens - cached_tokens) * price.input_per_m
         + cached_tokens * cached_rate
         + completion_tokens * price.output_per_m
         + cache_write_tokens * write_rate
+        + cache_write_1h_tokens * write_1h_rate
     )
     # Exact up to here (int x Decimal is exact within 28 digits). Rounding
     # happens once, at the storage precision, HALF_UP (the commercial rule
@@ -179,6 +189,32 @@ async def ausage_cost(model: str, provider: str, usage: Any) -> Decimal:
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
+    )
+
+
+def recorded_call_cost(
+    price: Price | None,
+    *,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+) -> Decimal:
+    """``call_cost`` for usage as the call log keeps it: ``prompt_tokens``
+    includes the cache reads AND the cache writes (OpenAI's convention, so
+    token totals add up), ``cache_write_1h_tokens`` are among the writes.
+    Counts that cannot be part of what contains them are clamped, never
+    turned into a negative charge."""
+    writes = min(cache_write_tokens, prompt_tokens)
+    writes_1h = min(cache_write_1h_tokens, writes)
+    return call_cost(
+        price,
+        prompt_tokens=prompt_tokens - writes,
+        completion_tokens=completion_tokens,
+        cached_tokens=min(cached_tokens, prompt_tokens - writes),
+        cache_write_tokens=writes - writes_1h,
+        cache_write_1h_tokens=writes_1h,
     )
 
 

@@ -50,6 +50,7 @@ _ROW_FIELDS = (
     "priced",
     "latency_ms",
     "ttft_ms",
+    "occurrences",
 )
 
 
@@ -212,11 +213,13 @@ def _empty_bucket() -> dict[str, Any]:
 
 
 def _add_call(bucket: dict[str, Any], call: dict[str, Any]) -> None:
-    bucket["calls"] += 1
+    # An aggregated refusal row stands for many calls (llm_gateway.refusals).
+    times = call["occurrences"]
+    bucket["calls"] += times
     if call["status"] != CallStatus.SUCCESS:
-        bucket["errors"] += 1
+        bucket["errors"] += times
         kind = call["error_type"] or call["status"]
-        bucket["error_types"][kind] = bucket["error_types"].get(kind, 0) + 1
+        bucket["error_types"][kind] = bucket["error_types"].get(kind, 0) + times
     for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "cost", "saved_cost"):
         bucket[name] += call[name]
     bucket["cache_hits"] += int(call["cache_hit"])

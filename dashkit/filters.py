@@ -29,7 +29,7 @@ RANGE_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d", "custom"
 DEFAULT_RANGE = "24h"
 # Custom ranges are capped so a typo cannot ask for a decade of buckets.
 MAX_CUSTOM_SPAN = timedelta(days=400)
-STATUSES = ("success", "error", "client_disconnected", "blocked")
+STATUSES = ("success", "error", "client_disconnected", "blocked", "rate_limited", "unauthorized")
 VALIDATION_OUTCOMES = ("valid", "invalid", "unvalidated")
 GROUPS = ("model", "agent", "provider", "operation")
 # Request explorer orders (llm_gateway.call_order); the first is the default.

@@ -250,6 +250,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
 # Under the ASGI server, write call records in batches right after the response
 # instead of before it (calls.recorder explains the trade-off).
 GATEWAY_BACKGROUND_RECORDS = env.bool("GATEWAY_BACKGROUND_RECORDS", default=True)
+# Refused calls (rate limit, bad key) get a row each, up to this many per key and
+# second; the rest of the second become one aggregated row (llm_gateway.refusals).
+GATEWAY_REFUSAL_ROWS_PER_SECOND = env.int("GATEWAY_REFUSAL_ROWS_PER_SECOND", default=5)
 # The ASGI server's garbage-collector thresholds (llm_gateway.gc_tuning); empty keeps
 # CPython's defaults.
 GATEWAY_GC_THRESHOLDS = tuple(

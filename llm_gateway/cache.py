@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,10 +141,13 @@ def cacheable_request(body: dict[str, Any]) -> bool:
 # --- answers --------------------------------------------------------------------------------
 
 
-def answer_from_record(record: Any, body: dict[str, Any]) -> CachedAnswer | None:
+def answer_from_record(
+    record: Any, body: dict[str, Any], *, completion_of: Callable[[Any, str], Any] | None = None
+) -> CachedAnswer | None:
     """The answer to store for a finished call, or None when it must not be cached:
     errors, failover/fallback answers, estimated usage, answers validated as
-    invalid, and answers cut by length unless the request set the length."""
+    invalid, and answers cut by length unless the request set the length.
+    ``completion_of`` builds the stored body (default: OpenAI's chat.completion)."""
     if record.status != CallStatus.SUCCESS or record.fallback or record.cache_hit:
         return None
     if record.metadata.get("usage_estimated"):
@@ -155,7 +159,7 @@ def answer_from_record(record: Any, body: dict[str, Any]) -> CachedAnswer | None
     limited = body.get("max_tokens") is not None or body.get("max_completion_tokens") is not None
     if finish not in COMPLETE_FINISHES and not (finish == "length" and limited):
         return None
-    completion = _completion_of(record, finish)
+    completion = (completion_of or _completion_of)(record, finish)
     if completion is None:
         return None
     return CachedAnswer(

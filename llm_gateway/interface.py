@@ -75,6 +75,17 @@ class TokenUsage:
 
 
 @dataclass
+class NativeBody:
+    """A request in a provider's own protocol (``"anthropic"``: the Messages API),
+    relayed as is by the providers that speak it, so nothing is lost to a
+    translation round trip and fields the gateway does not read still arrive."""
+
+    protocol: str
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. anthropic-beta
+
+
+@dataclass
 class LLMRequest:
     """One chat request. ``prompt`` is the seed's shorthand for a single user turn.
 
@@ -95,6 +106,13 @@ class LLMRequest:
     # True for bodies relayed from the HTTP API: send what the agent sent, and
     # do not add the gateway's default temperature to it.
     passthrough: bool = False
+    # Set for a body in a provider's own protocol; then only providers that
+    # speak it may serve the request (``LLMProvider.protocols``).
+    native: NativeBody | None = None
+
+    @property
+    def protocol(self) -> str:
+        return self.native.protocol if self.native is not None else "openai"
 
     def to_messages(self) -> list[dict[str, Any]]:
         if self.messages:
@@ -165,6 +183,8 @@ class LLMProvider(abc.ABC):
 
     name: str = "provider"
     kind: str = "openai"
+    # Request protocols it answers: OpenAI's chat format, and its own if it relays one.
+    protocols: frozenset[str] = frozenset({"openai"})
     default_model: str = ""
     max_retries: int = 0
     timeout: float = 60.0

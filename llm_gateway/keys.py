@@ -139,6 +139,17 @@ def _touch(key_id: int) -> None:
     GatewayKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
 
 
+def key_presented(raw_key: str) -> KeyInfo | None:
+    """The key a refused presentation named by its prefix, from the lookup that
+    ``gateway_key_authenticate`` just cached (so no query): a refusal of a real
+    key (wrong secret, revoked, expired) is recorded; an unknown prefix is not."""
+    prefix = key_prefix_of(raw_key)
+    if prefix is None:
+        return None
+    _, info = key_cache.get(prefix)
+    return info
+
+
 async def gateway_key_authenticate(raw_key: str) -> KeyInfo | None:
     """The key's info if the raw key is valid, active and unexpired; else None."""
     prefix = key_prefix_of(raw_key)

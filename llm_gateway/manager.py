@@ -27,7 +27,7 @@ from calls.models import CallStatus
 from calls.recorder import record_writer
 from calls.services import CallRecord, acall_record
 from common.tokens import estimate_prompt_tokens, estimate_tokens
-from costs.pricing import aprice_for, call_cost, price_ledger_fields
+from costs.pricing import aprice_for, price_ledger_fields, recorded_call_cost
 from costs.reservations import areserve_for_call
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import (
@@ -64,6 +64,7 @@ class CallContext:
     # The key's own agent, when X-Agent-Name labels the call differently (budgets).
     key_agent_name: str = ""
     source: str = "python"
+    operation: str = "chat"
     request_id: uuid.UUID = field(default_factory=uuid.uuid4)
     created_at: datetime = field(default_factory=timezone.now)
     started: float = field(default_factory=time.monotonic)
@@ -115,10 +116,12 @@ class LLMManager:
         attempts: list[Attempt] = []
         for index, model in enumerate([primary, *self.fallback_models]):
             serving = providers_for(model, self.providers)
+            serving = [p for p in serving if request.protocol in p.protocols]
             for rank, provider in enumerate(serving):
                 kind = "" if index == 0 and rank == 0 else ("provider" if index == 0 else "model")
                 attempts.append(Attempt(provider, model, kind))
-        mock = self._mock_by_default() if self.mock_fallback is None else self.mock_fallback
+        enabled = self._mock_by_default() if self.mock_fallback is None else self.mock_fallback
+        mock = request.protocol in MockProvider.protocols and enabled
         if mock and not any(isinstance(a.provider, MockProvider) for a in attempts):
             attempts.append(Attempt(MockProvider(model="mock-fallback"), "mock-fallback", "mock"))
         return _dedupe(attempts)
@@ -193,6 +196,7 @@ class LLMManager:
             key_prefix=ctx.key_prefix,
             key_agent_name=ctx.key_agent_name,
             source=ctx.source,
+            operation=ctx.operation,
             defer_record=ctx.defer_record,
         )
         try:
@@ -315,6 +319,12 @@ class LLMManager:
         model = request.model or self.default_model
         return [p.kind for p in providers_for(model, self.providers)]
 
+    def call_record_start(
+        self, ctx: CallContext, request: LLMRequest, *, stream: bool
+    ) -> CallRecord:
+        """The record a call starts with, for calls answered outside the plan (token counts)."""
+        return self._new_record(ctx, request, stream=stream)
+
     def _new_record(self, ctx: CallContext, request: LLMRequest, *, stream: bool) -> CallRecord:
         body = ctx.request_body
         if body is None:
@@ -327,6 +337,7 @@ class LLMManager:
             key_prefix=ctx.key_prefix,
             key_agent_name=ctx.key_agent_name,
             source=ctx.source,
+            operation=ctx.operation,
             requested_model=request.model or self.default_model,
             stream=stream,
             request_body=body,
@@ -469,16 +480,20 @@ async def _price(
     record.ledger_prices = price_ledger_fields(price)
     record.priced = price is not None
     # Anthropic's cache writes are inside prompt_tokens (OpenAI style) but billed
-    # at their own rate: call_cost takes them apart from the input tokens.
-    cache_write = min(getattr(usage, "cache_write_tokens", 0), usage.prompt_tokens)
-    if cache_write:
-        record.metadata["cache_write_tokens"] = cache_write
-    record.cost = call_cost(
+    # at their own rates (5-minute and 1-hour): kept on the record for repricing.
+    writes = getattr(usage, "cache_write_tokens", 0)
+    writes_1h = getattr(usage, "cache_write_1h_tokens", 0)
+    if writes:
+        record.metadata["cache_write_tokens"] = writes
+    if writes_1h:
+        record.metadata["cache_write_1h_tokens"] = writes_1h
+    record.cost = recorded_call_cost(
         price,
-        prompt_tokens=usage.prompt_tokens - cache_write,
+        prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
-        cached_tokens=min(usage.cached_tokens, usage.prompt_tokens - cache_write),
-        cache_write_tokens=cache_write,
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=writes,
+        cache_write_1h_tokens=writes_1h,
     )
 
 
@@ -494,6 +509,12 @@ def _fill_success(
 
 
 async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseException) -> None:
+    call_failure_fill(record, ctx, exc)
+    await _write(record, ctx)
+
+
+def call_failure_fill(record: CallRecord, ctx: CallContext, exc: BaseException) -> None:
+    """The record of a call that ended with ``exc``: its status, error and latency."""
     record.latency_ms = (time.monotonic() - ctx.started) * 1000
     if isinstance(exc, LLMError):
         blocked = isinstance(exc, LLMBudgetExceededError)
@@ -512,7 +533,6 @@ async def _record_failure(record: CallRecord, ctx: CallContext, exc: BaseExcepti
         record.error_type = type(exc).__name__
         record.error_message = str(exc)
         record.http_status = 500
-    await _write(record, ctx)
 
 
 async def _record_stream_end(

@@ -28,6 +28,13 @@ class LimitDecision:
     allowed: bool
     limit_name: str = ""
     retry_after: int = 0
+    # The counters as the admission read them (for x-ratelimit-* headers): no
+    # extra round trip. ``requests_used`` includes this request.
+    rpm: int | None = None
+    requests_used: int = 0
+    tpm: int | None = None
+    tokens_used: int = 0
+    reset_after: int = 0  # seconds until the window's counters start again
 
 
 def _window(now: float) -> tuple[int, int]:
@@ -185,11 +192,12 @@ async def _admit(key_id: int, rpm: int | None, tpm: int | None) -> LimitDecision
     else:
         used = await counters.incr(f"{key_id}:req", window, 1) if rpm else 0
         tokens = await counters.get(f"{key_id}:tok", window) if tpm else 0
+    seen = {"rpm": rpm, "requests_used": used, "tpm": tpm, "tokens_used": tokens}
     if rpm and used > rpm:
-        return LimitDecision(False, "requests", retry_after)
+        return LimitDecision(False, "requests", retry_after, **seen, reset_after=retry_after)
     if tpm and tokens >= tpm:
-        return LimitDecision(False, "tokens", retry_after)
-    return LimitDecision(True)
+        return LimitDecision(False, "tokens", retry_after, **seen, reset_after=retry_after)
+    return LimitDecision(True, **seen, reset_after=retry_after)
 
 
 async def rate_limit_spend_tokens(*, key_id: int, tpm: int | None, tokens: int) -> None:

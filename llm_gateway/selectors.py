@@ -78,6 +78,28 @@ def errors_by_type(*, filters: DashboardFilters) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
+# Refusals by their error type in the rollups: the gateway's own refusal rows
+# carry their status there (llm_gateway.refusals); a budget block its exception.
+REFUSALS = (
+    ("rate_limited", "rate limited", "rate_limited"),
+    ("unauthorized", "bad key", "unauthorized"),
+    ("LLMBudgetExceededError", "over budget", "blocked"),
+)
+
+
+@dataclass(frozen=True)
+class RefusalCount:
+    label: str
+    status: str  # the request explorer's status filter that lists them
+    count: int
+
+
+def refusal_counts(*, by_type: list[tuple[str, int]]) -> list[RefusalCount]:
+    """Calls the gateway refused itself, by kind, from ``errors_by_type``'s counts."""
+    counts = dict(by_type)
+    return [RefusalCount(label, status, counts.get(kind, 0)) for kind, label, status in REFUSALS]
+
+
 @dataclass(frozen=True)
 class ProviderStats:
     provider: str

@@ -47,6 +47,7 @@ def _throughput(filters: DashboardFilters) -> dict[str, Any]:
 
 def _errors(filters: DashboardFilters) -> dict[str, Any]:
     by_type = selectors.errors_by_type(filters=filters)
+    refusals = selectors.refusal_counts(by_type=by_type)
     chart = (
         figures.horizontal_bars(
             labels=[error_label(t) for t, _ in by_type],
@@ -57,7 +58,11 @@ def _errors(filters: DashboardFilters) -> dict[str, Any]:
         if by_type
         else None
     )
-    return {"errors_chart": chart, "providers": selectors.provider_stats(filters=filters)}
+    return {
+        "errors_chart": chart,
+        "providers": selectors.provider_stats(filters=filters),
+        "refusals": refusals,
+    }
 
 
 def _health(filters: DashboardFilters) -> dict[str, Any]:

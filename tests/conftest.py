@@ -174,19 +174,22 @@ def upstream(fake_openai, settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_gateway_state():
-    """Key cache and rate-limit counters are per process: start each test clean."""
+    """Key cache, rate-limit and refusal counters are per process: start each test clean."""
     from llm_gateway.cache import reset_response_cache
     from llm_gateway.keys import key_cache
     from llm_gateway.ratelimit import reset_backend
+    from llm_gateway.refusals import refusals_reset
 
     key_cache.clear()
     reset_backend()
     reset_response_cache()
+    refusals_reset()
     _forget_redis_cache_entries()
     yield
     key_cache.clear()
     reset_backend()
     reset_response_cache()
+    refusals_reset()
 
 
 def _forget_redis_cache_entries() -> None:

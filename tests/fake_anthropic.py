@@ -154,7 +154,8 @@ class FakeAnthropic(FakeServer):
 
     Switches (plain attributes, settable any time): ``reply``, ``latency``, ``chunk_delay``,
     ``hang``, ``fail_always``, ``known_models``, ``expected_api_key``, ``reset_stream_after``,
-    ``cache_read_input_tokens``, ``cache_creation_input_tokens``, ``tool_use``.
+    ``cache_read_input_tokens``, ``cache_creation_input_tokens``,
+    ``cache_creation_1h_input_tokens``, ``tool_use``.
     """
 
     vendor = "Anthropic"
@@ -163,6 +164,8 @@ class FakeAnthropic(FakeServer):
         super()._set_defaults()
         self.cache_read_input_tokens: int = 0
         self.cache_creation_input_tokens: int = 0
+        # Of those writes, how many have a 1-hour lifetime (usage.cache_creation breakdown).
+        self.cache_creation_1h_input_tokens: int = 0
         self.tool_use: dict[str, Any] | None = None
 
     @property
@@ -339,6 +342,11 @@ class FakeAnthropic(FakeServer):
             "output_tokens": plan.output_tokens if output_tokens is None else output_tokens,
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
             "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": self.cache_creation_input_tokens
+                - self.cache_creation_1h_input_tokens,
+                "ephemeral_1h_input_tokens": self.cache_creation_1h_input_tokens,
+            },
         }
 
     def _content(self, plan: MessagePlan) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from costs.pricing import (
     Price,
     call_cost,
     price_ledger_fields,
+    recorded_call_cost,
     resolve_model_name,
 )
 
@@ -205,6 +206,66 @@ def test_cache_write_costs_input_price_when_no_write_price():
     assert call_cost(
         price, prompt_tokens=0, completion_tokens=0, cache_write_tokens=500_000
     ) == Decimal("1.0000000000")
+
+
+def test_one_hour_cache_writes_cost_their_own_rate():
+    sonnet = _price(
+        provider="anthropic",
+        input_per_m=Decimal("3.00"),
+        cache_write_per_m=Decimal("3.75"),
+        cache_write_1h_per_m=Decimal("6.00"),
+        output_per_m=Decimal("15.00"),
+    )
+    cost = call_cost(
+        sonnet,
+        prompt_tokens=1000,
+        completion_tokens=0,
+        cache_write_tokens=2000,
+        cache_write_1h_tokens=1000,
+    )
+    # 1000 x 3 + 2000 x 3.75 + 1000 x 6 = 16500 micro-USD
+    assert cost == Decimal("0.0165000000")
+
+
+def test_one_hour_writes_cost_the_five_minute_rate_when_no_1h_price():
+    price = _price(input_per_m=Decimal(2), cache_write_per_m=Decimal("2.5"))
+    assert call_cost(
+        price, prompt_tokens=0, completion_tokens=0, cache_write_1h_tokens=400_000
+    ) == Decimal("1.0000000000")
+
+
+def test_recorded_cost_takes_the_cache_writes_out_of_the_prompt_tokens():
+    price = _price(
+        input_per_m=Decimal(1),
+        cached_input_per_m=Decimal("0.1"),
+        cache_write_per_m=Decimal("1.25"),
+        cache_write_1h_per_m=Decimal(2),
+    )
+    recorded = recorded_call_cost(
+        price,
+        prompt_tokens=1000,  # 100 input + 300 reads + 600 writes, 200 of them for 1 h
+        completion_tokens=0,
+        cached_tokens=300,
+        cache_write_tokens=600,
+        cache_write_1h_tokens=200,
+    )
+    assert recorded == call_cost(
+        price,
+        prompt_tokens=400,
+        completion_tokens=0,
+        cached_tokens=300,
+        cache_write_tokens=400,
+        cache_write_1h_tokens=200,
+    )
+
+
+def test_anthropic_one_hour_write_prices_follow_anthropics_rule():
+    """AN: a 1-hour cache write costs 2x the input price (Claude 3 Haiku included)."""
+    rows = [row for row in _fixture_rows() if row["provider"] == "anthropic"]
+    assert rows
+    for row in rows:
+        assert Decimal(row["cache_write_1h"]) == 2 * Decimal(row["input"]), row["model"]
+        assert "1h write: AN" in row["source"]
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from calls.recorder import records_flush
 from llm_gateway.api.http import ApiRequest, ApiResponse, Handler
 from llm_gateway.api.resilience import guarded  # OpenAI-shaped 405/503/500
 from llm_gateway.api.routes import FAST_ROUTES
+from llm_gateway.refusals import refusals_flush
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ async def _lifespan(
         elif message["type"] == "lifespan.shutdown":
             if on_shutdown is not None:
                 on_shutdown()
+            await refusals_flush()  # pending aggregated refusal rows go to the writer first
             await records_flush()
             await send({"type": "lifespan.shutdown.complete"})
             return

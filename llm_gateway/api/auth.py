@@ -7,10 +7,13 @@ from fnmatch import fnmatchcase
 
 from django.conf import settings
 
+from calls.models import CallStatus
 from llm_gateway.api.errors import APIError
 from llm_gateway.api.http import ApiRequest
-from llm_gateway.keys import KeyInfo, gateway_key_authenticate
-from llm_gateway.ratelimit import rate_limit_admit
+from llm_gateway.api.ratelimit_headers import rate_limit_headers
+from llm_gateway.keys import KeyInfo, gateway_key_authenticate, key_presented
+from llm_gateway.ratelimit import LimitDecision, rate_limit_admit
+from llm_gateway.refusals import Refusal, refusal_record
 
 _NO_KEY = (
     "You didn't provide an API key. Provide it in the Authorization header "
@@ -19,14 +22,55 @@ _NO_KEY = (
 _BAD_KEY = "Incorrect API key provided, or the key is revoked or expired."
 
 
-async def api_key_authenticate(headers: Mapping[str, str]) -> KeyInfo:
+async def api_key_authenticate(
+    headers: Mapping[str, str], *, request: ApiRequest | None = None, operation: str = "chat"
+) -> KeyInfo:
     scheme, _, raw = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         raise APIError(401, _NO_KEY, code="invalid_api_key")
-    key = await gateway_key_authenticate(raw.strip())
-    if key is None:
-        raise APIError(401, _BAD_KEY, code="invalid_api_key")
-    return key
+    return await presented_key_authenticate(raw.strip(), request=request, operation=operation)
+
+
+async def presented_key_authenticate(
+    raw: str, *, request: ApiRequest | None = None, operation: str = "chat"
+) -> KeyInfo:
+    """The key's info, or 401; a refused key whose prefix is real leaves a row."""
+    key = await gateway_key_authenticate(raw)
+    if key is not None:
+        return key
+    known = key_presented(raw)
+    if known is not None:
+        status = CallStatus.UNAUTHORIZED
+        await refusal_record(
+            _refusal(known, request, status=status, operation=operation, message=_BAD_KEY)
+        )
+    raise APIError(401, _BAD_KEY, code="invalid_api_key")
+
+
+def _refusal(
+    key: KeyInfo,
+    request: ApiRequest | None,
+    *,
+    status: str,
+    operation: str,
+    message: str,
+    model: str = "",
+    limit: str = "",
+) -> Refusal:
+    unauthorized = status == CallStatus.UNAUTHORIZED
+    return Refusal(
+        status=status,
+        http_status=401 if unauthorized else 429,
+        code="invalid_api_key" if unauthorized else "rate_limit_exceeded",
+        message=message,
+        key_id=key.id,
+        key_prefix=key.prefix,
+        agent_name=key.agent_name,
+        model=model,
+        operation=operation,
+        defer=request is not None and request.background_writes,
+        metadata={"limit": limit} if limit else {},
+    )
 
 
 def request_body_check(request: ApiRequest) -> bytes:
@@ -49,14 +93,34 @@ def model_allowed_check(key: KeyInfo, model: str) -> None:
         )
 
 
-async def rate_limit_check(key: KeyInfo) -> None:
+async def rate_limit_check(
+    key: KeyInfo, *, request: ApiRequest | None = None, model: str = "", operation: str = "chat"
+) -> LimitDecision:
+    """Count the request; refuse (429, recorded) when the key's RPM or TPM is spent.
+    The decision carries the counters for the ``x-ratelimit-*`` headers."""
     decision = await rate_limit_admit(key_id=key.id, rpm=key.rpm_limit, tpm=key.tpm_limit)
-    if not decision.allowed:
-        raise APIError(
-            429,
-            f"Rate limit reached for this key ({decision.limit_name} per minute). "
-            f"Try again in {decision.retry_after}s.",
-            type="requests" if decision.limit_name == "requests" else "tokens",
-            code="rate_limit_exceeded",
-            headers={"retry-after": str(decision.retry_after)},
+    if decision.allowed:
+        return decision
+    message = (
+        f"Rate limit reached for this key ({decision.limit_name} per minute). "
+        f"Try again in {decision.retry_after}s."
+    )
+    status = CallStatus.RATE_LIMITED
+    await refusal_record(
+        _refusal(
+            key,
+            request,
+            status=status,
+            operation=operation,
+            message=message,
+            model=model,
+            limit=decision.limit_name,
         )
+    )
+    raise APIError(
+        429,
+        message,
+        type="requests" if decision.limit_name == "requests" else "tokens",
+        code="rate_limit_exceeded",
+        headers={"retry-after": str(decision.retry_after), **rate_limit_headers(decision)},
+    )

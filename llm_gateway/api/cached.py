@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
+from llm_gateway.api.answers import SSE_HEADERS
 from llm_gateway.api.http import ApiRequest, ApiResponse
-from llm_gateway.api.parsing import ChatBody
 from llm_gateway.cache import (
     CachedAnswer,
     answer_from_record,
@@ -30,25 +30,70 @@ from llm_gateway.cache import (
     response_cache,
     scope_provider,
 )
+from llm_gateway.interface import LLMRequest
 from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import CallContext, LLMManager
 
 HEADER = "x-gateway-cache"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _REPLAY_PIECE = 512  # characters per replayed content chunk
+
+
+class CacheableBody(Protocol):
+    """What the cache reads of a parsed request body (chat's ``ChatBody`` and others)."""
+
+    body: dict[str, Any]
+    request: LLMRequest
+    stream: bool
+
+
+class CacheShape(Protocol):
+    """How one protocol's answers are stored and replayed (chat, Anthropic messages)."""
+
+    tag: str  # keeps its entries apart from other protocols' ("": chat)
+
+    def stored(self, record: Any, body: dict[str, Any]) -> CachedAnswer | None: ...
+
+    def replay(self, found: CachedAnswer, ctx: CallContext, *, stream: bool) -> ApiResponse: ...
+
+
+class ChatShape:
+    """OpenAI chat completions: stored as ``chat.completion``, replayed as one or as chunks."""
+
+    tag = ""
+
+    def __init__(self, wants_usage: bool) -> None:
+        self.wants_usage = wants_usage
+
+    def stored(self, record: Any, body: dict[str, Any]) -> CachedAnswer | None:
+        return answer_from_record(record, body)
+
+    def replay(self, found: CachedAnswer, ctx: CallContext, *, stream: bool) -> ApiResponse:
+        completion = {**found.completion, "id": f"chatcmpl-{ctx.request_id.hex}"}
+        if stream:
+            events = replay_events(completion, include_usage=self.wants_usage)
+            return sse_response(events)
+        return ApiResponse(body=json.dumps(completion).encode())
+
+
+def sse_response(events: list[str]) -> ApiResponse:
+    return ApiResponse(
+        headers=dict(SSE_HEADERS), content_type="text/event-stream", stream=_aiter(events)
+    )
 
 
 async def cache_through(
     request: ApiRequest,
     key: KeyInfo,
-    chat: ChatBody,
+    chat: CacheableBody,
     ctx: CallContext,
     *,
     inline_validation: bool,
     answer: Callable[[], Awaitable[ApiResponse]],
+    shape: CacheShape | None = None,
 ) -> ApiResponse:
     """Answer from the cache when the policy allows and an entry exists;
     otherwise call ``answer()`` and store what it produced."""
+    shape = shape or ChatShape(getattr(chat, "client_wants_usage", False))
     policy = cache_policy(
         chat.body,
         key_mode=key.cache_mode,
@@ -59,7 +104,7 @@ async def cache_through(
         return _labelled(await answer(), "bypass")
     manager = LLMManager()
     scope = await provider_scope(manager, chat.request)
-    entry_key = cache_key(chat.body, scope=scope)
+    entry_key = cache_key(chat.body, scope=f"{shape.tag}|{scope}" if shape.tag else scope)
     chat.request.metadata["cache"] = {"key": entry_key[:16]}
     if not policy.active:
         return _labelled(await answer(), "bypass")
@@ -67,7 +112,7 @@ async def cache_through(
     if policy.read:
         found = await _lookup(entry_key, inline_validation)
         if found is not None:
-            return await _serve_hit(manager, chat, ctx, found)
+            return await _serve_hit(manager, chat, ctx, found, shape)
     leading = cache.flights.lead(entry_key)
     try:
         response = await answer()
@@ -75,7 +120,7 @@ async def cache_through(
         if leading:
             cache.flights.land(entry_key, None)
         raise
-    store = _Store(entry_key, chat, ctx, key, leading, provider=scope_provider(scope))
+    store = _Store(entry_key, chat, ctx, key, leading, scope_provider(scope), shape)
     if response.stream is not None:
         response.stream = _then_store(response.stream, store)
     else:
@@ -101,15 +146,15 @@ class _Store:
     def __init__(
         self,
         entry_key: str,
-        chat: ChatBody,
+        chat: CacheableBody,
         ctx: CallContext,
         key: KeyInfo,
         leading: bool,
-        *,
         provider: str,
+        shape: CacheShape,
     ) -> None:
         self.entry_key, self.chat, self.ctx, self.key = entry_key, chat, ctx, key
-        self.leading, self.provider = leading, provider
+        self.leading, self.provider, self.shape = leading, provider, shape
 
     async def finish(self) -> None:
         cache = response_cache()
@@ -117,7 +162,7 @@ class _Store:
         try:
             record = self.ctx.record
             if record is not None and record.provider == self.provider:
-                answer = answer_from_record(record, self.chat.body)
+                answer = self.shape.stored(record, self.chat.body)
             if answer is not None and record is not None:
                 models = {self.chat.request.model or "", record.model}
                 stored = await cache.put(
@@ -151,18 +196,18 @@ def _labelled(response: ApiResponse, state: str) -> ApiResponse:
 
 
 async def _serve_hit(
-    manager: LLMManager, chat: ChatBody, ctx: CallContext, found: CachedAnswer
+    manager: LLMManager,
+    chat: CacheableBody,
+    ctx: CallContext,
+    found: CachedAnswer,
+    shape: CacheShape,
 ) -> ApiResponse:
     record = await manager.record_cache_hit(chat.request, found, context=ctx, stream=chat.stream)
-    completion = {**found.completion, "id": f"chatcmpl-{ctx.request_id.hex}"}
-    headers = hit_headers(ctx, record)
+    response = shape.replay(found, ctx, stream=chat.stream)
+    response.headers.update(hit_headers(ctx, record))
     if found.validation is not None:
-        headers["x-gateway-validation"] = str(found.validation.get("quality_score"))
-    if chat.stream:
-        events = replay_events(completion, include_usage=chat.client_wants_usage)
-        headers.update(SSE_HEADERS)
-        return ApiResponse(headers=headers, content_type="text/event-stream", stream=_aiter(events))
-    return ApiResponse(body=json.dumps(completion).encode(), headers=headers)
+        response.headers["x-gateway-validation"] = str(found.validation.get("quality_score"))
+    return response
 
 
 def hit_headers(ctx: CallContext, record: Any) -> dict[str, str]:

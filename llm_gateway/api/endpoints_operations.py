@@ -14,12 +14,15 @@ from collections.abc import AsyncIterator
 
 from django.db import DatabaseError
 
+from llm_gateway.api.answers import SSE_HEADERS
 from llm_gateway.api.auth import (
     api_key_authenticate,
     model_allowed_check,
     rate_limit_check,
     request_body_check,
 )
+from llm_gateway.api.calls import api_call_context
+from llm_gateway.api.calls import gateway_headers as _gateway_headers
 from llm_gateway.api.errors import (
     APIError,
     error_api_response,
@@ -29,12 +32,8 @@ from llm_gateway.api.errors import (
 from llm_gateway.api.http import ApiRequest, ApiResponse, Handler, arrived_together
 from llm_gateway.api.operation_cache import embeddings_cache_through
 from llm_gateway.api.parsing_operations import PARSERS, OperationBody
-from llm_gateway.api.views import (
-    SSE_HEADERS,
-    _database_unavailable,
-    _gateway_headers,
-    request_context,
-)
+from llm_gateway.api.ratelimit_headers import rate_limit_headers
+from llm_gateway.api.views import _database_unavailable
 from llm_gateway.interface import LLMError
 from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import CallContext
@@ -48,12 +47,15 @@ from llm_gateway.validation_dispatch import validation_enqueue, validation_mode
 _VALIDATED = (RESPONSES, "completions")
 
 
-async def _admit(request: ApiRequest, operation: str) -> tuple[KeyInfo, OperationBody]:
-    key = await api_key_authenticate(request.headers)
+async def _admit(
+    request: ApiRequest, operation: str
+) -> tuple[KeyInfo, OperationBody, dict[str, str]]:
+    """The key, the body and the ``x-ratelimit-*`` headers every answer carries."""
+    key = await api_key_authenticate(request.headers, request=request, operation=operation)
     parsed = PARSERS[operation](request_body_check(request))
     model_allowed_check(key, parsed.model)
-    await rate_limit_check(key)
-    return key, parsed
+    decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
+    return key, parsed, rate_limit_headers(decision)
 
 
 def operation_handler(operation: str) -> Handler:
@@ -64,14 +66,17 @@ def operation_handler(operation: str) -> Handler:
         if request.method != "POST":
             return error_api_response(405, f"Use POST for {spec.path}.", code="method_not_allowed")
         try:
-            key, parsed = await _admit(request, operation)
-            ctx = request_context(request, key, parsed.for_the_log())
+            key, parsed, limits = await _admit(request, operation)
+            ctx = api_call_context(request, key, operation=operation, body=parsed.for_the_log())
             if operation == EMBEDDINGS:
-                return await embeddings_cache_through(
+                response = await embeddings_cache_through(
                     request, key, parsed, ctx, answer=lambda: _answer(parsed, ctx, key, "off")
                 )
-            mode = validation_mode(request.headers, key) if operation in _VALIDATED else "off"
-            return await _answer(parsed, ctx, key, mode)
+            else:
+                mode = validation_mode(request.headers, key) if operation in _VALIDATED else "off"
+                response = await _answer(parsed, ctx, key, mode)
+            response.headers.update(limits)
+            return response
         except APIError as refusal:
             return refusal.api_response()
         except DatabaseError:

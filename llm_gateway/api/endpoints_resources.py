@@ -15,9 +15,11 @@ from django.db import DatabaseError
 
 from llm_gateway.api import usage as usage_selectors
 from llm_gateway.api.auth import api_key_authenticate
+from llm_gateway.api.calls import api_call_context
+from llm_gateway.api.calls import gateway_headers as _gateway_headers
 from llm_gateway.api.errors import APIError, error_api_response, llm_error_api_response
 from llm_gateway.api.http import ApiRequest, ApiResponse, json_response
-from llm_gateway.api.views import _database_unavailable, _gateway_headers, request_context
+from llm_gateway.api.views import _database_unavailable
 from llm_gateway.interface import LLMError, LLMProvider, LLMRequest
 from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import _record_failure, _write
@@ -104,7 +106,8 @@ async def _relayed(
 ) -> ApiResponse:
     # The log shows what was asked: which response, read or deleted.
     target = request.path.rstrip("/").rsplit("/", 1)[-1]
-    ctx = request_context(request, key, {"response_id": target, "method": request.method})
+    body = {"response_id": target, "method": request.method}
+    ctx = api_call_context(request, key, operation=RESPONSES, body=body)
     manager = OperationManager(SPECS[RESPONSES], providers=[provider])
     record = manager._new_record(ctx, LLMRequest(model=""), stream=False)
     record.provider, record.provider_kind = provider.name, provider.kind

@@ -151,13 +151,19 @@ def _check_types(body: dict[str, Any]) -> None:
         raise _invalid("'stop' must be a string or an array of strings.", "stop")
 
 
-def parse_chat_body(raw: bytes) -> ChatBody:
+def parse_storable_json(raw: bytes) -> dict[str, Any]:
+    """``parse_json``, with lone surrogates made U+FFFD."""
     body = parse_json(raw)
     if b"\\u" in raw and _lone_surrogate_in(body):
         # JSON may escape half a surrogate pair, which no provider can be sent
         # (UTF-8 cannot encode it) and no database store: it becomes U+FFFD, as
         # a lenient UTF-8 decoder would make of it.
         body = _surrogates_replaced(body)
+    return body
+
+
+def parse_chat_body(raw: bytes) -> ChatBody:
+    body = parse_storable_json(raw)
     # Fields the gateway does not read (new SDK parameters, a vendor's own in
     # ``extra_body``) go to the provider untouched: the provider judges them.
     model = body.get("model")

@@ -4,6 +4,8 @@ from llm_gateway.api import openapi, views, views_operations
 
 urlpatterns = [
     path("v1/chat/completions", views.chat_completions, name="api-chat-completions"),
+    path("v1/messages", views.messages, name="api-messages"),
+    path("v1/messages/count_tokens", views.count_tokens, name="api-messages-count-tokens"),
     path("v1/models", views.models, name="api-models"),
     re_path(r"^v1/models/(?P<model_id>[\s\S]+)$", views_operations.model_detail, name="api-model"),
     path("v1/embeddings", views_operations.operation, name="api-embeddings"),

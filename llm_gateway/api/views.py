@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections
@@ -19,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from llm_gateway.api import usage as usage_selectors
+from llm_gateway.api.answers import StreamShape, streamed_answer, whole_answer
 from llm_gateway.api.auth import (
     api_key_authenticate,
     model_allowed_check,
@@ -26,6 +26,7 @@ from llm_gateway.api.auth import (
     request_body_check,
 )
 from llm_gateway.api.cached import cache_through
+from llm_gateway.api.calls import api_call_context
 from llm_gateway.api.errors import (
     APIError,
     error_api_response,
@@ -35,55 +36,33 @@ from llm_gateway.api.errors import (
 from llm_gateway.api.http import (
     ApiRequest,
     ApiResponse,
-    arrived_together,
     from_django,
     json_response,
     to_django,
 )
+from llm_gateway.api.messages import count_tokens_handler, messages_handler
 from llm_gateway.api.parsing import ChatBody, parse_chat_body
+from llm_gateway.api.ratelimit_headers import rate_limit_headers
 from llm_gateway.interface import LLMError, StreamChunk
 from llm_gateway.keys import KeyInfo
-from llm_gateway.manager import CallContext, LLMManager
-from llm_gateway.ratelimit import rate_limit_spend_tokens
-from llm_gateway.validation_dispatch import validation_enqueue, validation_mode
+from llm_gateway.manager import CallContext
+from llm_gateway.validation_dispatch import validation_mode
 
 logger = logging.getLogger(__name__)
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
-    return request_context(request, key, chat.body)
+    return api_call_context(request, key, operation="chat", body=chat.body)
 
 
-def request_context(request: ApiRequest, key: KeyInfo, body: dict | None) -> CallContext:
-    """Who is calling (the key, its agent or X-Agent-Name) for an API request's call."""
-    agent = (request.headers.get("x-agent-name") or key.agent_name).strip()[:200]
-    return CallContext(
-        agent_name=agent or key.agent_name,
-        gateway_key_id=key.id,
-        key_prefix=key.prefix,
-        key_agent_name=key.agent_name,
-        source="api",
-        request_body=body,
-        defer_record=request.background_writes,
-    )
-
-
-async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody]:
-    key = await api_key_authenticate(request.headers)
+async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody, dict[str, str]]:
+    """The key, the body and the ``x-ratelimit-*`` headers every answer carries."""
+    key = await api_key_authenticate(request.headers, request=request)
     chat = parse_chat_body(request_body_check(request))
-    model_allowed_check(key, chat.request.model or "")
-    await rate_limit_check(key)
-    return key, chat
-
-
-def _gateway_headers(ctx: CallContext) -> dict[str, str]:
-    record = ctx.record
-    headers = {"x-gateway-request-id": str(ctx.request_id)}
-    if record is not None:
-        headers["x-gateway-provider"] = record.provider
-        headers["x-gateway-retries"] = str(record.retries)
-    return headers
+    model = chat.request.model or ""
+    model_allowed_check(key, model)
+    decision = await rate_limit_check(key, request=request, model=model)
+    return key, chat, rate_limit_headers(decision)
 
 
 async def _database_unavailable() -> ApiResponse:
@@ -112,10 +91,10 @@ async def chat_completions_handler(request: ApiRequest) -> ApiResponse:
 
 
 async def _chat_completions(request: ApiRequest) -> ApiResponse:
-    key, chat = await _admit(request)
+    key, chat, limits = await _admit(request)
     ctx = _context(request, key, chat)
     mode = validation_mode(request.headers, key)
-    return await cache_through(
+    response = await cache_through(
         request,
         key,
         chat,
@@ -123,91 +102,50 @@ async def _chat_completions(request: ApiRequest) -> ApiResponse:
         inline_validation=mode == "inline",
         answer=lambda: _answer(chat, ctx, key, mode),
     )
+    response.headers.update(limits)
+    return response
 
 
 async def _answer(chat: ChatBody, ctx: CallContext, key: KeyInfo, mode: str) -> ApiResponse:
     """The answer from the providers (the response cache calls this on a miss)."""
     if chat.stream:
-        return await _stream(chat, ctx, key)
-    try:
-        response = await LLMManager().generate_response(
-            chat.request, validate_response=mode == "inline", context=ctx
+        shape = ChatStream(chat.client_wants_usage)
+        return await streamed_answer(
+            chat.request, ctx, key, shape, error_response=llm_error_api_response
         )
-    except LLMError as error:
-        return llm_error_api_response(error, _gateway_headers(ctx))
-    await rate_limit_spend_tokens(
-        key_id=key.id, tpm=key.tpm_limit, tokens=response.token_usage.total_tokens
-    )
-    if mode == "async":
-        validation_enqueue(ctx=ctx, content=response.content, finish_reason=response.finish_reason)
-    headers = _gateway_headers(ctx)
-    headers["x-gateway-cost-usd"] = str(response.token_usage.estimated_cost)
-    if mode == "inline":
-        headers["x-gateway-validation"] = str(response.metadata["validation"]["quality_score"])
-    return ApiResponse(body=json.dumps(response.raw).encode(), headers=headers)
+    return await whole_answer(chat.request, ctx, key, mode, error_response=llm_error_api_response)
 
 
-async def _stream(chat: ChatBody, ctx: CallContext, key: KeyInfo) -> ApiResponse:
-    """Open the stream before answering, so failures before the first chunk get a
-    proper status code and headers can name the provider that answered."""
-    chunks = LLMManager().stream_response(chat.request, context=ctx).__aiter__()
-    try:
-        first = await chunks.__anext__()
-    except LLMError as error:
-        return llm_error_api_response(error, _gateway_headers(ctx))
-    return ApiResponse(
-        headers={**SSE_HEADERS, **_gateway_headers(ctx)},
-        content_type="text/event-stream",
-        stream=_sse(first, chunks, chat.client_wants_usage, ctx, key),
-    )
+class ChatStream(StreamShape):
+    """OpenAI ``chat.completion.chunk`` events, relayed as the provider sent them."""
 
+    tail = "data: [DONE]\n\n"
 
-def _encode(chunk: StreamChunk) -> str:
-    return f"data: {chunk.raw_json or json.dumps(chunk.raw)}\n\n"
+    def __init__(self, wants_usage: bool) -> None:
+        self.wants_usage = wants_usage
 
+    def encode(self, batch: list[StreamChunk]) -> str:
+        return "".join(
+            f"data: {chunk.raw_json or json.dumps(chunk.raw)}\n\n"
+            for chunk in batch
+            if not self._hidden(chunk)
+        )
 
-def _hidden(chunk: StreamChunk, wants_usage: bool) -> bool:
-    """The gateway always asks for usage; the agent sees that chunk only if it asked."""
-    usage_only = (
-        chunk.usage is not None and not chunk.delta and not (chunk.raw or {}).get("choices")
-    )
-    return usage_only and not wants_usage
+    def _hidden(self, chunk: StreamChunk) -> bool:
+        """The gateway always asks for usage; the agent sees that chunk only if it asked."""
+        usage_only = (
+            chunk.usage is not None and not chunk.delta and not (chunk.raw or {}).get("choices")
+        )
+        return usage_only and not self.wants_usage
 
-
-async def _sse(
-    first: StreamChunk,
-    rest: AsyncIterator[StreamChunk],
-    wants_usage: bool,
-    ctx: CallContext,
-    key: KeyInfo,
-) -> AsyncIterator[str]:
-    pending: list[str] = []  # chunks that arrived together leave in one write
-    batches = arrived_together(first, rest)
-    try:
-        async for batch in batches:
-            pending.extend(_encode(chunk) for chunk in batch if not _hidden(chunk, wants_usage))
-            if pending:
-                yield "".join(pending)
-                pending.clear()
-    except LLMError as error:
+    def error_event(self, error: LLMError) -> str:
         _, payload, _ = llm_error_payload(error)
-        yield f"data: {json.dumps(payload)}\n\n"
-        return
-    finally:
-        await batches.aclose()  # stops its reader before ``rest`` is closed
-        await rest.aclose()  # records client_disconnected if we stopped early
-    record = ctx.record
-    if record is not None:
-        pending.append(f": x-gateway-cost-usd {record.cost}\n\n")
-        tokens = record.prompt_tokens + record.completion_tokens
-        await rate_limit_spend_tokens(key_id=key.id, tpm=key.tpm_limit, tokens=tokens)
-    pending.append("data: [DONE]\n\n")
-    yield "".join(pending)
+        return f"data: {json.dumps(payload)}\n\n"
 
 
 async def models_handler(request: ApiRequest) -> ApiResponse:
     try:
-        await api_key_authenticate(request.headers)
+        await api_key_authenticate(request.headers, request=request, operation="models")
     except APIError as refusal:
         return refusal.api_response()
     return json_response({"object": "list", "data": await usage_selectors.model_list_cached()})
@@ -215,7 +153,7 @@ async def models_handler(request: ApiRequest) -> ApiResponse:
 
 async def usage_handler(request: ApiRequest) -> ApiResponse:
     try:
-        key = await api_key_authenticate(request.headers)
+        key = await api_key_authenticate(request.headers, request=request, operation="usage")
     except APIError as refusal:
         return refusal.api_response()
     period = request.query.get("period", "daily")
@@ -228,7 +166,7 @@ async def usage_handler(request: ApiRequest) -> ApiResponse:
 
 async def budgets_handler(request: ApiRequest) -> ApiResponse:
     try:
-        key = await api_key_authenticate(request.headers)
+        key = await api_key_authenticate(request.headers, request=request, operation="budgets")
     except APIError as refusal:
         return refusal.api_response()
     data = await usage_selectors.key_budgets(agent_name=key.agent_name, key_prefix=key.prefix)
@@ -238,6 +176,8 @@ async def budgets_handler(request: ApiRequest) -> ApiResponse:
 # Served straight from the ASGI router (llm_gateway.api.asgi), skipping Django's cycle.
 FAST_ROUTES = {
     "/v1/chat/completions": chat_completions_handler,
+    "/v1/messages": messages_handler,
+    "/v1/messages/count_tokens": count_tokens_handler,
     "/v1/models": models_handler,
     "/api/v1/usage": usage_handler,
     "/api/v1/budgets": budgets_handler,
@@ -250,6 +190,16 @@ FAST_ROUTES = {
 @csrf_exempt
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     return to_django(await chat_completions_handler(from_django(request)))
+
+
+@csrf_exempt
+async def messages(request: HttpRequest) -> HttpResponse:
+    return to_django(await messages_handler(from_django(request)))
+
+
+@csrf_exempt
+async def count_tokens(request: HttpRequest) -> HttpResponse:
+    return to_django(await count_tokens_handler(from_django(request)))
 
 
 async def models(request: HttpRequest) -> HttpResponse:

@@ -28,6 +28,12 @@ from llm_gateway.interface import (
     StreamChunk,
     status_to_error,
 )
+from llm_gateway.providers.anthropic_native import (
+    PROTOCOL,
+    NativeEvents,
+    native_create_args,
+    native_response,
+)
 from llm_gateway.providers.anthropic_translate import (
     StreamTranslator,
     anthropic_body,
@@ -41,9 +47,10 @@ from llm_gateway.providers.sdk_base import SDKProvider, map_sdk_error, retry_aft
 logger = logging.getLogger(__name__)
 
 
-def _error_type(body: Any) -> str | None:
+def _error_field(body: Any, name: str) -> str | None:
     inner = body.get("error") if isinstance(body, dict) else None
-    return inner.get("type") if isinstance(inner, dict) else None
+    value = inner.get(name) if isinstance(inner, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def map_anthropic_error(exc: Exception, provider: str) -> LLMError:
@@ -52,7 +59,8 @@ def map_anthropic_error(exc: Exception, provider: str) -> LLMError:
 
 
 def _status_error(exc: anthropic.APIStatusError, provider: str) -> LLMError:
-    status, message = exc.status_code, exc.message
+    # Anthropic's own words, not the SDK's "Error code: 400 - {…}" around them.
+    status, message = exc.status_code, _error_field(exc.body, "message") or exc.message
     if status == 400 and "credit balance" in message.lower():  # Anthropic bills this as a 400
         return LLMQuotaExceededError(message, provider=provider, status_code=status)
     if status == 504:  # read as a timeout here; OpenAI's 504 is a plain 5xx
@@ -61,7 +69,7 @@ def _status_error(exc: anthropic.APIStatusError, provider: str) -> LLMError:
     return status_to_error(
         status,
         message,
-        code=_error_type(exc.body),
+        code=_error_field(exc.body, "type"),
         retry_after=retry_after_seconds(exc.response.headers),
         provider=provider,
     )
@@ -84,6 +92,8 @@ class AnthropicProvider(ServesPatterns, SDKProvider):
     kind = "anthropic"
     sdk = anthropic
     sdk_error = anthropic.AnthropicError
+    # Its own Messages bodies too, relayed as they are (anthropic_native).
+    protocols = frozenset({"openai", PROTOCOL})
 
     def __init__(
         self,
@@ -119,6 +129,8 @@ class AnthropicProvider(ServesPatterns, SDKProvider):
         )
 
     def _create_args(self, request: LLMRequest) -> dict[str, Any]:
+        if request.native is not None:
+            return native_create_args(request)
         body = anthropic_body(request, self.default_model, self.temperature)
         return {
             "model": body.pop("model"),
@@ -133,6 +145,8 @@ class AnthropicProvider(ServesPatterns, SDKProvider):
         with self.sdk_errors():
             raw = await self.client().messages.with_raw_response.create(**args)
             message = json.loads(await raw.read())
+        if request.native is not None:
+            return native_response(message, provider=self.name, kind=self.kind, model=args["model"])
         data = completion_from_anthropic(message)
         choice = data["choices"][0]
         return LLMResponse(
@@ -151,24 +165,49 @@ class AnthropicProvider(ServesPatterns, SDKProvider):
         messages = self.client().messages.with_streaming_response
         with self.sdk_errors(streaming=True):
             async with messages.create(stream=True, **args) as response:
-                async for chunk in _event_chunks(response, self.name):
+                native = request.native is not None
+                chunks = _native_chunks if native else _event_chunks
+                async for chunk in chunks(response, self.name):
                     yield chunk
 
     def map_error(self, exc: Exception) -> LLMError:
         return map_anthropic_error(exc, self.name)
 
+    async def count_tokens(self, request: LLMRequest) -> dict[str, Any]:
+        """Anthropic's token count for a relayed body (free, and never a completion)."""
+        args = native_create_args(request, counting=True)
+        with self.sdk_errors():
+            raw = await self.client().messages.with_raw_response.count_tokens(**args)
+            return json.loads(await raw.read())
+
     async def _models_page(self, limit: int | None) -> Any:
         return await self.client().models.list(limit=limit or 1000)
 
 
-async def _event_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk]:
-    translator = StreamTranslator()
+async def _events(response: Any, provider: str) -> AsyncIterator[tuple[dict[str, Any], str]]:
+    """Each event's JSON and its text; an ``error`` event raises."""
     async for line in response.iter_lines():
         if not line.startswith("data:"):
             continue  # "event:" lines repeat the type that the data carries
-        event = json.loads(line[5:].strip())
+        raw = line[5:].strip()
+        event = json.loads(raw)
         if event.get("type") == "error":
             raise _stream_error(event, provider)
+        yield event, raw
+
+
+async def _native_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk]:
+    reader = NativeEvents()
+    async for event, raw in _events(response, provider):
+        yield reader.feed(event, raw)
+        if reader.finished:
+            return
+    raise LLMProviderError("The stream ended before it finished.", provider=provider)
+
+
+async def _event_chunks(response: Any, provider: str) -> AsyncIterator[StreamChunk]:
+    translator = StreamTranslator()
+    async for event, _ in _events(response, provider):
         for chunk in translator.feed(event):
             yield chunk
         if translator.finished:

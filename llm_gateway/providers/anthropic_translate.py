@@ -57,6 +57,8 @@ class AnthropicUsage(TokenUsage):
     """
 
     cache_write_tokens: int = 0
+    # Among the writes: those cached for an hour, billed at a higher rate.
+    cache_write_1h_tokens: int = 0
 
 
 def usage_from_anthropic(usage: dict[str, Any] | None) -> AnthropicUsage:
@@ -65,6 +67,8 @@ def usage_from_anthropic(usage: dict[str, Any] | None) -> AnthropicUsage:
     usage = usage or {}
     read = int(usage.get("cache_read_input_tokens") or 0)
     write = int(usage.get("cache_creation_input_tokens") or 0)
+    lifetimes = usage.get("cache_creation") or {}
+    write_1h = min(int(lifetimes.get("ephemeral_1h_input_tokens") or 0), write)
     prompt = int(usage.get("input_tokens") or 0) + read + write
     completion = int(usage.get("output_tokens") or 0)
     return AnthropicUsage(
@@ -73,6 +77,7 @@ def usage_from_anthropic(usage: dict[str, Any] | None) -> AnthropicUsage:
         total_tokens=prompt + completion,
         cached_tokens=read,
         cache_write_tokens=write,
+        cache_write_1h_tokens=write_1h,
     )
 
 

@@ -20,6 +20,7 @@ _PRICE_KEYS = {
     "output": "output_per_m",
     "cached_input": "cached_input_per_m",
     "cache_write": "cache_write_per_m",
+    "cache_write_1h": "cache_write_1h_per_m",
 }
 
 

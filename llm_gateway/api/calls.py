@@ -1,0 +1,35 @@
+"""What every API call of a key starts with: its context, and the headers naming it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_gateway.api.http import ApiRequest
+from llm_gateway.keys import KeyInfo
+from llm_gateway.manager import CallContext
+
+
+def api_call_context(
+    request: ApiRequest, key: KeyInfo, *, operation: str, body: Any
+) -> CallContext:
+    """The call's context: the key, the agent it is labelled with, what is asked."""
+    agent = (request.headers.get("x-agent-name") or key.agent_name).strip()[:200]
+    return CallContext(
+        agent_name=agent or key.agent_name,
+        gateway_key_id=key.id,
+        key_prefix=key.prefix,
+        key_agent_name=key.agent_name,
+        source="api",
+        operation=operation,
+        request_body=body,
+        defer_record=request.background_writes,
+    )
+
+
+def gateway_headers(ctx: CallContext) -> dict[str, str]:
+    record = ctx.record
+    headers = {"x-gateway-request-id": str(ctx.request_id)}
+    if record is not None:
+        headers["x-gateway-provider"] = record.provider
+        headers["x-gateway-retries"] = str(record.retries)
+    return headers
