@@ -146,8 +146,7 @@ def key_presented(raw_key: str) -> KeyInfo | None:
     prefix = key_prefix_of(raw_key)
     if prefix is None:
         return None
-    _, info = key_cache.get(prefix)
-    return info
+    return key_cache.stale(prefix)
 
 
 async def gateway_key_authenticate(raw_key: str) -> KeyInfo | None:
