@@ -98,7 +98,8 @@ def test_no_secret_appears_in_any_table_log_or_page(
     )
     _drive(live_gateway.url, keys, upstream)
     deadline = time.monotonic() + 10  # records are written just after each response
-    while LLMCall.objects.count() < 4 and time.monotonic() < deadline:
+    # Four calls, and the forged key's refusal (its prefix is real: an "unauthorized" row).
+    while LLMCall.objects.count() < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     pages = _pages(staff_client)
     logs = "\n".join(
@@ -119,4 +120,5 @@ def test_no_secret_appears_in_any_table_log_or_page(
         found.append("webhook token in logs")
     assert found == []
     assert "SCAN_PROVIDER_KEY" in haystacks["pages"]  # the admin shows the variable's name
-    assert LLMCall.objects.count() == 4 and len(pages) > len(PAGES)
+    assert LLMCall.objects.count() == 5 and len(pages) > len(PAGES)
+    assert LLMCall.objects.filter(status="unauthorized").count() == 1
