@@ -283,9 +283,13 @@ def sampled_cell(stack: Stack, requests: int, load: dict) -> dict:
 
 
 def threads_share(cpu: Counter, names: dict[str, str]) -> dict[str, float]:
-    """Each thread's share of the process's CPU (/proc), named as py-spy names it."""
+    """Each thread's share of the process's CPU (/proc), named as py-spy names
+    it; threads py-spy never sampled (idle, or never holding the GIL) together."""
     total = sum(cpu.values()) or 1
-    return {names.get(tid, tid): round(n / total, 3) for tid, n in cpu.most_common() if n > 0}
+    named = Counter()
+    for tid, seconds in cpu.items():
+        named[names.get(tid, "(not sampled)")] += seconds
+    return {name: round(n / total, 3) for name, n in named.most_common() if n > 0}
 
 
 def main() -> None:

@@ -12,12 +12,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from bench.harness import assert_loopback_only, listening_addresses, stop
-from bench.profile import Profile, package_of
+from bench.profile import Profile, package_of, threads_share
 from bench.rivals import ours_over, summary_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,3 +163,9 @@ def test_time_under_a_function_counts_each_sample_once():
     assert profile.under("walk ") == 4  # recursive: 4 samples, not 7
     assert profile.under("Runner.run ") == 8
     assert profile.under("nothing-like-this") == 0
+
+
+def test_threads_cpu_share_names_threads_as_the_samples_do():
+    cpu = Counter({"11": 6.0, "12": 3.0, "99": 0.5, "98": 0.5})
+    shares = threads_share(cpu, {"11": "MainThread", "12": "call-records_0"})
+    assert shares == {"MainThread": 0.6, "call-records_0": 0.3, "(not sampled)": 0.1}
