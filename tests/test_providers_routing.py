@@ -149,3 +149,12 @@ def test_invalid_rows_are_refused(fields, field):
     with pytest.raises(ValidationError) as raised:
         add_provider(name="bad", **fields)
     assert field in raised.value.message_dict
+
+
+def test_the_mock_badge_shows_only_while_no_provider_is_configured(keys, settings, staff_client):
+    """An admin-configured provider is real even with OPENAI_API_KEY unset: the
+    layout must not call its answers mock ones."""
+    settings.OPENAI_API_KEY = ""
+    assert "● Mock provider" in staff_client.get("/").content.decode()
+    compatible("team-proxy", models=["*"])
+    assert "● Mock provider" not in staff_client.get("/").content.decode()
