@@ -59,6 +59,17 @@ class LLMRequest:
     # True for bodies relayed from the HTTP API: send what the agent sent, and
     # do not add the gateway's default temperature to it.
     passthrough: bool = False
+    # Attribution (llm_gateway.attribution): the session or agent run, the
+    # caller's trace (W3C Trace Context ids), the step, the end user, free tags.
+    session_id: str | None = None
+    trace_id: str | None = None
+    parent_id: str | None = None
+    step: str | None = None
+    end_user: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    trace_sampled: bool = True
+    # Extra HTTP headers for the provider (the gateway's own ``traceparent``).
+    upstream_headers: dict[str, str] = field(default_factory=dict)
 
     def to_messages(self) -> list[dict[str, Any]]:
         if self.messages:

@@ -24,6 +24,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from costs.pricing import aprice_for, call_cost
+from llm_gateway import telemetry
+from llm_gateway.attribution import AttributionError, request_attribution_check
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import (
     LLMBudgetExceededError,
@@ -68,6 +70,8 @@ class CallContext:
     # The server's API path writes records in the background (llm_gateway.recorder);
     # everything else writes before returning.
     defer_record: bool = False
+    # Each provider try's times, kept only while spans are exported (llm_gateway.telemetry).
+    attempts: list[telemetry.AttemptSpan] | None = field(default_factory=telemetry.attempts_list)
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,7 @@ class LLMManager:
         record = self._new_record(ctx, request, stream=False)
         try:
             request = await _enforce_budgets(request, record, ctx, self._kinds(request))
+            request = telemetry.request_traced(request, record)
             response = await self._run_plan(request, ctx, record)
         except BaseException as exc:
             await _record_failure(record, ctx, exc)
@@ -203,7 +208,12 @@ class LLMManager:
             _apply_attempt(record, attempt)
             try:
                 response, retries = await call_with_retries(
-                    lambda a=attempt: a.provider.complete(request.with_model(a.model)),
+                    telemetry.attempt_timed(
+                        ctx.attempts,
+                        attempt.provider,
+                        attempt.model,
+                        lambda a=attempt: a.provider.complete(request.with_model(a.model)),
+                    ),
                     self._policy(ctx),
                 )
             except LLMError as error:
@@ -252,6 +262,7 @@ class LLMManager:
         state = _StreamState()
         try:
             request = await _enforce_budgets(request, record, ctx, self._kinds(request))
+            request = telemetry.request_traced(request, record)
             first, rest, attempt = await self._open_stream(request, ctx, record)
             async for chunk in _chain(first, rest):
                 state.take(chunk, ctx)
@@ -278,7 +289,10 @@ class LLMManager:
                     raise LLMProviderError("The provider sent an empty stream.") from exc
 
             try:
-                (first, rest), retries = await call_with_retries(open_one, self._policy(ctx))
+                timed = telemetry.attempt_timed(
+                    ctx.attempts, attempt.provider, attempt.model, open_one
+                )
+                (first, rest), retries = await call_with_retries(timed, self._policy(ctx))
             except LLMError as error:
                 record.retries += getattr(error, "retries", 0)
                 last_error = self._after_failure(attempt, error)
@@ -303,9 +317,16 @@ class LLMManager:
         return [p.kind for p in providers_for(model, self.providers)]
 
     def _new_record(self, ctx: CallContext, request: LLMRequest, *, stream: bool) -> CallRecord:
+        """The call's record as it starts. Refuses bad attribution first (the
+        Python API's check; the HTTP API's headers were checked already)."""
+        try:
+            request_attribution_check(request)
+        except AttributionError as error:
+            raise LLMInvalidRequestError(error.message, code="invalid_attribution") from None
         body = ctx.request_body
         if body is None:
             body = {"messages": request.to_messages(), "model": request.model, **request.extra}
+        trace_id, span_id, parent_id = telemetry.call_trace_ids(request)
         ctx.record = CallRecord(
             id=ctx.request_id,
             created_at=ctx.created_at,
@@ -318,6 +339,14 @@ class LLMManager:
             stream=stream,
             request_body=body,
             metadata=dict(request.metadata),
+            session_id=request.session_id or "",
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_id=parent_id,
+            step=request.step or "",
+            end_user=request.end_user or "",
+            tags=request.tags,
+            trace_sampled=request.trace_sampled,
         )
         return ctx.record
 
@@ -555,6 +584,7 @@ async def _write(record: CallRecord, ctx: CallContext) -> None:
     and settle the call's budget reservation, exactly once (costs.reservations)."""
     from costs.reservations import call_record_and_settle
 
+    telemetry.call_export(record, ctx.attempts)
     # Taken off the context first: a reservation is settled exactly once.
     reservation, ctx.reservation = ctx.reservation, None
     held = reservation is not None and bool(reservation.counter_ids)

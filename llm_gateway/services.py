@@ -77,6 +77,16 @@ class CallRecord:
     validation: dict[str, Any] | None = None
     # A budget reservation the batch writer settles with the row (never stored).
     reservation: Any = None
+    # Attribution (llm_gateway.attribution) and the call's own span id.
+    session_id: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    parent_id: str = ""
+    step: str = ""
+    end_user: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    # The caller's sampling decision (traceparent flags), for the exported span only.
+    trace_sampled: bool = True
 
 
 def call_record(record: CallRecord) -> LLMCall:
@@ -143,6 +153,21 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         request_body=redact(record.request_body) if store else None,
         response_body=redact(record.response_body) if store else None,
         metadata=redact(record.metadata),
+        **attribution_values(record),
+    )
+
+
+def attribution_values(record: CallRecord) -> dict[str, Any]:
+    """Attribution columns, redacted like the bodies: an agent may put anything
+    in a session id or a tag, a customer's e-mail or a key among it."""
+    return dict(
+        session_id=redact_text(record.session_id),
+        trace_id=record.trace_id,
+        span_id=record.span_id,
+        parent_id=record.parent_id,
+        step=redact_text(record.step),
+        end_user=redact_text(record.end_user),
+        tags=redact(record.tags),
     )
 
 

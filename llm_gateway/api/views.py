@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from llm_gateway.api import usage as usage_selectors
+from llm_gateway.api.attribution import openai_body_hints, request_attribute
 from llm_gateway.api.auth import (
     api_key_authenticate,
     model_allowed_check,
@@ -68,6 +69,7 @@ def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
 async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody]:
     key = await api_key_authenticate(request.headers)
     chat = parse_chat_body(request_body_check(request))
+    request_attribute(chat.request, request.headers, **openai_body_hints(chat.body))
     model_allowed_check(key, chat.request.model or "")
     await rate_limit_check(key)
     return key, chat
@@ -79,6 +81,9 @@ def _gateway_headers(ctx: CallContext) -> dict[str, str]:
     if record is not None:
         headers["x-gateway-provider"] = record.provider
         headers["x-gateway-retries"] = str(record.retries)
+        if record.trace_id:  # the agent's next step may name this call as its parent
+            headers["x-gateway-trace-id"] = record.trace_id
+            headers["x-gateway-span-id"] = record.span_id
     return headers
 
 

@@ -196,7 +196,10 @@ class OpenAIProvider(LLMProvider):
         started = time.monotonic()
         try:
             raw = await self.client().chat.completions.with_raw_response.create(
-                model=body["model"], messages=_NO_MESSAGES, extra_body=body
+                model=body["model"],
+                messages=_NO_MESSAGES,
+                extra_body=body,
+                extra_headers=request.upstream_headers or None,
             )
             data = json_loads(raw.content)
         except openai.OpenAIError as exc:
@@ -213,7 +216,11 @@ class OpenAIProvider(LLMProvider):
         completions = self.client().chat.completions.with_streaming_response
         try:
             async with completions.create(
-                model=body["model"], messages=_NO_MESSAGES, stream=True, extra_body=body
+                model=body["model"],
+                messages=_NO_MESSAGES,
+                stream=True,
+                extra_body=body,
+                extra_headers=request.upstream_headers or None,
             ) as response:
                 async for chunk in _sse_chunks(response, self.name):
                     yield chunk

@@ -1,0 +1,321 @@
+"""OpenTelemetry export of calls through the official SDK (loaded only when on).
+
+Configured entirely by the standard variables: ``OTEL_EXPORTER_OTLP_*``
+(endpoint, headers, timeout, compression, protocol: HTTP/protobuf by default,
+gRPC with ``grpc``), ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``,
+``OTEL_TRACES_SAMPLER(_ARG)``, ``OTEL_BSP_*`` and ``OTEL_METRIC_EXPORT_INTERVAL``.
+
+Spans follow the GenAI semantic conventions and are built from the finished
+``CallRecord`` (``llm_gateway.telemetry``): a CLIENT span per call with the
+ids chosen when the call started, plus one child per provider try when there
+was more than one (retries, failover). They leave through the SDK's batch
+processor, whose bounded queue drops rather than waits: the event loop only
+appends to a deque, and a dead collector costs the background thread's time,
+never a caller's. Drops are counted in ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    get_current_span,
+    set_span_in_context,
+)
+
+from llm_gateway.metrics import OTEL_SPANS
+from llm_gateway.otel_attributes import (
+    attempt_attributes,
+    call_attributes,
+    metric_attributes,
+    operation_name,
+)
+
+logger = logging.getLogger(__name__)
+SCOPE = "llm_gateway"
+DEFAULT_SERVICE_NAME = "llm-gateway"
+TOKEN_BUCKETS = [4**i for i in range(14)]  # 1 … 67M, the conventions' advice
+DURATION_BUCKETS = [0.01 * 2**i for i in range(14)]  # 10 ms … 82 s
+
+
+class Exporter:
+    def __init__(self, *, traces: bool, metrics: bool) -> None:
+        resource = _resource()
+        self.traces = traces
+        self.capture_content = _env_true("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+        self._tracer_provider: TracerProvider | None = None
+        self._meter_provider: MeterProvider | None = None
+        if traces:
+            self._ids = _PresetIds()
+            self._tracer_provider = TracerProvider(
+                resource=resource, id_generator=self._ids, shutdown_on_exit=True
+            )
+            self._tracer_provider.add_span_processor(_counted_batch_processor())
+            self._tracer = self._tracer_provider.get_tracer(SCOPE)
+        if metrics:
+            reader = PeriodicExportingMetricReader(_metric_exporter())
+            self._meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+            self._instruments = _Instruments(self._meter_provider)
+
+    def export(self, record: Any, attempts: list | None) -> None:
+        if self._tracer_provider is not None:
+            self._span(record, attempts or [])
+        if self._meter_provider is not None:
+            self._instruments.record(record)
+
+    def _span(self, record: Any, attempts: list) -> None:
+        start = int(record.created_at.timestamp() * 1e9)
+        end = start + int(record.latency_ms * 1e6)
+        if record.trace_id:
+            self._ids.preset(int(record.trace_id, 16), int(record.span_id, 16))
+        span = self._tracer.start_span(
+            call_span_name(record),
+            context=_parent_context(record),
+            kind=SpanKind.CLIENT,
+            attributes=call_attributes(record, attempts, capture_content=self.capture_content),
+            start_time=start,
+        )
+        if record.status != "success":
+            span.set_status(Status(StatusCode.ERROR, record.error_type or record.status))
+        if len(attempts) > 1:
+            inside = set_span_in_context(span)
+            for number, attempt in enumerate(attempts, 1):
+                child = self._tracer.start_span(
+                    f"attempt {number} {attempt.provider}",
+                    context=inside,
+                    kind=SpanKind.INTERNAL,
+                    attributes=attempt_attributes(record, attempt, number),
+                    start_time=attempt.start_ns,
+                )
+                if attempt.error_type:
+                    child.set_status(Status(StatusCode.ERROR, attempt.error_type))
+                child.end(end_time=attempt.end_ns)
+        span.end(end_time=max(end, start))
+
+    def current_span_ids(self) -> tuple[str, str] | None:
+        """(trace id, span id) of the caller's current span, in-process (Python API)."""
+        context = get_current_span().get_span_context()
+        if not context.is_valid:
+            return None
+        return f"{context.trace_id:032x}", f"{context.span_id:016x}"
+
+    def flush(self) -> None:
+        for provider in (self._tracer_provider, self._meter_provider):
+            if provider is not None:
+                provider.force_flush()
+
+    def shutdown(self) -> None:
+        for provider in (self._tracer_provider, self._meter_provider):
+            if provider is not None:
+                provider.shutdown()
+
+
+def call_span_name(record: Any) -> str:
+    """``{gen_ai.operation.name} {gen_ai.request.model}``, as the conventions name it."""
+    return f"{operation_name(record)} {record.requested_model or record.model}".strip()
+
+
+def _parent_context(record: Any) -> Context:
+    """The caller's span as a remote parent; an empty context makes a root span
+    (never whatever span happens to be current in the server's own task)."""
+    if not (record.trace_id and record.parent_id):
+        return Context()
+    flags = TraceFlags(TraceFlags.SAMPLED if record.trace_sampled else TraceFlags.DEFAULT)
+    parent = SpanContext(
+        int(record.trace_id, 16), int(record.parent_id, 16), is_remote=True, trace_flags=flags
+    )
+    return set_span_in_context(NonRecordingSpan(parent), Context())
+
+
+class _PresetIds(IdGenerator):
+    """The SDK's id generator, except for ids chosen before the span existed: the
+    call's span id travelled upstream in ``traceparent`` while the call ran."""
+
+    def __init__(self) -> None:
+        self._random = RandomIdGenerator()
+        self._local = threading.local()
+
+    def preset(self, trace_id: int, span_id: int) -> None:
+        self._local.trace_id, self._local.span_id = trace_id, span_id
+
+    def generate_trace_id(self) -> int:
+        value = getattr(self._local, "trace_id", 0)
+        self._local.trace_id = 0
+        return value or self._random.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        value = getattr(self._local, "span_id", 0)
+        self._local.span_id = 0
+        return value or self._random.generate_span_id()
+
+
+# --- the pipeline ------------------------------------------------------------------------
+
+
+class _Counted:
+    """What the batch queue holds, so its silent drops can be counted: the SDK's
+    queue is a bounded deque that discards the oldest span when full."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.queued = 0
+        self.taken = 0
+        self.lock = threading.Lock()
+
+
+class _CountingExporter(SpanExporter):
+    def __init__(self, inner: SpanExporter, counted: _Counted) -> None:
+        self._inner, self._counted = inner, counted
+
+    def export(self, spans: Any) -> SpanExportResult:
+        with self._counted.lock:
+            self._counted.taken += len(spans)
+        try:
+            result = self._inner.export(spans)
+        except Exception:  # an exporter bug must not kill the batch thread
+            logger.exception("the span exporter failed")
+            result = SpanExportResult.FAILURE
+        outcome = "exported" if result == SpanExportResult.SUCCESS else "export_failed"
+        OTEL_SPANS.labels(outcome).inc(len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+class _CountingProcessor(SpanProcessor):
+    def __init__(self, inner: BatchSpanProcessor, counted: _Counted) -> None:
+        self._inner, self._counted = inner, counted
+
+    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
+        self._inner.on_start(span, parent_context)
+
+    def on_end(self, span: Any) -> None:
+        if span.context.trace_flags.sampled:
+            counted = self._counted
+            with counted.lock:
+                if counted.queued - counted.taken >= counted.capacity:
+                    counted.taken += 1  # the oldest queued span is discarded
+                    OTEL_SPANS.labels("queue_full").inc()
+                counted.queued += 1
+        self._inner.on_end(span)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+def _counted_batch_processor() -> SpanProcessor:
+    capacity = _env_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+    counted = _Counted(capacity)
+    batch = BatchSpanProcessor(
+        _CountingExporter(_span_exporter(), counted), max_queue_size=capacity
+    )
+    return _CountingProcessor(batch, counted)
+
+
+def _protocol(signal: str) -> str:
+    raw = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    protocol = raw.strip().lower()
+    if protocol not in ("grpc", "http/protobuf"):
+        logger.warning("OTLP protocol %r is not supported here; using http/protobuf", raw)
+        return "http/protobuf"
+    return protocol
+
+
+def _span_exporter() -> SpanExporter:
+    if _protocol("TRACES") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    return OTLPSpanExporter()
+
+
+def _metric_exporter() -> Any:
+    if _protocol("METRICS") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    return OTLPMetricExporter()
+
+
+def _resource() -> Resource:
+    """The environment's resource; ``llm-gateway`` unless OTEL_SERVICE_NAME (or
+    OTEL_RESOURCE_ATTRIBUTES) names the service."""
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
+    return resource
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() == "true"
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, "")))
+    except ValueError:
+        return default
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+class _Instruments:
+    """The GenAI client metrics, plus the calls' cost."""
+
+    def __init__(self, provider: MeterProvider) -> None:
+        meter = provider.get_meter(SCOPE)
+        self.tokens = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        # A float, as every OTel counter: the exact Decimal sums stay in the database.
+        self.cost = meter.create_counter(
+            "gateway.cost", unit="USD", description="Cost of the calls, in US dollars."
+        )
+
+    def record(self, record: Any) -> None:
+        attributes = metric_attributes(record)
+        self.duration.record(record.latency_ms / 1000, attributes)
+        attributes.pop("error.type", None)
+        if record.prompt_tokens:
+            self.tokens.record(record.prompt_tokens, {**attributes, "gen_ai.token.type": "input"})
+        if record.completion_tokens:
+            self.tokens.record(
+                record.completion_tokens, {**attributes, "gen_ai.token.type": "output"}
+            )
+        if record.cost:
+            self.cost.add(float(record.cost), {**attributes, "gateway.agent": record.agent_name})
