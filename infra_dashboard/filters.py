@@ -29,6 +29,18 @@ MAX_CUSTOM_SPAN = timedelta(days=400)
 STATUSES = ("success", "error", "client_disconnected", "blocked")
 VALIDATION_OUTCOMES = ("valid", "invalid", "unvalidated")
 GROUPS = ("model", "agent", "provider")
+TEXT_PARAMS = (
+    "agent",
+    "model",
+    "provider",
+    "status",
+    "validation",
+    "q",
+    "session",
+    "user",
+    "tag",
+    "trace",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,11 @@ class DashboardFilters:
     min_cost: Decimal | None = None
     q: str = ""
     group: str = "model"
+    # Attribution (request explorer): a session, an end user, a tag "name=value", a trace.
+    session: str = ""
+    user: str = ""
+    tag: str = ""
+    trace: str = ""
 
     @property
     def granularity(self) -> str:
@@ -72,7 +89,7 @@ class DashboardFilters:
         if self.range == "custom":
             values["start"] = self.start.strftime("%Y-%m-%dT%H:%M")
             values["end"] = self.end.strftime("%Y-%m-%dT%H:%M")
-        for name in ("agent", "model", "provider", "status", "validation", "q"):
+        for name in TEXT_PARAMS:
             if value := getattr(self, name):
                 values[name] = value
         if self.min_cost is not None:
@@ -87,6 +104,18 @@ class DashboardFilters:
 
     def with_dimension(self, *, name: str, value: str) -> DashboardFilters:
         return replace(self, **{name: value})
+
+    @property
+    def has_attribution(self) -> bool:
+        return bool(self.session or self.user or self.tag or self.trace)
+
+    @property
+    def tag_pair(self) -> tuple[str, str] | None:
+        """The tag filter as (name, value); a bare name matches any value."""
+        if not self.tag:
+            return None
+        name, _, value = self.tag.partition("=")
+        return name.strip(), value.strip()
 
     @property
     def has_dimensions(self) -> bool:
@@ -152,4 +181,8 @@ def filters_parse(query: QueryDict, *, now: datetime | None = None) -> Dashboard
         min_cost=_parse_min_cost(query.get("min_cost", "")),
         q=query.get("q", "").strip()[:200],
         group=_choice(query, "group" if "group" in query else "by", GROUPS, default="model"),
+        session=query.get("session", "").strip()[:200],
+        user=query.get("user", "").strip()[:256],
+        tag=query.get("tag", "").strip()[:321],  # name (64) = value (256)
+        trace=query.get("trace", "").strip().lower()[:32],
     )

@@ -45,6 +45,7 @@ from llm_gateway.providers.mock_provider import MockProvider, estimate_tokens
 from llm_gateway.retry import RetryPolicy, call_with_retries
 from llm_gateway.routing import providers_for
 from llm_gateway.services import CallRecord, acall_record
+from validation.feedback import feedback_record
 
 logger = logging.getLogger(__name__)
 
@@ -396,6 +397,15 @@ class LLMManager:
         }
         await _write(record, context)
         return record
+
+    async def record_feedback(
+        self, request_id: Any, score: float, *, comment: str | None = None, name: str | None = None
+    ) -> Any:
+        """Score a call, as ``POST /api/v1/feedback`` does (in-process: any call).
+        Raises ``validation.feedback.FeedbackError`` for a bad score or unknown id."""
+        return await sync_to_async(feedback_record)(
+            request_id=request_id, score=score, comment=comment, name=name, any_key=True
+        )
 
     async def health_check(self) -> dict[str, Any]:
         """Each provider's cheap check (never a completion) plus its circuit state."""

@@ -22,6 +22,7 @@ from django.db.models import BooleanField, F, Q, QuerySet, Sum, Value
 from costs import histogram
 from infra_dashboard.filters import DashboardFilters
 from infra_dashboard.selectors import Series, bucket_floor, bucket_range, rollups_for
+from llm_gateway.attribution_selectors import calls_attributed, trace_url
 from llm_gateway.models import LLMCall
 from llm_gateway.redaction import redact
 
@@ -187,6 +188,8 @@ def calls_filtered(*, filters: DashboardFilters) -> QuerySet[LLMCall]:
     calls = calls.filter(**{k: v for k, v in exact.items() if v})
     if filters.min_cost is not None:
         calls = calls.filter(cost__gte=filters.min_cost)
+    if filters.has_attribution:
+        calls = calls_attributed(calls, filters=filters)
     if filters.q:
         calls = calls.filter(_search(filters.q))
     if filters.validation and _has_validation():
@@ -261,6 +264,8 @@ class CallDetail:
     response_body: str | None
     metadata: str | None
     validation: Any
+    feedback: list[Any]
+    trace_url: str | None
 
 
 def _pretty(value: Any) -> str | None:
@@ -281,4 +286,6 @@ def call_detail(*, call_id: uuid.UUID) -> CallDetail | None:
         response_body=_pretty(call.response_body),
         metadata=_pretty(call.metadata),
         validation=validation,
+        feedback=list(call.feedback.all()[:50]) if _has_validation() else [],
+        trace_url=trace_url(call.trace_id),
     )

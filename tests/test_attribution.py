@@ -184,3 +184,30 @@ def test_without_a_trace_nothing_is_sent_upstream(client, upstream, make_key):
     call = LLMCall.objects.get()
     assert (call.trace_id, call.span_id) == ("", "")
     assert "traceparent" not in upstream.chat_calls[0].headers
+
+
+def test_exports_echo_the_attribution():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from costs.exports import calls_csv_lines, calls_json_chunks
+
+    now = timezone.now()
+    LLMCall.objects.create(
+        created_at=now,
+        session_id="conv-3",
+        end_user="=cmd",
+        step="plan",
+        trace_id=TRACE,
+        span_id=PARENT,
+        tags={"team": "search"},
+    )
+    window = {"start": now - timedelta(minutes=1), "end": now + timedelta(minutes=1)}
+    (row,) = json.loads("".join(calls_json_chunks(**window)))
+    assert (row["session_id"], row["trace_id"], row["span_id"]) == ("conv-3", TRACE, PARENT)
+    assert (row["step"], row["tags"]) == ("plan", {"team": "search"})
+    header, line = list(calls_csv_lines(**window))
+    assert "session_id" in header and "tags" in header
+    assert '"{""team"": ""search""}"' in line
+    assert "'=cmd" in line  # a formula in an end user id stays text

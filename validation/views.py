@@ -7,6 +7,8 @@ from typing import Any
 from infra_dashboard import figures, quality
 from infra_dashboard.filters import DashboardFilters
 from infra_dashboard.rendering import Section, dashboard_page
+from infra_dashboard.selectors import usage_totals
+from validation import feedback_selectors
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
@@ -44,6 +46,18 @@ def _failing(filters: DashboardFilters) -> dict[str, Any]:
     return {"failing": quality.failing_results(filters=filters)}
 
 
+def _feedback(filters: DashboardFilters) -> dict[str, Any]:
+    window = {"start": filters.start, "end": filters.end, "agent": filters.agent}
+    summary = feedback_selectors.feedback_summary(**window)
+    calls = usage_totals(filters=filters).calls if summary.count else 0
+    return {
+        "feedback": summary,
+        "feedback_rate_pct": summary.calls_scored / calls * 100 if calls else None,
+        "feedback_groups": feedback_selectors.feedback_by_agent_model(**window),
+        "negative_feedback": feedback_selectors.negative_feedback(**window),
+    }
+
+
 QUALITY_SECTIONS = {
     "quality-summary": Section(
         "validation/partials/quality-summary.html", _summary, cache_long_windows=True
@@ -58,6 +72,7 @@ QUALITY_SECTIONS = {
         "validation/partials/quality-failures.html", _failures, cache_long_windows=True
     ),
     "quality-failing": Section("validation/partials/quality-failing.html", _failing),
+    "quality-feedback": Section("validation/partials/quality-feedback.html", _feedback),
 }
 
 

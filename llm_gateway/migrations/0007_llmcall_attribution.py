@@ -1,9 +1,11 @@
 """Attribution columns on the call log (session, trace, step, end user, tags).
 
 The btree indexes are partial (most calls carry no session or user) and are
-declared on the model. The tags get a GIN ``jsonb_path_ops`` index on
-PostgreSQL only, built CONCURRENTLY like the trigram indexes of 0004 (hence
-``atomic = False``): it answers the explorer's ``tags @> '{"name": "value"}'``.
+declared on the model. The tags get a GIN index on PostgreSQL only,
+built CONCURRENTLY like the trigram indexes of 0004 (hence ``atomic = False``):
+it answers the explorer's ``tags @> '{"name": "value"}'`` and ``tags ? 'name'``
+(the default ``jsonb_ops``; ``jsonb_path_ops`` would be smaller but cannot
+answer ``?``).
 """
 
 from django.db import migrations, models
@@ -14,7 +16,7 @@ def _add_tags_gin(apps, schema_editor) -> None:
         return
     schema_editor.execute(
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS llmcall_tags_gin "
-        "ON llm_gateway_llmcall USING gin (tags jsonb_path_ops)"
+        "ON llm_gateway_llmcall USING gin (tags)"
     )
 
 
