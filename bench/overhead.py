@@ -11,6 +11,7 @@ With Redis the tasks go through it as the broker to a Celery worker on CPU 0.
     python bench/overhead.py --quick         # c=1 and c=50, upstream 0 ms
     DATABASE_URL=postgres://… REDIS_URL=redis://… python bench/overhead.py
     python bench/overhead.py --quick --litellm   # the LiteLLM proxy side by side
+    python bench/overhead.py --quick --otel      # OpenTelemetry export on vs off
 
 Prints one JSON line per case.
 """
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -296,6 +298,9 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
     port = free_port()
     gateway = start_gateway(port, args.workers, env)
     worker = start_worker(env)
+    sink, otel_gateway, otel_url = None, None, ""
+    if args.otel:
+        sink, otel_gateway, otel_url = start_otel_side(args, env)
     litellm, litellm_url = None, ""
     if args.litellm:
         from bench.litellm_proxy import MASTER_KEY, start_litellm
@@ -314,6 +319,8 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
     direct_url = upstream_url + "/v1/chat/completions"
     try:
         asyncio.run(measure(gw_url, key, total=300, concurrency=10, stream=False))  # warm-up
+        if otel_gateway is not None:
+            asyncio.run(measure(otel_url, key, total=300, concurrency=10, stream=False))
         if litellm is not None:
             asyncio.run(measure(litellm_url, MASTER_KEY, total=300, concurrency=10, stream=False))
         for stream in args.streams:
@@ -328,13 +335,6 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
                         stream=stream,
                     )
                 )
-                upstream_stats(upstream_url, reset=True)
-                cpu_before = cpu_seconds(gateway.pid)
-                through = asyncio.run(
-                    measure(gw_url, key, total=total, concurrency=concurrency, stream=stream)
-                )
-                cpu_used = cpu_seconds(gateway.pid) - cpu_before
-                peak = upstream_stats(upstream_url)["peak_in_flight"]
                 extra = {
                     "stream": stream,
                     "concurrency": concurrency,
@@ -343,27 +343,93 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
                     "budget": args.budget,
                     "db": db_url.split(":")[0],
                 }
-                line = summarise("gateway", through, direct, extra)
-                line["direct_p50_ms"] = _round(
-                    percentile([s.latency * 1000 for s in direct.samples if s.ok], 0.5)
-                )
-                line["direct_rps"] = round(len(direct.samples) / direct.wall, 1)
-                line["gateway_peak_rss_mib"] = peak_rss_mib(gateway.pid)
-                # Includes the record writer finishing the run's last batch (10 ms).
-                line["gateway_cpu_ms_per_call"] = _round(cpu_used * 1000 / max(total, 1))
-                # All `concurrency` calls open upstream at once: nothing in the gateway
-                # (a pool, a thread per call, a semaphore) capped them.
-                line["upstream_peak_in_flight"] = peak
+                cell = Cell(key, direct, total, extra, upstream_url)
+                line = gateway_line("gateway", gateway, gw_url, cell)
                 print(json.dumps(line), flush=True)
+                if otel_gateway is not None:
+                    on = gateway_line("gateway-otel", otel_gateway, otel_url, cell)
+                    print(json.dumps(otel_compared(on, line, otel_gateway, sink)), flush=True)
                 if litellm is not None:
                     compared = litellm_line(litellm, litellm_url, line, direct, extra, total)
                     print(json.dumps(compared), flush=True)
     finally:
         stop(gateway)
         stop(upstream)
-        for helper in (worker, litellm):
+        for helper in (worker, litellm, otel_gateway, sink):
             if helper is not None:
                 stop(helper)
+
+
+@dataclass
+class Cell:
+    key: str
+    direct: Result
+    total: int
+    extra: dict
+    upstream_url: str
+
+
+def gateway_line(name: str, gateway: subprocess.Popen, url: str, cell: Cell) -> dict:
+    """One cell through one gateway process: latency, throughput, CPU, memory."""
+    upstream_stats(cell.upstream_url, reset=True)
+    cpu_before = cpu_seconds(gateway.pid)
+    through = asyncio.run(
+        measure(
+            url,
+            cell.key,
+            total=cell.total,
+            concurrency=cell.extra["concurrency"],
+            stream=cell.extra["stream"],
+        )
+    )
+    cpu_used = cpu_seconds(gateway.pid) - cpu_before
+    line = summarise(name, through, cell.direct, cell.extra)
+    direct_ok = [s.latency * 1000 for s in cell.direct.samples if s.ok]
+    line["direct_p50_ms"] = _round(percentile(direct_ok, 0.5))
+    line["direct_rps"] = round(len(cell.direct.samples) / cell.direct.wall, 1)
+    line["gateway_peak_rss_mib"] = peak_rss_mib(gateway.pid)
+    # Includes the record writer finishing the run's last batch (10 ms).
+    line["gateway_cpu_ms_per_call"] = _round(cpu_used * 1000 / max(cell.total, 1))
+    # All `concurrency` calls open upstream at once: nothing in the gateway
+    # (a pool, a thread per call, a semaphore) capped them.
+    line["upstream_peak_in_flight"] = upstream_stats(cell.upstream_url)["peak_in_flight"]
+    return line
+
+
+def start_otel_side(
+    args: argparse.Namespace, env: dict[str, str]
+) -> tuple[subprocess.Popen, subprocess.Popen, str]:
+    """A discarding OTLP/HTTP sink (CPU 0) and a second gateway exporting to it,
+    started like the first: the two are measured in turn, cell by cell."""
+    sink, line = start_process([*pinned(0), sys.executable, "tests/otlp_receiver.py"], env, "ready")
+    otel_env = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": line.split()[-1]}
+    port = free_port()
+    gateway = start_gateway(port, args.workers, otel_env)
+    return sink, gateway, f"http://127.0.0.1:{port}/v1/chat/completions"
+
+
+def otel_compared(on: dict, off: dict, gateway: subprocess.Popen, sink: subprocess.Popen) -> dict:
+    """The export-on line, with its cost against export off in the same cell."""
+    if on.get("added_p50_ms") is not None and off.get("added_p50_ms"):
+        on["otel_added_p50_over_off"] = round(on["added_p50_ms"] / off["added_p50_ms"], 3)
+    if on.get("rps") and off.get("rps"):
+        on["otel_rps_over_off"] = round(on["rps"] / off["rps"], 3)
+    on["otel_spans"] = otel_span_counts(gateway)
+    return on
+
+
+def otel_span_counts(gateway: subprocess.Popen) -> dict[str, float]:
+    """The gateway's own count of spans exported, failed or dropped (/metrics)."""
+    port = gateway.args[gateway.args.index("--port") + 1]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    prefix = "llm_gateway_otel_spans_total{outcome="
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            label, value = line[len(prefix) :].split("} ")
+            counts[label.strip('"')] = float(value)
+    return counts
 
 
 def litellm_line(
@@ -407,6 +473,11 @@ def main() -> None:
         default="alert",
         choices=("alert", "block", "none"),
         help="the global budget covering the calls (block: every call reserves and settles)",
+    )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="also run each cell through a gateway exporting OpenTelemetry to a local sink",
     )
     parser.add_argument(
         "--litellm",

@@ -92,37 +92,41 @@ def _attribution(record: Any) -> dict[str, Any]:
     return found
 
 
-def _gateway(record: Any) -> dict[str, Any]:
-    return {
+def _gateway(record: Any, provider: str) -> dict[str, Any]:
+    # Each attribute costs a few microseconds to check and encode, per call:
+    # optional ones are set only when they say something.
+    found = {
         "gateway.request_id": str(record.id),
         "gateway.cost_usd": str(record.cost),  # exact decimal text, never a float
         "gateway.agent": record.agent_name,
         "gateway.key_prefix": record.key_prefix,
-        "gateway.provider": record.provider,
         "gateway.retries": record.retries,
-        "gateway.fallback": record.fallback,
         "gateway.cache_hit": record.cache_hit,
-        "gateway.status": str(record.status),
-        "gateway.source": record.source,
     }
+    if record.fallback:
+        found["gateway.fallback"] = record.fallback
+    if record.provider and record.provider != provider:
+        found["gateway.provider"] = record.provider  # the configured provider's name
+    return found
 
 
 def call_attributes(record: Any, attempts: list, *, capture_content: bool) -> dict[str, Any]:
     answer = _answer(record)
+    provider = provider_name(record)
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": operation_name(record),
-        "gen_ai.provider.name": provider_name(record),
+        "gen_ai.provider.name": provider,
         "gen_ai.request.model": record.requested_model,
-        "gen_ai.request.stream": record.stream,
         **_request_parameters(_body(record)),
         **_usage(record, answer),
-        **_gateway(record),
-        **_attribution(record),
+        **_gateway(record, provider),
     }
+    if record.session_id or record.end_user or record.step or record.tags:
+        attributes.update(_attribution(record))
     if record.model:
         attributes["gen_ai.response.model"] = record.model
-    if record.agent_name:
-        attributes["gen_ai.agent.name"] = record.agent_name
+    if record.stream:
+        attributes["gen_ai.request.stream"] = True
     if isinstance(answer.get("id"), str):
         attributes["gen_ai.response.id"] = answer["id"]
     if record.finish_reason:

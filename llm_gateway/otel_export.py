@@ -8,10 +8,16 @@ gRPC with ``grpc``), ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``,
 Spans follow the GenAI semantic conventions and are built from the finished
 ``CallRecord`` (``llm_gateway.telemetry``): a CLIENT span per call with the
 ids chosen when the call started, plus one child per provider try when there
-was more than one (retries, failover). They leave through the SDK's batch
-processor, whose bounded queue drops rather than waits: the event loop only
-appends to a deque, and a dead collector costs the background thread's time,
-never a caller's. Drops are counted in ``/metrics``.
+was more than one (retries, failover). A finished call needs no live span
+object: each is made as the SDK's ``ReadableSpan`` (what a live span becomes
+when it ends), sampled by the provider's own sampler, and handed to the span
+processor. That skips the live span's per-attribute checks and locks, a third
+of the export's CPU per call; the attributes are ours and already clean.
+
+They leave through the SDK's batch processor, whose bounded queue drops
+rather than waits: the event loop only appends to a deque, and a dead
+collector costs the background thread's time, never a caller's. Drops are
+counted in ``/metrics`` (and not logged one by one: that cost more than the span).
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
@@ -62,12 +69,14 @@ class Exporter:
         self._tracer_provider: TracerProvider | None = None
         self._meter_provider: MeterProvider | None = None
         if traces:
-            self._ids = _PresetIds()
-            self._tracer_provider = TracerProvider(
-                resource=resource, id_generator=self._ids, shutdown_on_exit=True
-            )
-            self._tracer_provider.add_span_processor(_counted_batch_processor())
-            self._tracer = self._tracer_provider.get_tracer(SCOPE)
+            self._tracer_provider = TracerProvider(resource=resource)
+            self._processor = _counted_batch_processor()
+            self._tracer_provider.add_span_processor(self._processor)
+            self._sampler = self._tracer_provider.sampler
+            self._resource = self._tracer_provider.resource
+            self._scope = InstrumentationScope(SCOPE)
+            self._ids = RandomIdGenerator()
+            logging.getLogger("opentelemetry.sdk._shared_internal").setLevel(logging.ERROR)
         if metrics:
             reader = PeriodicExportingMetricReader(_metric_exporter())
             self._meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
@@ -81,32 +90,66 @@ class Exporter:
 
     def _span(self, record: Any, attempts: list) -> None:
         start = int(record.created_at.timestamp() * 1e9)
-        end = start + int(record.latency_ms * 1e6)
+        end = max(start, start + int(record.latency_ms * 1e6))
+        parent = _parent(record)
         if record.trace_id:
-            self._ids.preset(int(record.trace_id, 16), int(record.span_id, 16))
-        span = self._tracer.start_span(
-            call_span_name(record),
-            context=_parent_context(record),
-            kind=SpanKind.CLIENT,
-            attributes=call_attributes(record, attempts, capture_content=self.capture_content),
-            start_time=start,
+            trace_id, span_id = int(record.trace_id, 16), int(record.span_id, 16)
+        else:  # export was turned on while the call ran
+            trace_id, span_id = self._ids.generate_trace_id(), self._ids.generate_span_id()
+        name = call_span_name(record)
+        attributes = call_attributes(record, attempts, capture_content=self.capture_content)
+        sampled = self._sampler.should_sample(
+            _context_of(parent), trace_id, name, SpanKind.CLIENT, attributes
         )
-        if record.status != "success":
-            span.set_status(Status(StatusCode.ERROR, record.error_type or record.status))
+        if not sampled.decision.is_sampled():
+            return
+        context = SpanContext(
+            trace_id, span_id, False, TraceFlags(TraceFlags.SAMPLED), sampled.trace_state
+        )
+        failed = record.status != "success"
+        self._emit(
+            name, context, parent, SpanKind.CLIENT, dict(sampled.attributes), start, end,
+            Status(StatusCode.ERROR, record.error_type or record.status) if failed else None,
+        )  # fmt: skip
         if len(attempts) > 1:
-            inside = set_span_in_context(span)
-            for number, attempt in enumerate(attempts, 1):
-                child = self._tracer.start_span(
-                    f"attempt {number} {attempt.provider}",
-                    context=inside,
-                    kind=SpanKind.INTERNAL,
-                    attributes=attempt_attributes(record, attempt, number),
-                    start_time=attempt.start_ns,
-                )
-                if attempt.error_type:
-                    child.set_status(Status(StatusCode.ERROR, attempt.error_type))
-                child.end(end_time=attempt.end_ns)
-        span.end(end_time=max(end, start))
+            self._attempt_spans(record, attempts, context)
+
+    def _attempt_spans(self, record: Any, attempts: list, parent: SpanContext) -> None:
+        for number, attempt in enumerate(attempts, 1):
+            context = SpanContext(
+                parent.trace_id, self._ids.generate_span_id(), False, parent.trace_flags
+            )
+            status = Status(StatusCode.ERROR, attempt.error_type) if attempt.error_type else None
+            self._emit(
+                f"attempt {number} {attempt.provider}", context, parent, SpanKind.INTERNAL,
+                attempt_attributes(record, attempt, number), attempt.start_ns, attempt.end_ns,
+                status,
+            )  # fmt: skip
+
+    def _emit(
+        self,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        start: int,
+        end: int,
+        status: Status | None,
+    ) -> None:
+        span = ReadableSpan(
+            name,
+            context,
+            parent,
+            self._resource,
+            attributes,
+            kind=kind,
+            status=status or _UNSET,
+            start_time=start,
+            end_time=end,
+            instrumentation_scope=self._scope,
+        )
+        self._processor.on_end(span)
 
     def current_span_ids(self) -> tuple[str, str] | None:
         """(trace id, span id) of the caller's current span, in-process (Python API)."""
@@ -131,38 +174,23 @@ def call_span_name(record: Any) -> str:
     return f"{operation_name(record)} {record.requested_model or record.model}".strip()
 
 
-def _parent_context(record: Any) -> Context:
-    """The caller's span as a remote parent; an empty context makes a root span
-    (never whatever span happens to be current in the server's own task)."""
+_UNSET = Status(StatusCode.UNSET)
+
+
+def _parent(record: Any) -> SpanContext | None:
+    """The caller's span (a remote parent), when the call came with one."""
     if not (record.trace_id and record.parent_id):
-        return Context()
+        return None
     flags = TraceFlags(TraceFlags.SAMPLED if record.trace_sampled else TraceFlags.DEFAULT)
-    parent = SpanContext(
-        int(record.trace_id, 16), int(record.parent_id, 16), is_remote=True, trace_flags=flags
-    )
+    return SpanContext(int(record.trace_id, 16), int(record.parent_id, 16), True, flags)
+
+
+def _context_of(parent: SpanContext | None) -> Context:
+    """The sampler's view of the parent: an explicit empty context for a root,
+    never whatever span happens to be current in the server's own task."""
+    if parent is None:
+        return Context()
     return set_span_in_context(NonRecordingSpan(parent), Context())
-
-
-class _PresetIds(IdGenerator):
-    """The SDK's id generator, except for ids chosen before the span existed: the
-    call's span id travelled upstream in ``traceparent`` while the call ran."""
-
-    def __init__(self) -> None:
-        self._random = RandomIdGenerator()
-        self._local = threading.local()
-
-    def preset(self, trace_id: int, span_id: int) -> None:
-        self._local.trace_id, self._local.span_id = trace_id, span_id
-
-    def generate_trace_id(self) -> int:
-        value = getattr(self._local, "trace_id", 0)
-        self._local.trace_id = 0
-        return value or self._random.generate_trace_id()
-
-    def generate_span_id(self) -> int:
-        value = getattr(self._local, "span_id", 0)
-        self._local.span_id = 0
-        return value or self._random.generate_span_id()
 
 
 # --- the pipeline ------------------------------------------------------------------------

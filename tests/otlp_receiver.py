@@ -12,6 +12,7 @@ read back the spans and metric points it received.
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 import time
 import zlib
@@ -185,3 +186,47 @@ def _points(metric: Any) -> list[ReceivedPoint]:
             for p in metric.sum.data_points
         ]
     return []
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """Accept and discard: a collector that costs (almost) nothing, for benchmarks."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real collector
+    received = {"requests": 0, "bytes": 0}
+
+    def do_POST(self) -> None:
+        size = int(self.headers.get("content-length", 0))
+        self.rfile.read(size)
+        self.received["requests"] += 1
+        self.received["bytes"] += size
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        body = json_bytes(self.received)
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def json_bytes(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def main() -> None:
+    """``python tests/otlp_receiver.py --sink``: a discarding OTLP/HTTP endpoint
+    (GET / tells what it received), printing ``ready <url>`` once listening."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    print(f"ready http://127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
