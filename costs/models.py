@@ -162,6 +162,12 @@ class BudgetScope(models.TextChoices):
     AGENT = "agent", "One agent"
     KEY = "key", "One gateway key"
     MODEL = "model", "One model"
+    USER = "user", "One end user"
+    TAG = "tag", "One tag (name=value)"
+
+
+# Scopes the rollups do not carry: their spend is read from the call log alone.
+LOG_ONLY_SCOPES = frozenset({BudgetScope.KEY, BudgetScope.USER, BudgetScope.TAG})
 
 
 class BudgetPeriod(models.TextChoices):
@@ -195,7 +201,8 @@ class Budget(models.Model):
     scope_value = models.CharField(
         max_length=200,
         blank=True,
-        help_text="Agent name, gateway-key prefix (e.g. gw_1a2b3c4d) or model; blank for global.",
+        help_text="Agent name, gateway-key prefix (e.g. gw_1a2b3c4d), model, end user, or tag "
+        "as name=value; blank for global.",
     )
     period = models.CharField(
         max_length=16, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTHLY

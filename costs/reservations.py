@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -78,7 +79,16 @@ class ActiveBudget:
         lock per call for it cost ~5 ms of CPU (the whole of a call, several times)."""
         return self.action != BudgetAction.ALERT
 
-    def covers(self, *, agent_name: str, key_prefix: str, model: str, key_agent: str = "") -> bool:
+    def covers(
+        self,
+        *,
+        agent_name: str,
+        key_prefix: str,
+        model: str,
+        key_agent: str = "",
+        end_user: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> bool:
         # An agent budget covers the key's own agent too: X-Agent-Name relabels a
         # call, it must not move it out from under its agent's budget.
         if self.scope == BudgetScope.AGENT:
@@ -87,6 +97,11 @@ class ActiveBudget:
             return bool(key_prefix) and self.scope_value == key_prefix
         if self.scope == BudgetScope.MODEL:
             return self.scope_value == model
+        if self.scope == BudgetScope.USER:
+            return bool(end_user) and self.scope_value == end_user
+        if self.scope == BudgetScope.TAG:
+            name, _, value = self.scope_value.partition("=")
+            return tags is not None and name in tags and tags[name] == value
         return True
 
 
@@ -193,6 +208,8 @@ async def areserve_for_call(
         "key_prefix": record.key_prefix,
         "model": record.requested_model,
         "key_agent": record.key_agent_name,
+        "end_user": record.end_user,
+        "tags": record.tags,
     }
     if cached is not None and not any(b.enforces and b.covers(**scope) for b in cached):
         return Reservation(amount=ZERO)
@@ -202,13 +219,7 @@ async def areserve_for_call(
         model=record.requested_model,
         kinds=kinds,
     )
-    return await abudget_reserve(
-        agent_name=record.agent_name,
-        key_prefix=record.key_prefix,
-        model=record.requested_model,
-        amount=amount,
-        key_agent=record.key_agent_name,
-    )
+    return await abudget_reserve(amount=amount, **scope)
 
 
 def call_record_and_settle(*, record: CallRecord, reservation: Reservation | None) -> None:
@@ -244,6 +255,8 @@ def budget_reserve(
     amount: Decimal,
     at: datetime | None = None,
     key_agent: str = "",
+    end_user: str = "",
+    tags: Mapping[str, str] | None = None,
 ) -> Reservation:
     """Reserve ``amount`` on every enabled budget covering the call.
 
@@ -255,7 +268,14 @@ def budget_reserve(
         b
         for b in budget_cache.get()
         if b.enforces
-        and b.covers(agent_name=agent_name, key_prefix=key_prefix, model=model, key_agent=key_agent)
+        and b.covers(
+            agent_name=agent_name,
+            key_prefix=key_prefix,
+            model=model,
+            key_agent=key_agent,
+            end_user=end_user,
+            tags=tags,
+        )
     ]
     if not covering:
         return Reservation(amount=amount)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.utils.safestring import SafeString
 
 from costs import selectors as costs_selectors
-from costs.models import BudgetAlertEvent, BudgetScope
+from costs.models import LOG_ONLY_SCOPES, BudgetAlertEvent, BudgetScope
 from infra_dashboard import figures
 from infra_dashboard.filters import DashboardFilters
 from infra_dashboard.selectors import cumulative_spend
@@ -98,7 +98,7 @@ def burn_downs(
     now = now or timezone.now()
     out: dict[int, SafeString] = {}
     for status in statuses:
-        if status.budget.scope == BudgetScope.KEY:
+        if status.budget.scope in LOG_ONLY_SCOPES:
             continue
         filters = _budget_filters(status, now)
         x, spend = cumulative_spend(filters=filters)

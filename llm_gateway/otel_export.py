@@ -346,4 +346,6 @@ class _Instruments:
                 record.completion_tokens, {**attributes, "gen_ai.token.type": "output"}
             )
         if record.cost:
-            self.cost.add(float(record.cost), {**attributes, "gateway.agent": record.agent_name})
+            # Few attributes: each costs the SDK a check and a hash per measurement.
+            where = {"gen_ai.request.model": record.requested_model}
+            self.cost.add(float(record.cost), {**where, "gateway.agent": record.agent_name})
