@@ -11,7 +11,7 @@ fix it without reading our docs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 MAX_SESSION_ID = 200
@@ -46,6 +46,9 @@ class Attribution:
     trace_sampled: bool = True
 
 
+_FIELDS = tuple(f.name for f in fields(Attribution))
+
+
 def traceparent_parse(value: str) -> tuple[str, str, bool] | None:
     """(trace id, parent span id, sampled) from a W3C ``traceparent``, or None.
 
@@ -68,19 +71,21 @@ def traceparent_format(trace_id: str, span_id: str, sampled: bool = True) -> str
 
 
 def trace_id_check(value: str, param: str) -> str:
-    normal = value.strip().lower()
-    if not _TRACE_ID.fullmatch(normal) or normal == "0" * 32:
-        raise AttributionError(
-            f"{param} must be 32 hexadecimal characters (a W3C Trace Context trace id).", param
-        )
-    return normal
+    return _hex_id_check(value, param, _TRACE_ID, "trace")
 
 
 def span_id_check(value: str, param: str) -> str:
+    return _hex_id_check(value, param, _SPAN_ID, "span")
+
+
+def _hex_id_check(value: str, param: str, pattern: re.Pattern[str], kind: str) -> str:
+    """A Trace Context id, lower-cased; all zeros is invalid there too."""
     normal = value.strip().lower()
-    if not _SPAN_ID.fullmatch(normal) or normal == "0" * 16:
+    size = 32 if kind == "trace" else 16
+    if not pattern.fullmatch(normal) or normal == "0" * size:
         raise AttributionError(
-            f"{param} must be 16 hexadecimal characters (a W3C Trace Context span id).", param
+            f"{param} must be {size} hexadecimal characters (a W3C Trace Context {kind} id).",
+            param,
         )
     return normal
 
@@ -145,11 +150,6 @@ def request_attribution_check(request: Any) -> None:
 
 
 def attribution_apply(request: Any, attribution: Attribution) -> None:
-    """Copy parsed attribution onto an ``LLMRequest``."""
-    request.session_id = attribution.session_id
-    request.trace_id = attribution.trace_id
-    request.parent_id = attribution.parent_id
-    request.step = attribution.step
-    request.end_user = attribution.end_user
-    request.tags = attribution.tags
-    request.trace_sampled = attribution.trace_sampled
+    """Copy parsed attribution onto an ``LLMRequest`` (same field names)."""
+    for name in _FIELDS:
+        setattr(request, name, getattr(attribution, name))

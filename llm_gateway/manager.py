@@ -594,7 +594,7 @@ async def _write(record: CallRecord, ctx: CallContext) -> None:
     and settle the call's budget reservation, exactly once (costs.reservations)."""
     from costs.reservations import call_record_and_settle
 
-    telemetry.call_export(record, ctx.attempts)
+    telemetry.call_export(record, ctx.attempts, later=ctx.defer_record)
     # Taken off the context first: a reservation is settled exactly once.
     reservation, ctx.reservation = ctx.reservation, None
     held = reservation is not None and bool(reservation.counter_ids)

@@ -25,9 +25,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -330,9 +333,17 @@ class _Instruments:
             description="GenAI operation duration.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        # A float, as every OTel counter: the exact Decimal sums stay in the database.
-        self.cost = meter.create_counter(
-            "gateway.cost", unit="USD", description="Cost of the calls, in US dollars."
+        # The cost is summed here, exactly (Decimal), and observed at each export:
+        # one dictionary update per call instead of an SDK measurement, which
+        # checks and hashes its attributes every time. OTel counters are floats;
+        # the exact sums stay in the database.
+        self._cost: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        self._cost_lock = threading.Lock()
+        meter.create_observable_counter(
+            "gateway.cost",
+            callbacks=[self._observe_cost],
+            unit="USD",
+            description="Cost of the calls, in US dollars.",
         )
 
     def record(self, record: Any) -> None:
@@ -346,6 +357,13 @@ class _Instruments:
                 record.completion_tokens, {**attributes, "gen_ai.token.type": "output"}
             )
         if record.cost:
-            # Few attributes: each costs the SDK a check and a hash per measurement.
-            where = {"gen_ai.request.model": record.requested_model}
-            self.cost.add(float(record.cost), {**where, "gateway.agent": record.agent_name})
+            with self._cost_lock:
+                self._cost[(record.requested_model, record.agent_name)] += record.cost
+
+    def _observe_cost(self, options: CallbackOptions) -> list[Observation]:
+        with self._cost_lock:
+            totals = list(self._cost.items())
+        return [
+            Observation(float(total), {"gen_ai.request.model": model, "gateway.agent": agent})
+            for (model, agent), total in totals
+        ]

@@ -15,6 +15,7 @@ call's span id goes to the provider in ``traceparent`` before the span exists.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -92,8 +93,22 @@ def telemetry_on() -> bool:
     return _exporter is not None
 
 
-def call_export(record: Any, attempts: list[AttemptSpan] | None) -> None:
-    """Export a finished call; never raises and never waits on the network."""
+def call_export(record: Any, attempts: list[AttemptSpan] | None, *, later: bool = False) -> None:
+    """Export a finished call; never raises and never waits on the network.
+
+    ``later``: on the server's long-lived loop, the span is built on the loop's
+    next turn, after the answer has been handed to the transport, so building
+    it never adds to a caller's latency (the record writer does the same).
+    """
+    if _exporter is None:
+        return
+    if later:
+        asyncio.get_running_loop().call_soon(_export_now, record, attempts)
+    else:
+        _export_now(record, attempts)
+
+
+def _export_now(record: Any, attempts: list[AttemptSpan] | None) -> None:
     exporter = _exporter
     if exporter is None:
         return

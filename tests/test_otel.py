@@ -160,10 +160,11 @@ def test_a_failure_has_error_type_and_each_retry_is_a_child_span(
 def test_a_cache_hit_is_exported_too(otel, live_gateway, upstream, prices, make_key):
     client = sdk(live_gateway, make_key())
     _ask(client, temperature=0)
-    _ask(client, temperature=0)
+    raw = _ask(client, temperature=0)
     hit = LLMCall.objects.get(cache_hit=True)
     span = otel.wait_for_span(lambda s: s.attributes.get("gateway.request_id") == str(hit.id))
     assert span.attributes["gateway.cache_hit"] is True
+    assert raw.headers["x-gateway-span-id"] == span.span_id == hit.span_id
     assert len(upstream.chat_calls) == 1
 
 
@@ -179,7 +180,9 @@ def test_an_unsampled_caller_trace_is_not_exported(otel, live_gateway, upstream,
 
 
 @pytest.mark.django_db
-def test_the_python_api_call_joins_the_given_trace_and_metrics_are_exported(otel, fake_openai):
+def test_the_python_api_call_joins_the_given_trace_and_metrics_are_exported(
+    otel, fake_openai, prices
+):
     provider = OpenAIProvider(api_key="sk-test", model="gpt-4o-mini", base_url=fake_openai.base_url)
     manager = LLMManager([provider], fallback_models=[], mock_fallback=False, max_retries=0)
     request = LLMRequest(prompt="Hi", trace_id=TRACE, parent_id=AGENT_SPAN, step="draft")
@@ -194,6 +197,9 @@ def test_the_python_api_call_joins_the_given_trace_and_metrics_are_exported(otel
     }
     call = LLMCall.objects.get()
     assert tokens == {"input": call.prompt_tokens, "output": call.completion_tokens}
+    (cost,) = [p for p in otel.points if p.metric == "gateway.cost"]
+    assert cost.total == pytest.approx(float(call.cost)) and call.cost > 0
+    assert cost.attributes == {"gen_ai.request.model": "gpt-4o-mini", "gateway.agent": "writer"}
 
 
 @pytest.mark.django_db
@@ -258,3 +264,14 @@ def test_without_an_endpoint_nothing_is_exported_and_the_sdk_is_not_loaded():
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.background_records
+@pytest.mark.django_db(transaction=True)
+def test_with_background_records_the_span_is_built_after_the_answer(
+    otel, live_gateway, upstream, make_key
+):
+    raw = _ask(sdk(live_gateway, make_key()))
+    request_id = raw.headers["x-gateway-request-id"]
+    span = otel.wait_for_span(lambda s: s.attributes.get("gateway.request_id") == request_id)
+    assert span.kind == SPAN_KIND_CLIENT and span.span_id == raw.headers["x-gateway-span-id"]

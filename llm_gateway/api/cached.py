@@ -165,6 +165,9 @@ async def _serve_hit(
     }
     if found.validation is not None:
         headers["x-gateway-validation"] = str(found.validation.get("quality_score"))
+    if record.trace_id:  # as for any call (api.views): the next step may name it as parent
+        headers["x-gateway-trace-id"] = record.trace_id
+        headers["x-gateway-span-id"] = record.span_id
     if chat.stream:
         events = replay_events(completion, include_usage=chat.client_wants_usage)
         headers.update(SSE_HEADERS)
