@@ -344,11 +344,13 @@ def run_latency(args: argparse.Namespace, latency_ms: int, db_url: str, base_env
                     "db": db_url.split(":")[0],
                 }
                 cell = Cell(key, direct, total, extra, upstream_url)
-                line = gateway_line("gateway", gateway, gw_url, cell)
-                print(json.dumps(line), flush=True)
+                targets = [("gateway", gateway, gw_url)]
                 if otel_gateway is not None:
-                    on = gateway_line("gateway-otel", otel_gateway, otel_url, cell)
-                    print(json.dumps(otel_compared(on, line, otel_gateway, sink)), flush=True)
+                    targets.append(("gateway-otel", otel_gateway, otel_url))
+                line, *others = gateway_lines(targets, cell, rounds=args.rounds)
+                print(json.dumps(line), flush=True)
+                for on in others:
+                    print(json.dumps(otel_compared(on, line, otel_gateway)), flush=True)
                 if litellm is not None:
                     compared = litellm_line(litellm, litellm_url, line, direct, extra, total)
                     print(json.dumps(compared), flush=True)
@@ -369,30 +371,53 @@ class Cell:
     upstream_url: str
 
 
-def gateway_line(name: str, gateway: subprocess.Popen, url: str, cell: Cell) -> dict:
-    """One cell through one gateway process: latency, throughput, CPU, memory."""
+def gateway_lines(
+    targets: list[tuple[str, subprocess.Popen, str]], cell: Cell, *, rounds: int = 1
+) -> list[dict]:
+    """One cell through each gateway process: latency, throughput, CPU, memory.
+
+    With several gateways (export on and off) the requests go in ``rounds``
+    interleaved slices, so a neighbour's burst on a shared machine lands on
+    both sides instead of on whichever ran at the time."""
     upstream_stats(cell.upstream_url, reset=True)
-    cpu_before = cpu_seconds(gateway.pid)
-    through = asyncio.run(
-        measure(
-            url,
-            cell.key,
-            total=cell.total,
-            concurrency=cell.extra["concurrency"],
-            stream=cell.extra["stream"],
-        )
-    )
-    cpu_used = cpu_seconds(gateway.pid) - cpu_before
+    results = [Result() for _ in targets]
+    cpu = [0.0] * len(targets)
+    rounds = rounds if len(targets) > 1 else 1
+    for _ in range(rounds):
+        for index, (_, gateway, url) in enumerate(targets):
+            before = cpu_seconds(gateway.pid)
+            part = asyncio.run(
+                measure(
+                    url,
+                    cell.key,
+                    total=max(1, cell.total // rounds),
+                    concurrency=cell.extra["concurrency"],
+                    stream=cell.extra["stream"],
+                )
+            )
+            cpu[index] += cpu_seconds(gateway.pid) - before
+            results[index].samples += part.samples
+            results[index].wall += part.wall
+    peak = upstream_stats(cell.upstream_url)["peak_in_flight"]
+    return [
+        _gateway_line(name, gateway, result, used, cell, peak)
+        for (name, gateway, _), result, used in zip(targets, results, cpu, strict=True)
+    ]
+
+
+def _gateway_line(
+    name: str, gateway: subprocess.Popen, through: Result, cpu_used: float, cell: Cell, peak: int
+) -> dict:
     line = summarise(name, through, cell.direct, cell.extra)
     direct_ok = [s.latency * 1000 for s in cell.direct.samples if s.ok]
     line["direct_p50_ms"] = _round(percentile(direct_ok, 0.5))
     line["direct_rps"] = round(len(cell.direct.samples) / cell.direct.wall, 1)
     line["gateway_peak_rss_mib"] = peak_rss_mib(gateway.pid)
     # Includes the record writer finishing the run's last batch (10 ms).
-    line["gateway_cpu_ms_per_call"] = _round(cpu_used * 1000 / max(cell.total, 1))
+    line["gateway_cpu_ms_per_call"] = _round(cpu_used * 1000 / max(len(through.samples), 1))
     # All `concurrency` calls open upstream at once: nothing in the gateway
     # (a pool, a thread per call, a semaphore) capped them.
-    line["upstream_peak_in_flight"] = upstream_stats(cell.upstream_url)["peak_in_flight"]
+    line["upstream_peak_in_flight"] = peak
     return line
 
 
@@ -408,7 +433,7 @@ def start_otel_side(
     return sink, gateway, f"http://127.0.0.1:{port}/v1/chat/completions"
 
 
-def otel_compared(on: dict, off: dict, gateway: subprocess.Popen, sink: subprocess.Popen) -> dict:
+def otel_compared(on: dict, off: dict, gateway: subprocess.Popen) -> dict:
     """The export-on line, with its cost against export off in the same cell."""
     if on.get("added_p50_ms") is not None and off.get("added_p50_ms"):
         on["otel_added_p50_over_off"] = round(on["added_p50_ms"] / off["added_p50_ms"], 3)
@@ -478,6 +503,12 @@ def main() -> None:
         "--otel",
         action="store_true",
         help="also run each cell through a gateway exporting OpenTelemetry to a local sink",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="with --otel: interleaved slices per cell, export off and on in turn",
     )
     parser.add_argument(
         "--litellm",

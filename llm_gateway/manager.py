@@ -327,7 +327,6 @@ class LLMManager:
         body = ctx.request_body
         if body is None:
             body = {"messages": request.to_messages(), "model": request.model, **request.extra}
-        trace_id, span_id, parent_id = telemetry.call_trace_ids(request)
         ctx.record = CallRecord(
             id=ctx.request_id,
             created_at=ctx.created_at,
@@ -340,14 +339,7 @@ class LLMManager:
             stream=stream,
             request_body=body,
             metadata=dict(request.metadata),
-            session_id=request.session_id or "",
-            trace_id=trace_id,
-            span_id=span_id,
-            parent_id=parent_id,
-            step=request.step or "",
-            end_user=request.end_user or "",
-            tags=request.tags,
-            trace_sampled=request.trace_sampled,
+            **telemetry.record_attribution(request),
         )
         return ctx.record
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -62,6 +62,7 @@ SCOPE = "llm_gateway"
 DEFAULT_SERVICE_NAME = "llm-gateway"
 TOKEN_BUCKETS = [4**i for i in range(14)]  # 1 … 67M, the conventions' advice
 DURATION_BUCKETS = [0.01 * 2**i for i in range(14)]  # 10 ms … 82 s
+_NO_EXEMPLARS = AlwaysOffExemplarFilter()
 
 
 class Exporter:
@@ -82,7 +83,13 @@ class Exporter:
             logging.getLogger("opentelemetry.sdk._shared_internal").setLevel(logging.ERROR)
         if metrics:
             reader = PeriodicExportingMetricReader(_metric_exporter())
-            self._meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+            # Exemplars link a measurement to the span current when it is taken;
+            # ours are taken after the call, outside any span, so none could be
+            # linked: off unless asked for (OTEL_METRICS_EXEMPLAR_FILTER).
+            exemplars = None if "OTEL_METRICS_EXEMPLAR_FILTER" in os.environ else _NO_EXEMPLARS
+            self._meter_provider = MeterProvider(
+                resource=resource, metric_readers=[reader], exemplar_filter=exemplars
+            )
             self._instruments = _Instruments(self._meter_provider)
 
     def export(self, record: Any, attempts: list | None) -> None:

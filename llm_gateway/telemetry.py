@@ -191,6 +191,21 @@ def call_trace_ids(request: Any) -> tuple[str, str, str]:
     return new_trace_id(), new_span_id(), request.parent_id or ""
 
 
+def record_attribution(request: Any) -> dict[str, Any]:
+    """The ``CallRecord`` fields for a request's attribution and its trace ids."""
+    trace_id, span_id, parent_id = call_trace_ids(request)
+    return {
+        "session_id": request.session_id or "",
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_id": parent_id,
+        "step": request.step or "",
+        "end_user": request.end_user or "",
+        "tags": request.tags,
+        "trace_sampled": request.trace_sampled,
+    }
+
+
 def request_traced(request: Any, record: Any) -> Any:
     """The request with the gateway's ``traceparent`` for the provider (a copy),
     so the provider's own spans, if any, sit under the gateway's."""
