@@ -146,7 +146,7 @@ def key_presented(raw_key: str) -> KeyInfo | None:
     prefix = key_prefix_of(raw_key)
     if prefix is None:
         return None
-    _, info = key_cache.get(prefix)
+    _, info = key_cache.peek(prefix)
     return info
 
 
