@@ -266,6 +266,7 @@ class Stack:
     gateway: subprocess.Popen
     gateway_url: str
     key: str
+    env: dict[str, str]  # the gateway's environment (another gateway starts alike)
 
     @property
     def direct_url(self) -> str:
@@ -297,7 +298,7 @@ def gateway_stack(
         gateway = start_gateway(port, workers, env)
         worker = start_worker(env)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        yield Stack(upstream_url, gateway, url, key)
+        yield Stack(upstream_url, gateway, url, key, env)
     finally:
         for proc in (gateway, worker, upstream):
             if proc is not None:

@@ -13,19 +13,28 @@ With Redis the tasks go through it as the broker to a Celery worker on CPU 0.
     python bench/overhead.py --quick --litellm   # the LiteLLM proxy side by side
     python bench/overhead.py --quick --portkey   # the Portkey gateway side by side
     python bench/overhead.py --quick --operation chat,embeddings,responses  # compared in one run
+    python bench/overhead.py --quick --otel      # OpenTelemetry export on vs off
 
 Prints one JSON line per case (each rival's right after ours, with
 ``ours_over``: ours / theirs), then a ``summary`` line per upstream latency.
+With ``--otel`` a second gateway, exporting spans and metrics to a local
+discarding OTLP sink, runs every cell too: its ``gateway-otel`` line carries
+``otel_added_p50_over_off`` and ``otel_rps_over_off`` (export on / off) and the
+spans it exported, failed or dropped.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +44,14 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import (  # noqa: E402
     MODEL,
     UPSTREAM_KEY,
+    Stack,
+    free_port,
     gateway_stack,
     peak_rss_mib,
+    pinned,
+    start_gateway,
+    start_process,
+    stop,
     upstream_stats,
 )
 from bench.loadgen import Result, percentile, run_load  # noqa: E402
@@ -146,6 +161,7 @@ def run_latency(args: argparse.Namespace, latency_ms: int, base_env: dict) -> No
             budget=args.budget,
         ) as stack,
         rivals_running(args.rivals, stack.upstream_url, MODEL) as rivals,
+        otel_running(args, stack) as otel,
     ):
         gateway_base = stack.gateway_url.removesuffix(PATHS["chat"])
         lines = []
@@ -156,7 +172,8 @@ def run_latency(args: argparse.Namespace, latency_ms: int, base_env: dict) -> No
             ours = Target(
                 "gateway", stack.gateway, gateway_base + PATHS[operation], bearer(stack.key)
             )
-            others = rivals if operation == "chat" else []
+            exporting = [at_path(t, PATHS[operation]) for t in otel]
+            others = [*exporting, *(rivals if operation == "chat" else [])]
             streams = [s for s in args.streams if not (s and operation == "embeddings")]
             load = {"operation": operation}
             for stream in streams:  # warm-up (V8's JIT and the Python caches alike)
@@ -230,7 +247,9 @@ def cell_lines(args: argparse.Namespace, runs: list[Run], extra: dict) -> list[d
         # All `concurrency` calls open upstream at once: nothing in the gateway
         # (a pool, a thread per call, a semaphore) capped them.
         line["upstream_peak_in_flight"] = run.peak_in_flight
-        if lines:
+        if run.target.name == OTEL_CASE:
+            otel_compared(line, lines[0], run.target.proc)
+        elif lines:
             line["ours_over"] = ours_over(lines[0], line)
         else:
             line.update(workers=args.workers, budget=args.budget, db=args.db_url.split(":")[0])
@@ -240,6 +259,61 @@ def cell_lines(args: argparse.Namespace, runs: list[Run], extra: dict) -> list[d
         print(json.dumps(line), flush=True)
         lines.append(line)
     return lines
+
+
+OTEL_CASE = "gateway-otel"
+
+
+@contextlib.contextmanager
+def otel_running(args: argparse.Namespace, stack: Stack) -> Iterator[list[Target]]:
+    """With ``--otel``: a discarding OTLP/HTTP sink (CPU 0) and a second gateway
+    exporting to it, started like the first and measured in the same cells."""
+    if not args.otel:
+        yield []
+        return
+    cmd = [*pinned(0), sys.executable, "tests/otlp_receiver.py"]
+    sink, ready = start_process(cmd, stack.env, "ready")
+    gateway = None
+    try:
+        env = {**stack.env, "OTEL_EXPORTER_OTLP_ENDPOINT": ready.split()[-1]}
+        port = free_port()
+        gateway = start_gateway(port, args.workers, env)
+        base = f"http://127.0.0.1:{port}"
+        yield [Target(OTEL_CASE, gateway, base + PATHS["chat"], bearer(stack.key))]
+    finally:
+        for proc in (gateway, sink):
+            if proc is not None:
+                stop(proc)
+
+
+def at_path(target: Target, path: str) -> Target:
+    """The exporting gateway's target for another operation's path."""
+    base = target.url.removesuffix(PATHS["chat"])
+    return Target(target.name, target.proc, base + path, target.headers)
+
+
+def otel_compared(on: dict, off: dict, gateway: subprocess.Popen) -> None:
+    """The export-on line, with its cost against export off in the same cell."""
+    if on.get("added_p50_ms") is not None and off.get("added_p50_ms"):
+        on["otel_added_p50_over_off"] = round(on["added_p50_ms"] / off["added_p50_ms"], 3)
+    if on.get("rps") and off.get("rps"):
+        on["otel_rps_over_off"] = round(on["rps"] / off["rps"], 3)
+    on["otel_spans"] = otel_span_counts(gateway)
+
+
+def otel_span_counts(gateway: subprocess.Popen) -> dict[str, float]:
+    """The gateway's own count of spans exported, failed or dropped (/metrics)."""
+    args = gateway.args
+    port = args[args.index("--port") + 1]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    prefix = "llm_gateway_otel_spans_total{outcome="
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            label, value = line[len(prefix) :].split("} ")
+            counts[label.strip('"')] = float(value)
+    return counts
 
 
 def main() -> None:
@@ -273,6 +347,12 @@ def main() -> None:
         "--portkey",
         action="store_true",
         help="also run each cell through the Portkey gateway (installed into .bench/ with npm)",
+    )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="also run each cell through a gateway exporting OpenTelemetry to a local sink "
+        "(use --rounds 4 or so: export off and on are then measured in turn)",
     )
     parser.add_argument(
         "--operation",

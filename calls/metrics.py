@@ -40,6 +40,14 @@ LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+# OpenTelemetry export (llm_gateway.otel_export): spans the collector got, and
+# spans lost to a full queue or a failed export (a dead collector) — never a call.
+OTEL_SPANS = Counter(
+    "llm_gateway_otel_spans_total",
+    "Spans handed to the OpenTelemetry exporter, by outcome.",
+    ["outcome"],  # exported, export_failed, queue_full
+)
+
 
 def metrics_observe(record) -> None:
     model, agent = record.model or "unknown", record.agent_name or "unknown"

@@ -134,12 +134,40 @@ class LLMCall(models.Model):
     # of refusals that a flood made the gateway stop recording one by one.
     # A plain integer: a CHECK (>= 0) would make adding the column scan the whole log.
     occurrences = models.IntegerField(default=1)
+    # Attribution (llm_gateway.attribution): the session or agent run, the W3C
+    # trace ids (this call's own span and its parent), the step, the end user, tags.
+    session_id = models.CharField(max_length=200, blank=True)
+    trace_id = models.CharField(max_length=32, blank=True)
+    span_id = models.CharField(max_length=16, blank=True)
+    parent_id = models.CharField(max_length=16, blank=True)
+    step = models.CharField(max_length=200, blank=True)
+    end_user = models.CharField(max_length=256, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             # Keyset pagination of the request explorer walks (created_at, id).
             models.Index(fields=["-created_at", "-id"], name="llmcall_keyset"),
+            # A session's or a user's calls, newest first; a trace's steps. (Tags:
+            # a GIN index on PostgreSQL, migration 0007.)
+            # Partial: most calls carry none, and the log is written thousands of
+            # times a second.
+            models.Index(
+                fields=["session_id", "created_at"],
+                name="llmcall_session_time",
+                condition=~models.Q(session_id=""),
+            ),
+            models.Index(
+                fields=["end_user", "created_at"],
+                name="llmcall_user_time",
+                condition=~models.Q(end_user=""),
+            ),
+            models.Index(
+                fields=["trace_id", "created_at"],
+                name="llmcall_trace_time",
+                condition=~models.Q(trace_id=""),
+            ),
             models.Index(fields=["agent_name", "created_at"], name="llmcall_agent_time"),
             models.Index(fields=["model", "created_at"], name="llmcall_model_time"),
             models.Index(fields=["status", "created_at"], name="llmcall_status_time"),

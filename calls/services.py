@@ -90,6 +90,16 @@ class CallRecord:
     reservation: Any = None
     # More than 1 only for an aggregated row of refusals (llm_gateway.refusals).
     occurrences: int = 1
+    # Attribution (llm_gateway.attribution) and the call's own span id.
+    session_id: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    parent_id: str = ""
+    step: str = ""
+    end_user: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    # The caller's sampling decision (traceparent flags), for the exported span only.
+    trace_sampled: bool = True
 
 
 Settle = Callable[[list[tuple[Any, Decimal]]], None]
@@ -186,6 +196,21 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         response_body=redact(record.response_body) if store else None,
         metadata=redact(record.metadata),
         occurrences=record.occurrences,
+        **attribution_values(record),
+    )
+
+
+def attribution_values(record: CallRecord) -> dict[str, Any]:
+    """Attribution columns, redacted like the bodies: an agent may put anything
+    in a session id or a tag, a customer's e-mail or a key among it."""
+    return dict(
+        session_id=redact_text(record.session_id),
+        trace_id=record.trace_id,
+        span_id=record.span_id,
+        parent_id=record.parent_id,
+        step=redact_text(record.step),
+        end_user=redact_text(record.end_user),
+        tags=redact(record.tags),
     )
 
 

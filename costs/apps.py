@@ -16,8 +16,10 @@ class CostsConfig(AppConfig):
         from costs.models import Budget, ModelPrice
         from costs.reservations import settle_hook
         from costs.signals import budget_changed, calls_recorded, price_changed
+        from costs.usage import window_calls
         from costs.usage_series import dimension_values
         from dashkit.rendering import dimension_source_register
+        from dashkit.window_counts import call_count_source_register
 
         # dispatch_uid: ready() can run twice (tests, autoreload); connect once.
         post_save.connect(price_changed, sender=ModelPrice, dispatch_uid="costs.price_saved")
@@ -30,3 +32,4 @@ class CostsConfig(AppConfig):
         settle_hook_register(settle_hook)
         # The filter bar's choices come from the rollups, which costs owns.
         dimension_source_register(dimension_values)
+        call_count_source_register(window_calls)

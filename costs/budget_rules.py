@@ -24,6 +24,12 @@ class BudgetScope(models.TextChoices):
     AGENT = "agent", "One agent"
     KEY = "key", "One gateway key"
     MODEL = "model", "One model"
+    USER = "user", "One end user"
+    TAG = "tag", "One tag (name=value)"
+
+
+# Scopes the rollups do not carry: their spend is read from the call log alone.
+LOG_ONLY_SCOPES = frozenset({BudgetScope.KEY, BudgetScope.USER, BudgetScope.TAG})
 
 
 class BudgetPeriod(models.TextChoices):
@@ -60,8 +66,11 @@ def budget_validate(budget: Any) -> None:
     errors: dict[str, str] = {}
     if budget.scope != BudgetScope.GLOBAL and not budget.scope_value:
         errors["scope_value"] = (
-            "Name the agent or model (or the gateway key's prefix) this budget limits."
+            "Name the agent or model (or the gateway key's prefix, the end user, or the "
+            "tag as name=value) this budget limits."
         )
+    elif budget.scope == BudgetScope.TAG and not _tag_scope_ok(budget.scope_value):
+        errors["scope_value"] = "A tag budget names one tag as name=value, e.g. team=search."
     if budget.amount is not None and budget.amount <= 0:
         errors["amount"] = "The amount must be more than $0."
     if budget.action == BudgetAction.DOWNGRADE and not budget.downgrade_model:
@@ -77,6 +86,13 @@ def budget_validate(budget: Any) -> None:
     if errors:
         raise ValidationError(errors)
     budget.thresholds = normalize_thresholds(budget.thresholds)
+
+
+def _tag_scope_ok(value: str) -> bool:
+    """``name=value`` with a name a tag can have (and no "__": the call log's
+    tag lookups would read it as a path)."""
+    name, equals, _ = value.partition("=")
+    return bool(equals) and bool(name.strip()) and len(name) <= 64 and "__" not in name
 
 
 def _email_ok(address: str) -> bool:

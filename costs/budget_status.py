@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 
 from common.buckets import month_bounds
 from costs import selectors as costs_selectors
+from costs.budget_rules import LOG_ONLY_SCOPES
 from costs.models import BudgetAlertEvent, BudgetScope
 from costs.selectors import budget_forecast
 from costs.usage_series import cumulative_spend
@@ -82,12 +83,12 @@ def burn_downs(
 ) -> dict[int, SafeString]:
     """Per budget: cumulative spend in the current period, its amount and forecast.
 
-    Key-scoped budgets have no curve: rollups do not carry the key.
+    Key, end-user and tag budgets have no curve: rollups do not carry them.
     """
     now = now or timezone.now()
     out: dict[int, SafeString] = {}
     for status in statuses:
-        if status.budget.scope == BudgetScope.KEY:
+        if status.budget.scope in LOG_ONLY_SCOPES:
             continue
         filters = _budget_filters(status, now)
         x, spend = cumulative_spend(filters=filters)

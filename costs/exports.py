@@ -66,8 +66,26 @@ CALL_FIELDS = (
     "latency_ms",
     "finish_reason",
     "operation",
+    # Attribution (llm_gateway.attribution); tags are an object in JSON, JSON text in CSV.
+    "session_id",
+    "trace_id",
+    "span_id",
+    "parent_id",
+    "step",
+    "end_user",
+    "tags",
 )
-_TEXT_FIELDS = {"agent_name", "requested_model", "model", "provider", "finish_reason"}
+_TEXT_FIELDS = {
+    "agent_name",
+    "requested_model",
+    "model",
+    "provider",
+    "finish_reason",
+    "session_id",
+    "step",
+    "end_user",
+    "tags",
+}
 
 
 def usage_csv_rows(
@@ -140,6 +158,7 @@ def calls_csv_lines(
 
     yield line(CALL_FIELDS)
     for row in calls_rows(start=start, end=end, filters=filters):
+        row["tags"] = json.dumps(row["tags"] or {}, ensure_ascii=False)
         yield line(tuple(_safe(str(v)) if k in _TEXT_FIELDS else v for k, v in row.items()))
 
 

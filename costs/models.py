@@ -191,7 +191,8 @@ class Budget(models.Model):
     scope_value = models.CharField(
         max_length=200,
         blank=True,
-        help_text="Agent name, gateway-key prefix (e.g. gw_1a2b3c4d) or model; blank for global.",
+        help_text="Agent name, gateway-key prefix (e.g. gw_1a2b3c4d), model, end user, or tag "
+        "as name=value; blank for global.",
     )
     period = models.CharField(
         max_length=16, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTHLY

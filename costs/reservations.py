@@ -25,6 +25,7 @@ serialises writers; there the same steps run through the ORM.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -73,7 +74,16 @@ class ActiveBudget:
         lock per call for it cost ~5 ms of CPU (the whole of a call, several times)."""
         return self.action != BudgetAction.ALERT
 
-    def covers(self, *, agent_name: str, key_prefix: str, model: str, key_agent: str = "") -> bool:
+    def covers(
+        self,
+        *,
+        agent_name: str,
+        key_prefix: str,
+        model: str,
+        key_agent: str = "",
+        end_user: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> bool:
         # An agent budget covers the key's own agent too: X-Agent-Name relabels a
         # call, it must not move it out from under its agent's budget.
         if self.scope == BudgetScope.AGENT:
@@ -82,6 +92,11 @@ class ActiveBudget:
             return bool(key_prefix) and self.scope_value == key_prefix
         if self.scope == BudgetScope.MODEL:
             return self.scope_value == model
+        if self.scope == BudgetScope.USER:
+            return bool(end_user) and self.scope_value == end_user
+        if self.scope == BudgetScope.TAG:
+            name, _, value = self.scope_value.partition("=")
+            return tags is not None and name in tags and tags[name] == value
         return True
 
 
@@ -184,6 +199,8 @@ async def areserve_for_call(
         "key_prefix": record.key_prefix,
         "model": record.requested_model,
         "key_agent": record.key_agent_name,
+        "end_user": record.end_user,
+        "tags": record.tags,
     }
     if cached is not None and not any(b.enforces and b.covers(**scope) for b in cached):
         return Reservation(amount=ZERO)
@@ -194,13 +211,7 @@ async def areserve_for_call(
         kinds=kinds,
         prompt_tokens=prompt_tokens,
     )
-    return await abudget_reserve(
-        agent_name=record.agent_name,
-        key_prefix=record.key_prefix,
-        model=record.requested_model,
-        amount=amount,
-        key_agent=record.key_agent_name,
-    )
+    return await abudget_reserve(amount=amount, **scope)
 
 
 # --- reserve and settle ------------------------------------------------------------
@@ -214,6 +225,8 @@ def budget_reserve(
     amount: Decimal,
     at: datetime | None = None,
     key_agent: str = "",
+    end_user: str = "",
+    tags: Mapping[str, str] | None = None,
 ) -> Reservation:
     """Reserve ``amount`` on every enabled budget covering the call.
 
@@ -225,7 +238,14 @@ def budget_reserve(
         b
         for b in budget_cache.get()
         if b.enforces
-        and b.covers(agent_name=agent_name, key_prefix=key_prefix, model=model, key_agent=key_agent)
+        and b.covers(
+            agent_name=agent_name,
+            key_prefix=key_prefix,
+            model=model,
+            key_agent=key_agent,
+            end_user=end_user,
+            tags=tags,
+        )
     ]
     if not covering:
         return Reservation(amount=amount)

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from calls.models import LLMCall
 from common.buckets import bucket_floor, month_bounds
+from costs.budget_rules import LOG_ONLY_SCOPES
 from costs.models import (
     Budget,
     BudgetAlertEvent,
@@ -115,7 +117,7 @@ def _rollup_split(budget: Budget, start: datetime, until: datetime) -> datetime:
     """Where budget spend switches from rollups to the log: the last minute
     the rollups are trusted to be complete for (LATE_MARGIN behind the cursor)."""
     position = rollup_position()
-    if budget.scope == BudgetScope.KEY or position is None:
+    if budget.scope in LOG_ONLY_SCOPES or position is None:
         return start
     if start != bucket_floor(start, width=STEP[Granularity.HOUR]):
         return start
@@ -164,6 +166,13 @@ def _scope_q(budget: Budget) -> Q:
         return Q(model=budget.scope_value)
     if budget.scope == BudgetScope.KEY:
         return Q(key_prefix=budget.scope_value)
+    if budget.scope == BudgetScope.USER:
+        return Q(end_user=budget.scope_value)
+    if budget.scope == BudgetScope.TAG:
+        name, _, value = budget.scope_value.partition("=")
+        if connection.vendor == "postgresql":
+            return Q(tags__contains={name: value})  # what the GIN index on tags answers
+        return Q(**{f"tags__{name}": value})
     return Q()
 
 

@@ -180,6 +180,11 @@ def window_totals(*, filters: Any) -> UsageTotals:
     return totals_of(rollups_for(filters))
 
 
+def window_calls(filters: Any) -> int:
+    """How many calls a dashboard window holds (rollups; no histogram decoded)."""
+    return totals_of(rollups_for(filters), latency=False).calls
+
+
 def _raw_totals(calls: QuerySet[LLMCall], *, latency: bool = True) -> UsageTotals:
     agg = calls.aggregate(
         calls=Count("id"),

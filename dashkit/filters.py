@@ -34,6 +34,19 @@ VALIDATION_OUTCOMES = ("valid", "invalid", "unvalidated")
 GROUPS = ("model", "agent", "provider", "operation")
 # Request explorer orders (llm_gateway.call_order); the first is the default.
 SORTS = ("newest", "oldest", "cost", "latency")
+TEXT_PARAMS = (
+    "agent",
+    "model",
+    "provider",
+    "operation",
+    "status",
+    "validation",
+    "q",
+    "session",
+    "user",
+    "tag",
+    "trace",
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,11 @@ class DashboardFilters:
     q: str = ""
     group: str = "model"
     sort: str = "newest"
+    # Attribution (request explorer): a session, an end user, a tag "name=value", a trace.
+    session: str = ""
+    user: str = ""
+    tag: str = ""
+    trace: str = ""
 
     @property
     def granularity(self) -> str:
@@ -79,7 +97,7 @@ class DashboardFilters:
         if self.range == "custom":
             values["start"] = self.start.strftime("%Y-%m-%dT%H:%M")
             values["end"] = self.end.strftime("%Y-%m-%dT%H:%M")
-        for name in ("agent", "model", "provider", "operation", "status", "validation", "q"):
+        for name in TEXT_PARAMS:
             if value := getattr(self, name):
                 values[name] = value
         if self.min_cost is not None:
@@ -93,6 +111,18 @@ class DashboardFilters:
 
     def querystring(self, **overrides: str) -> str:
         return urlencode(self.params(**overrides))
+
+    @property
+    def has_attribution(self) -> bool:
+        return bool(self.session or self.user or self.tag or self.trace)
+
+    @property
+    def tag_pair(self) -> tuple[str, str] | None:
+        """The tag filter as (name, value); a bare name matches any value."""
+        if not self.tag:
+            return None
+        name, _, value = self.tag.partition("=")
+        return name.strip(), value.strip()
 
     @property
     def has_dimensions(self) -> bool:
@@ -155,4 +185,8 @@ def filters_parse(query: QueryDict, *, now: datetime | None = None) -> Dashboard
         q=query.get("q", "").strip()[:200],
         group=_choice(query, "group" if "group" in query else "by", GROUPS, default="model"),
         sort=_choice(query, "sort", SORTS, default=SORTS[0]),
+        session=query.get("session", "").strip()[:200],
+        user=query.get("user", "").strip()[:256],
+        tag=query.get("tag", "").strip()[:321],  # name (64) = value (256)
+        trace=query.get("trace", "").strip().lower()[:32],
     )

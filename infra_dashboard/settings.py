@@ -240,6 +240,9 @@ LLM_FALLBACK_MODELS = env.list("LLM_FALLBACK_MODELS", default=[])
 LLM_MOCK_FALLBACK = env.bool("LLM_MOCK_FALLBACK", default=None)
 # Store prompt and response bodies (secrets redacted) with each call record.
 LLM_STORE_BODIES = env.bool("LLM_STORE_BODIES", default=True)
+# A call's trace in your tracing UI, e.g. https://tempo.example/trace/{trace_id}
+# (the OTEL_* export itself is configured by the standard variables: llm_gateway.telemetry).
+OTEL_TRACE_URL_TEMPLATE = env.str("OTEL_TRACE_URL_TEMPLATE", default="")
 # Circuit breaker: consecutive failures that open it, and how long it stays open.
 LLM_CIRCUIT_FAILURES = env.int("LLM_CIRCUIT_FAILURES", default=5)
 LLM_CIRCUIT_COOLDOWN = env.float("LLM_CIRCUIT_COOLDOWN", default=30.0)

@@ -15,7 +15,11 @@ class LlmGatewayConfig(AppConfig):
         # Models and the modules that use them import only once the registry is ready.
         from costs.pricing import ausage_cost
         from llm_gateway.interface import usage_pricer_register
+        from llm_gateway.telemetry import telemetry_configure
 
         # A provider used alone (the seed's API) prices its answer with costs'
         # table; providers themselves never import costs.
         usage_pricer_register(ausage_cost)
+        # OpenTelemetry export when an OTLP endpoint is configured; otherwise this
+        # reads a few environment variables and loads nothing.
+        telemetry_configure()

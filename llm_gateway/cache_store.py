@@ -21,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
+from common.redis_client import redis_from_url
 
 ENTRY_PREFIX = "gwc:v1:"
 INDEX_PREFIX = "gwc:idx:"
@@ -118,7 +118,7 @@ class RedisStore:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._factory = aioredis.Redis.from_url
+        self._factory = redis_from_url
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _client(self) -> Any:  # one client per event loop: its pool is bound to the loop

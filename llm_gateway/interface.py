@@ -109,6 +109,17 @@ class LLMRequest:
     # Set for a body in a provider's own protocol; then only providers that
     # speak it may serve the request (``LLMProvider.protocols``).
     native: NativeBody | None = None
+    # Attribution (llm_gateway.attribution): the session or agent run, the
+    # caller's trace (W3C Trace Context ids), the step, the end user, free tags.
+    session_id: str | None = None
+    trace_id: str | None = None
+    parent_id: str | None = None
+    step: str | None = None
+    end_user: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    trace_sampled: bool = True
+    # Extra HTTP headers for the provider (the gateway's own ``traceparent``).
+    upstream_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def protocol(self) -> str:

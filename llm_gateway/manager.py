@@ -29,6 +29,8 @@ from calls.services import CallRecord, acall_record
 from common.tokens import estimate_prompt_tokens, estimate_tokens
 from costs.pricing import aprice_for, price_ledger_fields, recorded_call_cost
 from costs.reservations import areserve_for_call
+from llm_gateway import telemetry
+from llm_gateway.attribution import AttributionError, request_attribution_check
 from llm_gateway.circuit import breaker
 from llm_gateway.interface import (
     LLMBudgetExceededError,
@@ -47,6 +49,7 @@ from llm_gateway.provider_registry import adefault_providers, default_providers,
 from llm_gateway.providers.mock_provider import MockProvider
 from llm_gateway.retry import RetryPolicy, call_with_retries
 from llm_gateway.routing import providers_for
+from validation.feedback import feedback_record
 from validation.policy import validation_retry_model
 from validation.validator import ResponseValidator
 
@@ -76,6 +79,8 @@ class CallContext:
     # The server's API path writes records in the background (calls.recorder);
     # everything else writes before returning.
     defer_record: bool = False
+    # Each provider try's times, kept only while spans are exported (llm_gateway.telemetry).
+    attempts: list[telemetry.AttemptSpan] | None = field(default_factory=telemetry.attempts_list)
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ class LLMManager:
         record = self._new_record(ctx, request, stream=False)
         try:
             request = await _enforce_budgets(request, record, ctx, self._kinds(request))
+            request = telemetry.request_traced(request, record)
             response = await self._run_plan(request, ctx, record)
         except BaseException as exc:
             await _record_failure(record, ctx, exc)
@@ -240,7 +246,10 @@ class LLMManager:
             _apply_attempt(record, attempt)
             try:
                 answer, retries = await call_with_retries(
-                    lambda a=attempt: invoke(a), self._policy(ctx)
+                    telemetry.attempt_timed(
+                        ctx.attempts, attempt.provider, attempt.model, lambda a=attempt: invoke(a)
+                    ),
+                    self._policy(ctx),
                 )
             except LLMError as error:
                 record.retries += getattr(error, "retries", 0)
@@ -287,6 +296,7 @@ class LLMManager:
         state = _StreamState()
         try:
             request = await _enforce_budgets(request, record, ctx, self._kinds(request))
+            request = telemetry.request_traced(request, record)
             first, rest, attempt = await self._open_stream(request, ctx, record)
             async for chunk in _chain(first, rest):
                 state.take(chunk, ctx)
@@ -326,6 +336,12 @@ class LLMManager:
         return self._new_record(ctx, request, stream=stream)
 
     def _new_record(self, ctx: CallContext, request: LLMRequest, *, stream: bool) -> CallRecord:
+        """The call's record as it starts. Refuses bad attribution first (the
+        Python API's check; the HTTP API's headers were checked already)."""
+        try:
+            request_attribution_check(request)
+        except AttributionError as error:
+            raise LLMInvalidRequestError(error.message, code="invalid_attribution") from None
         body = ctx.request_body
         if body is None:
             body = {"messages": request.to_messages(), "model": request.model, **request.extra}
@@ -342,6 +358,7 @@ class LLMManager:
             stream=stream,
             request_body=body,
             metadata=dict(request.metadata),
+            **telemetry.record_attribution(request),
         )
         return ctx.record
 
@@ -388,6 +405,15 @@ class LLMManager:
         }
         await _write(record, context)
         return record
+
+    async def record_feedback(
+        self, request_id: Any, score: float, *, comment: str | None = None, name: str | None = None
+    ) -> Any:
+        """Score a call, as ``POST /api/v1/feedback`` does (in-process: any call).
+        Raises ``validation.feedback.FeedbackError`` for a bad score or unknown id."""
+        return await sync_to_async(feedback_record)(
+            request_id=request_id, score=score, comment=comment, name=name, any_key=True
+        )
 
     async def health_check(self) -> dict[str, Any]:
         """Each provider's cheap check (never a completion) plus its circuit state."""
@@ -597,6 +623,7 @@ async def _shielded(coro: Any) -> Any:
 async def _write(record: CallRecord, ctx: CallContext) -> None:
     """Write the record once, now or through the server's background writer;
     the call writer settles its budget reservation with the row (calls.services)."""
+    telemetry.call_export(record, ctx.attempts, later=ctx.defer_record)
     # Taken off the context first: a reservation is settled exactly once.
     reservation, ctx.reservation = ctx.reservation, None
     if reservation is not None and reservation.counter_ids:

@@ -16,8 +16,9 @@ import time
 import weakref
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from django.conf import settings
+
+from common.redis_client import redis_from_url
 
 WINDOW = 60
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class _RedisCounters:
     def __init__(self, url: str) -> None:
         self._url = url
         self._batches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._factory = aioredis.Redis.from_url
+        self._factory = redis_from_url
 
     def _round_trips(self) -> _RoundTrips:  # per event loop: a client's pool is bound to it
         loop = asyncio.get_running_loop()

@@ -17,11 +17,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from calls.models import LLMCall
+from common.redis_client import redis_from_url
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class _Owners:
         loop = asyncio.get_running_loop()
         client = self.clients.get(loop)
         if client is None:
-            client = aioredis.Redis.from_url(
+            client = redis_from_url(
                 settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
             )
             self.clients[loop] = client

@@ -27,6 +27,7 @@ from costs.usage import rollups_for
 from dashkit.figures import Series
 from dashkit.filters import DashboardFilters
 from llm_gateway import call_order
+from llm_gateway.attribution_selectors import calls_attributed, trace_url
 from llm_gateway.health import provider_health as health_entries
 
 PERCENTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -212,6 +213,8 @@ def calls_filtered(*, filters: DashboardFilters) -> QuerySet[LLMCall]:
     calls = calls.filter(**{k: v for k, v in exact.items() if v})
     if filters.min_cost is not None:
         calls = calls.filter(cost__gte=filters.min_cost)
+    if filters.has_attribution:
+        calls = calls_attributed(calls, filters=filters)
     if filters.q:
         calls = calls.filter(_search(filters.q))
     if filters.validation and _has_validation():
@@ -319,6 +322,8 @@ class CallDetail:
     response_body: str | None
     metadata: str | None
     validation: Any
+    feedback: list[Any]
+    trace_url: str | None
 
 
 def _pretty(value: Any) -> str | None:
@@ -339,4 +344,6 @@ def call_detail(*, call_id: uuid.UUID) -> CallDetail | None:
         response_body=_pretty(call.response_body),
         metadata=_pretty(call.metadata),
         validation=validation,
+        feedback=list(call.feedback.all()[:50]) if _has_validation() else [],
+        trace_url=trace_url(call.trace_id),
     )

@@ -43,6 +43,16 @@ def anthropic_row(fake: Any, *, name: str = "claude", env: str = "TEST_ANTHROPIC
     return add_provider(name=name, models=kw.pop("models", ["claude-*"]), **options, **kw)
 
 
+def claude_only(fake: Any, monkeypatch: Any, settings: Any, *, key: str, env: str) -> Any:
+    """The Anthropic fake as the one route for Claude models: no mock, no fallback."""
+    settings.LLM_MOCK_FALLBACK = False
+    settings.LLM_FALLBACK_MODELS = []
+    monkeypatch.setenv(env, key)
+    fake.expected_api_key = key
+    anthropic_row(fake, name="claude", env=env)
+    return fake
+
+
 def routed_manager(**kwargs: Any) -> LLMManager:
     """A manager built from the rows, as the HTTP API builds it."""
     options = {"mock_fallback": False, "max_retries": 1, "timeout": 30}

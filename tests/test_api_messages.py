@@ -19,7 +19,7 @@ from costs.pricing import COST_QUANTUM, price_for
 from costs.reprice import calls_reprice
 from tests.fake_anthropic import anthropic_input_tokens
 from tests.providers_support import (
-    anthropic_row,
+    claude_only,
     expected_cost,
     fresh_routing,  # noqa: F401 - fixture
 )
@@ -33,12 +33,9 @@ HELLO = [{"role": "user", "content": "Hello there gateway"}]
 
 @pytest.fixture
 def claude(fake_anthropic, monkeypatch, settings, prices):
-    settings.LLM_MOCK_FALLBACK = False
-    settings.LLM_FALLBACK_MODELS = []
-    monkeypatch.setenv("MESSAGES_TEST_ANTHROPIC_KEY", UPSTREAM_KEY)
-    fake_anthropic.expected_api_key = UPSTREAM_KEY
-    anthropic_row(fake_anthropic, name="claude", env="MESSAGES_TEST_ANTHROPIC_KEY")
-    return fake_anthropic
+    return claude_only(
+        fake_anthropic, monkeypatch, settings, key=UPSTREAM_KEY, env="MESSAGES_TEST_ANTHROPIC_KEY"
+    )
 
 
 def sdk(live_gateway, key: str, **options) -> anthropic.Anthropic:

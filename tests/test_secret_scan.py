@@ -120,5 +120,7 @@ def test_no_secret_appears_in_any_table_log_or_page(
         found.append("webhook token in logs")
     assert found == []
     assert "SCAN_PROVIDER_KEY" in haystacks["pages"]  # the admin shows the variable's name
-    assert LLMCall.objects.count() == 5 and len(pages) > len(PAGES)
+    # Four calls, and the forged key's refusal (its prefix is real: llm_gateway.refusals).
+    assert LLMCall.objects.exclude(status="unauthorized").count() == 4
     assert LLMCall.objects.filter(status="unauthorized").count() == 1
+    assert len(pages) > len(PAGES)

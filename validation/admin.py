@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from validation.forms import ValidationPolicyForm, ValidationRuleForm
-from validation.models import ValidationPolicy, ValidationResult, ValidationRule
+from validation.models import Feedback, ValidationPolicy, ValidationResult, ValidationRule
 
 
 @admin.register(ValidationRule)
@@ -49,3 +49,16 @@ class ValidationPolicyAdmin(admin.ModelAdmin):
                     "updated_at")  # fmt: skip
     list_filter = ("enabled", "allow_personal_data")
     search_fields = ("agent_name", "retry_model")
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    """Read-only like results: feedback is what someone said about a call."""
+
+    list_display = ["call_id", "name", "score", "agent_name", "model", "created_at"]
+    list_filter = ["name", "agent_name", "created_at"]
+    search_fields = ["call__id", "comment"]
+    readonly_fields = [f.name for f in Feedback._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

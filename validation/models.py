@@ -131,3 +131,29 @@ class ValidationPolicy(models.Model):
     def label(self) -> str:
         """How reports name the policy."""
         return f"policy: {self.agent_name}" if self.agent_name else "policy: all agents"
+
+
+class Feedback(models.Model):
+    """A score someone gave one call: the end user's thumbs, a reviewer's grade, an
+    eval's verdict. Several per call (by ``name``); written by validation.feedback."""
+
+    call = models.ForeignKey(
+        "llm_gateway.LLMCall", on_delete=models.CASCADE, related_name="feedback"
+    )
+    name = models.CharField(max_length=64, default="user")
+    score = models.FloatField(help_text="From -1 (bad) to 1 (good); thumbs are 0/1.")
+    comment = models.TextField(blank=True)
+    # Copied from the call so the quality page groups without joining the call log.
+    agent_name = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], name="feedback_time"),
+            models.Index(fields=["agent_name", "created_at"], name="feedback_agent_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.call_id}: {self.name} {self.score:+.2f}"

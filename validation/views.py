@@ -7,7 +7,8 @@ from typing import Any
 from dashkit import figures
 from dashkit.filters import DashboardFilters
 from dashkit.rendering import Section, dashboard_page
-from validation import quality
+from dashkit.window_counts import window_call_count
+from validation import feedback_selectors, quality
 from validation.check_stats import check_breakdown, quality_by_policy
 
 
@@ -52,6 +53,18 @@ def _failing(filters: DashboardFilters) -> dict[str, Any]:
     return {"failing": quality.failing_results(filters=filters)}
 
 
+def _feedback(filters: DashboardFilters) -> dict[str, Any]:
+    window = {"start": filters.start, "end": filters.end, "agent": filters.agent}
+    summary = feedback_selectors.feedback_summary(**window)
+    calls = (window_call_count(filters) or 0) if summary.count else 0
+    return {
+        "feedback": summary,
+        "feedback_rate_pct": summary.calls_scored / calls * 100 if calls else None,
+        "feedback_groups": feedback_selectors.feedback_by_agent_model(**window),
+        "negative_feedback": feedback_selectors.negative_feedback(**window),
+    }
+
+
 QUALITY_SECTIONS = {
     "quality-summary": Section(
         "validation/partials/quality-summary.html", _summary, cache_long_windows=True
@@ -69,6 +82,7 @@ QUALITY_SECTIONS = {
         "validation/partials/quality-checks.html", _checks, cache_long_windows=True
     ),
     "quality-failing": Section("validation/partials/quality-failing.html", _failing),
+    "quality-feedback": Section("validation/partials/quality-feedback.html", _feedback),
 }
 
 

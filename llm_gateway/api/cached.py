@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from llm_gateway.api.answers import SSE_HEADERS
+from llm_gateway.api.calls import trace_headers
 from llm_gateway.api.http import ApiRequest, ApiResponse
 from llm_gateway.cache import (
     CachedAnswer,
@@ -219,6 +220,7 @@ def hit_headers(ctx: CallContext, record: Any) -> dict[str, str]:
         "x-gateway-cost-usd": str(record.cost),
         "x-gateway-saved-usd": str(record.saved_cost),
         HEADER: "hit",
+        **trace_headers(record),
     }
 
 

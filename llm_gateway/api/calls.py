@@ -32,4 +32,13 @@ def gateway_headers(ctx: CallContext) -> dict[str, str]:
     if record is not None:
         headers["x-gateway-provider"] = record.provider
         headers["x-gateway-retries"] = str(record.retries)
+        headers.update(trace_headers(record))
     return headers
+
+
+def trace_headers(record: Any) -> dict[str, str]:
+    """The call's trace and span ids: the agent's next step may name this call
+    as its parent (``x-gateway-parent-id``)."""
+    if not record.trace_id:
+        return {}
+    return {"x-gateway-trace-id": record.trace_id, "x-gateway-span-id": record.span_id}

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from django.db import DatabaseError
 
 from llm_gateway.api.answers import SSE_HEADERS
+from llm_gateway.api.attribution import openai_body_hints, request_attribute
 from llm_gateway.api.auth import (
     api_key_authenticate,
     model_allowed_check,
@@ -34,7 +35,7 @@ from llm_gateway.api.operation_cache import embeddings_cache_through
 from llm_gateway.api.parsing_operations import PARSERS, OperationBody
 from llm_gateway.api.ratelimit_headers import rate_limit_headers
 from llm_gateway.api.views import _database_unavailable
-from llm_gateway.interface import LLMError
+from llm_gateway.interface import LLMError, LLMRequest
 from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import CallContext
 from llm_gateway.operation_call import OperationManager, operation_request
@@ -49,13 +50,18 @@ _VALIDATED = (RESPONSES, "completions")
 
 async def _admit(
     request: ApiRequest, operation: str
-) -> tuple[KeyInfo, OperationBody, dict[str, str]]:
-    """The key, the body and the ``x-ratelimit-*`` headers every answer carries."""
+) -> tuple[KeyInfo, OperationBody, LLMRequest, dict[str, str]]:
+    """The key, the body, the request as the manager sees it (with the call's
+    attribution) and the ``x-ratelimit-*`` headers every answer carries."""
     key = await api_key_authenticate(request.headers, request=request, operation=operation)
     parsed = PARSERS[operation](request_body_check(request))
+    llm_request = operation_request(
+        SPECS[operation], parsed.body, prompt=parsed.prompt, input_tokens=parsed.input_tokens
+    )
+    request_attribute(llm_request, request.headers, **openai_body_hints(parsed.body))
     model_allowed_check(key, parsed.model)
     decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
-    return key, parsed, rate_limit_headers(decision)
+    return key, parsed, llm_request, rate_limit_headers(decision)
 
 
 def operation_handler(operation: str) -> Handler:
@@ -66,15 +72,20 @@ def operation_handler(operation: str) -> Handler:
         if request.method != "POST":
             return error_api_response(405, f"Use POST for {spec.path}.", code="method_not_allowed")
         try:
-            key, parsed, limits = await _admit(request, operation)
+            key, parsed, llm_request, limits = await _admit(request, operation)
             ctx = api_call_context(request, key, operation=operation, body=parsed.for_the_log())
             if operation == EMBEDDINGS:
                 response = await embeddings_cache_through(
-                    request, key, parsed, ctx, answer=lambda: _answer(parsed, ctx, key, "off")
+                    request,
+                    key,
+                    parsed,
+                    llm_request,
+                    ctx,
+                    answer=lambda: _answer(parsed, llm_request, ctx, key, "off"),
                 )
             else:
                 mode = validation_mode(request.headers, key) if operation in _VALIDATED else "off"
-                response = await _answer(parsed, ctx, key, mode)
+                response = await _answer(parsed, llm_request, ctx, key, mode)
             response.headers.update(limits)
             return response
         except APIError as refusal:
@@ -86,12 +97,10 @@ def operation_handler(operation: str) -> Handler:
     return handler
 
 
-async def _answer(parsed: OperationBody, ctx: CallContext, key: KeyInfo, mode: str) -> ApiResponse:
-    spec = SPECS[parsed.operation]
-    manager = OperationManager(spec)
-    request = operation_request(
-        spec, parsed.body, prompt=parsed.prompt, input_tokens=parsed.input_tokens
-    )
+async def _answer(
+    parsed: OperationBody, request: LLMRequest, ctx: CallContext, key: KeyInfo, mode: str
+) -> ApiResponse:
+    manager = OperationManager(SPECS[parsed.operation])
     if parsed.stream:
         return await _stream(manager.stream(request, parsed.body, context=ctx), parsed, ctx, key)
     try:

@@ -34,6 +34,7 @@ from llm_gateway.api.anthropic_errors import (
     anthropic_refusal_response,
 )
 from llm_gateway.api.anthropic_parsing import MessagesBody, parse_messages_body
+from llm_gateway.api.attribution import request_attribute
 from llm_gateway.api.auth import (
     model_allowed_check,
     presented_key_authenticate,
@@ -110,9 +111,16 @@ async def _admit(
     key = await presented_key_authenticate(raw, request=request, operation=operation)
     body = request_body_check(request)
     parsed = parse_messages_body(body, request.headers, counting=operation == "count_tokens")
+    request_attribute(parsed.request, request.headers, user=_metadata_user(parsed.body))
     model_allowed_check(key, parsed.model)
     decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
     return key, parsed, {**rate_limit_headers(decision), **anthropic_rate_limit_headers(decision)}
+
+
+def _metadata_user(body: dict[str, Any]) -> Any:
+    """Anthropic's end user: ``metadata.user_id`` (an ``x-gateway-user`` header wins)."""
+    metadata = body.get("metadata")
+    return metadata.get("user_id") if isinstance(metadata, dict) else None
 
 
 async def _native_attempts(manager: LLMManager, parsed: MessagesBody) -> list[Attempt]:

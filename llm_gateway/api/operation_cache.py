@@ -31,7 +31,7 @@ from llm_gateway.cache import (
 from llm_gateway.interface import LLMRequest
 from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import CallContext
-from llm_gateway.operation_call import OperationManager, operation_request, stored_answer
+from llm_gateway.operation_call import OperationManager, stored_answer
 from llm_gateway.operations import EMBEDDINGS, SPECS
 
 
@@ -39,6 +39,7 @@ async def embeddings_cache_through(
     request: ApiRequest,
     key: KeyInfo,
     parsed: OperationBody,
+    llm_request: LLMRequest,
     ctx: CallContext,
     *,
     answer: Callable[[], Awaitable[ApiResponse]],
@@ -53,9 +54,6 @@ async def embeddings_cache_through(
         return _labelled(await answer(), "bypass")
     spec = SPECS[EMBEDDINGS]
     manager = OperationManager(spec)
-    llm_request = operation_request(
-        spec, parsed.body, prompt=parsed.prompt, input_tokens=parsed.input_tokens
-    )
     scope = await provider_scope(manager, llm_request)
     entry_key = cache_key({**parsed.body, "operation": EMBEDDINGS}, scope=scope)
     cache = response_cache()

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from llm_gateway.api import openapi, views, views_operations
+from llm_gateway.api import feedback, openapi, views, views_operations
 
 urlpatterns = [
     path("v1/chat/completions", views.chat_completions, name="api-chat-completions"),
@@ -19,6 +19,7 @@ urlpatterns = [
     path("v1/moderations", views_operations.operation, name="api-moderations"),
     path("api/v1/usage", views.usage, name="api-usage"),
     path("api/v1/budgets", views.budgets, name="api-budgets"),
+    path("api/v1/feedback", feedback.feedback, name="api-feedback"),
     path("api/openapi.json", openapi.openapi_json, name="api-openapi"),
     re_path(r"^(?P<path>(v1|api/v1)/[\s\S]*)$", views.not_found),
 ]

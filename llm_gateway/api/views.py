@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from llm_gateway.api import usage as usage_selectors
 from llm_gateway.api.answers import StreamShape, streamed_answer, whole_answer
+from llm_gateway.api.attribution import openai_body_hints, request_attribute
 from llm_gateway.api.auth import (
     api_key_authenticate,
     model_allowed_check,
@@ -59,6 +60,7 @@ async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody, dict[str, str]
     """The key, the body and the ``x-ratelimit-*`` headers every answer carries."""
     key = await api_key_authenticate(request.headers, request=request)
     chat = parse_chat_body(request_body_check(request))
+    request_attribute(chat.request, request.headers, **openai_body_hints(chat.body))
     model = chat.request.model or ""
     model_allowed_check(key, model)
     decision = await rate_limit_check(key, request=request, model=model)

@@ -31,8 +31,10 @@ def native_create_args(request: LLMRequest, *, counting: bool = False) -> dict[s
     args: dict[str, Any] = {"model": model, "messages": body.pop("messages"), "extra_body": body}
     if not counting:  # count_tokens refuses max_tokens
         args["max_tokens"] = max_tokens
-    if request.native.headers:
-        args["extra_headers"] = dict(request.native.headers)
+    # The agent's relayed headers, and the gateway's own ``traceparent``.
+    headers = {**request.native.headers, **request.upstream_headers}
+    if headers:
+        args["extra_headers"] = headers
     return args
 
 

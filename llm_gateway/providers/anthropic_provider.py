@@ -137,6 +137,7 @@ class AnthropicProvider(ServesPatterns, SDKProvider):
             "max_tokens": body.pop("max_tokens"),
             "messages": body.pop("messages"),
             "extra_body": body,
+            "extra_headers": request.upstream_headers or None,
         }
 
     async def complete(self, request: LLMRequest) -> LLMResponse:

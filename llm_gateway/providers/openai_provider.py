@@ -141,7 +141,10 @@ class OpenAIProvider(OpenAIOperations, SDKProvider):
         started = time.monotonic()
         reply = await self._reply(
             lambda client: client.chat.completions.with_raw_response.create(
-                model=body["model"], messages=_NO_MESSAGES, extra_body=body
+                model=body["model"],
+                messages=_NO_MESSAGES,
+                extra_body=body,
+                extra_headers=request.upstream_headers or None,
             )
         )
         return response_from_openai(reply.data, self.name, time.monotonic() - started)
@@ -150,7 +153,11 @@ class OpenAIProvider(OpenAIOperations, SDKProvider):
         body = openai_body(request, self.default_model, self.temperature)
         body["stream_options"] = {"include_usage": True}  # untyped, like ``messages``
         opened = self.client().chat.completions.with_streaming_response.create(
-            model=body["model"], messages=_NO_MESSAGES, stream=True, extra_body=body
+            model=body["model"],
+            messages=_NO_MESSAGES,
+            stream=True,
+            extra_body=body,
+            extra_headers=request.upstream_headers or None,
         )
         async for chunk in sdk_stream(opened, lambda r: _sse_chunks(r, self.name), self.name):
             yield chunk

@@ -1,0 +1,29 @@
+"""The sessions pages: conversations and agent runs, and one session's steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+
+from dashkit.filters import DashboardFilters
+from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page
+from llm_gateway.session_selectors import session_detail, session_list
+
+
+def _results(filters: DashboardFilters) -> dict[str, Any]:
+    return {"sessions": session_list(filters=filters)}
+
+
+sessions_list = dashboard_page(
+    "llm_gateway/sessions.html",
+    sections={"sessions-results": Section("llm_gateway/partials/sessions-results.html", _results)},
+)
+
+
+def session_view(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    detail = session_detail(session_id=session_id)
+    if detail is None:
+        raise Http404("No such session")
+    return render(request, "llm_gateway/session_detail.html", {"detail": detail})
