@@ -49,6 +49,23 @@ def model_allowed_check(key: KeyInfo, model: str) -> None:
         )
 
 
+def agent_name_check(key: KeyInfo, headers: Mapping[str, str]) -> str:
+    """The agent a call is attributed to: the key's own, or the ``X-Agent-Name``
+    the key is allowed to claim. Dashboards and agent budgets trust this name,
+    so a key must not spend another agent's budget or hide under its name."""
+    claimed = headers.get("x-agent-name", "").strip()[:200]
+    if not claimed or claimed == key.agent_name:
+        return key.agent_name
+    if any(fnmatchcase(claimed, pattern) for pattern in key.allowed_agent_names):
+        return claimed
+    raise APIError(
+        403,
+        f"This key may not act as the agent '{claimed}'. Ask an administrator to add the "
+        "name to the key's allowed agent names, or drop the X-Agent-Name header.",
+        code="agent_not_allowed",
+    )
+
+
 async def rate_limit_check(key: KeyInfo) -> None:
     decision = await rate_limit_admit(key_id=key.id, rpm=key.rpm_limit, tpm=key.tpm_limit)
     if not decision.allowed:

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from llm_gateway.api import usage as usage_selectors
 from llm_gateway.api.auth import (
+    agent_name_check,
     api_key_authenticate,
     model_allowed_check,
     rate_limit_check,
@@ -52,10 +53,9 @@ logger = logging.getLogger(__name__)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
-    agent = (request.headers.get("x-agent-name") or key.agent_name).strip()[:200]
+def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody, agent: str) -> CallContext:
     return CallContext(
-        agent_name=agent or key.agent_name,
+        agent_name=agent,
         gateway_key_id=key.id,
         key_prefix=key.prefix,
         key_agent_name=key.agent_name,
@@ -65,12 +65,13 @@ def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
     )
 
 
-async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody]:
+async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody, str]:
     key = await api_key_authenticate(request.headers)
     chat = parse_chat_body(request_body_check(request))
     model_allowed_check(key, chat.request.model or "")
+    agent = agent_name_check(key, request.headers)  # refused before it counts against limits
     await rate_limit_check(key)
-    return key, chat
+    return key, chat, agent
 
 
 def _gateway_headers(ctx: CallContext) -> dict[str, str]:
@@ -108,8 +109,8 @@ async def chat_completions_handler(request: ApiRequest) -> ApiResponse:
 
 
 async def _chat_completions(request: ApiRequest) -> ApiResponse:
-    key, chat = await _admit(request)
-    ctx = _context(request, key, chat)
+    key, chat, agent = await _admit(request)
+    ctx = _context(request, key, chat, agent)
     mode = validation_mode(request.headers, key)
     return await cache_through(
         request,
