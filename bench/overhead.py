@@ -155,6 +155,8 @@ def gateway_env(base: dict[str, str], upstream: str, db_url: str) -> dict[str, s
         "LOG_LEVEL": "WARNING",
         "LLM_MAX_RETRIES": "0",
         "SECRET_KEY": "bench-secret-key-" + "x" * 40,
+        # The call spool of this run only (llm_gateway.spool), on the same disk as /tmp.
+        "GATEWAY_SPOOL_DIR": os.path.join(tempfile.gettempdir(), f"bench-spool-{os.getpid()}"),
     }
     # With Redis, as in production: tasks (the usage refresh after calls) go to
     # the broker and a worker process runs them, not the gateway's record thread.

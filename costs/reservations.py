@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -181,9 +182,17 @@ async def reservation_estimate(
 
 
 async def areserve_for_call(
-    *, record: CallRecord, request: LLMRequest, kinds: list[str]
+    *,
+    record: CallRecord,
+    request: LLMRequest,
+    kinds: list[str],
+    on_reserved: Callable[[Reservation], None] | None = None,
 ) -> Reservation:
     """Estimate the request's worst case and reserve it for the call's scope.
+
+    ``on_reserved`` is called with the reservation as soon as it is held, on
+    the thread that took it: the gateway journals it there, so a process killed
+    right after the reservation committed still knows what to release.
 
     Fast path: when the cached budget list is fresh and no budget covers the
     call, nothing is priced and no thread or transaction is used."""
@@ -195,20 +204,38 @@ async def areserve_for_call(
         "key_agent": record.key_agent_name,
     }
     if cached is not None and not any(b.enforces and b.covers(**scope) for b in cached):
-        return Reservation(amount=ZERO)
+        return _reported(Reservation(amount=ZERO), on_reserved)
     amount = await reservation_estimate(
         messages=request.to_messages(),
         max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
         model=record.requested_model,
         kinds=kinds,
     )
-    return await abudget_reserve(
+    return await _areserve_and_report(
+        on_reserved,
         agent_name=record.agent_name,
         key_prefix=record.key_prefix,
         model=record.requested_model,
         amount=amount,
         key_agent=record.key_agent_name,
     )
+
+
+def _reported(
+    reservation: Reservation, on_reserved: Callable[[Reservation], None] | None
+) -> Reservation:
+    if on_reserved is not None:
+        on_reserved(reservation)
+    return reservation
+
+
+def _reserve_and_report(
+    on_reserved: Callable[[Reservation], None] | None, **scope: Any
+) -> Reservation:
+    return _reported(budget_reserve(**scope), on_reserved)
+
+
+_areserve_and_report = sync_to_async(_reserve_and_report)
 
 
 def call_record_and_settle(*, record: CallRecord, reservation: Reservation | None) -> None:

@@ -42,14 +42,19 @@ gc_tune()  # last: everything imported so far is long-lived
 
 
 async def _lifespan(receive, send) -> None:
+    from llm_gateway.recorder import records_flush
+    from llm_gateway.spool_recovery import spool_sweeper_start, spool_sweeper_stop
+
+    sweeper = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            # Replays what killed processes left in the spool, then keeps watching.
+            sweeper = spool_sweeper_start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            from llm_gateway.recorder import records_flush
-
             await records_flush()
+            await spool_sweeper_stop(sweeper)
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -244,6 +244,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
 # Under the ASGI server, write call records in batches right after the response
 # instead of before it (llm_gateway.recorder explains the trade-off).
 GATEWAY_BACKGROUND_RECORDS = env.bool("GATEWAY_BACKGROUND_RECORDS", default=True)
+# Each call's record is appended here before its answer goes out, and replayed
+# if the process is killed before the record reached the database
+# (llm_gateway.spool). Per host; empty turns it off. docs/operations.md.
+GATEWAY_SPOOL_DIR = env("GATEWAY_SPOOL_DIR", default=str(BASE_DIR / "var" / "spool"))
+GATEWAY_SPOOL_FSYNC = env.bool("GATEWAY_SPOOL_FSYNC", default=True)
+GATEWAY_SPOOL_SWEEP_SECONDS = env.float("GATEWAY_SPOOL_SWEEP_SECONDS", default=30.0)
 # The ASGI server's garbage-collector thresholds (llm_gateway.gc_tuning); empty keeps
 # CPython's defaults.
 GATEWAY_GC_THRESHOLDS = tuple(

@@ -43,6 +43,7 @@ from llm_gateway.providers.mock_provider import MockProvider, estimate_tokens
 from llm_gateway.retry import RetryPolicy, call_with_retries
 from llm_gateway.routing import providers_for
 from llm_gateway.services import CallRecord, acall_record
+from llm_gateway.spool import call_started_hook
 
 logger = logging.getLogger(__name__)
 
@@ -531,7 +532,11 @@ async def _enforce_budgets(
     its downgrade model (the record keeps the requested one)."""
     from costs.reservations import areserve_for_call
 
-    ctx.reservation = await areserve_for_call(record=record, request=request, kinds=kinds)
+    # Journaled once held, for the background writer's calls (llm_gateway.spool).
+    journal = call_started_hook(record) if ctx.defer_record else None
+    ctx.reservation = await areserve_for_call(
+        record=record, request=request, kinds=kinds, on_reserved=journal
+    )
     target = ctx.reservation.downgrade_to
     if not target or target == record.requested_model:
         return request

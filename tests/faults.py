@@ -221,6 +221,8 @@ def child_env(**overrides: str) -> dict[str, str]:
 def start_gateway(tmp_path: Path, **env: str) -> tuple[Process, str]:
     """The gateway in its own server process, so its connection handling is real."""
     port = free_port()
+    # Its own spool: a file a killed gateway left must only ever meet this test's database.
+    env.setdefault("GATEWAY_SPOOL_DIR", str(tmp_path / "spool"))
     process = Process(
         # The production command and server settings (llm_gateway.serving); lifespan on,
         # so shutdown drains the background record writer.
