@@ -34,6 +34,7 @@ for _module in (
 ):
     importlib.import_module(_module)
 
+from llm_gateway.api.database_thread import api_database_context  # noqa: E402
 from llm_gateway.api.http import serve_asgi  # noqa: E402 - needs Django set up
 from llm_gateway.api.views import FAST_ROUTES  # noqa: E402
 from llm_gateway.gc_tuning import gc_tune  # noqa: E402
@@ -63,7 +64,9 @@ async def application(scope, receive, send) -> None:
     if scope["type"] == "http":
         handler = FAST_ROUTES.get(scope["path"])
         if handler is not None:
-            return await serve_asgi(handler, scope, receive, send)
+            # The API's database work on its own thread, never behind a page's.
+            async with api_database_context():
+                return await serve_asgi(handler, scope, receive, send)
     elif scope["type"] == "lifespan":
         return await _lifespan(receive, send)
     return await django_application(scope, receive, send)
