@@ -156,8 +156,12 @@ def _spool_ended(record: CallRecord) -> None:
 
 def _spool_committed(batch: list[CallRecord]) -> None:
     current = spool()
-    if current is not None:
+    if current is None:
+        return
+    try:
         current.committed(record.id for record in batch)
+    except OSError:  # the rows are in: a replay of these entries would only skip them
+        logger.exception("call spool bookkeeping failed")
 
 
 def _spool_sync() -> None:

@@ -77,6 +77,10 @@ class CallRecord:
     validation: dict[str, Any] | None = None
     # A budget reservation the batch writer settles with the row (never stored).
     reservation: Any = None
+    # --- write-ahead spool (llm_gateway.spool) ---
+    # Bodies, metadata and error text already redacted (the spool did it before
+    # they touched the disk): not done twice.
+    redacted: bool = False
 
 
 def call_record(record: CallRecord) -> LLMCall:
@@ -108,6 +112,7 @@ def call_row(record: CallRecord) -> LLMCall:
 def call_values(record: CallRecord) -> dict[str, Any]:
     """The row's field values (redacted), by attribute name."""
     store = settings.LLM_STORE_BODIES
+    clean, clean_text = (_as_is, _as_is) if record.redacted else (redact, redact_text)
     return dict(
         id=record.id,
         created_at=record.created_at,
@@ -123,7 +128,7 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         stream=record.stream,
         status=record.status,
         error_type=record.error_type,
-        error_message=redact_text(record.error_message)[:2000],
+        error_message=clean_text(record.error_message)[:2000],
         http_status=record.http_status,
         prompt_tokens=record.prompt_tokens,
         completion_tokens=record.completion_tokens,
@@ -140,10 +145,14 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         saved_cost=record.saved_cost,
         downgraded=record.downgraded,
         finish_reason=record.finish_reason or "",
-        request_body=redact(record.request_body) if store else None,
-        response_body=redact(record.response_body) if store else None,
-        metadata=redact(record.metadata),
+        request_body=clean(record.request_body) if store else None,
+        response_body=clean(record.response_body) if store else None,
+        metadata=clean(record.metadata),
     )
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def call_record_stripped(record: CallRecord, *, reason: str) -> CallRecord:

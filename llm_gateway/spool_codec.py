@@ -27,7 +27,6 @@ from llm_gateway.services import CallRecord
 STARTED, ENDED, HEADER = "S", "E", "H"
 INTERRUPTED_ERROR = "GatewayInterrupted"
 _RECORD_FIELDS = [f.name for f in fields(CallRecord) if f.name not in {"price", "reservation"}]
-_REDACTED = {"request_body", "response_body", "metadata", "validation"}
 _STARTED_FIELDS = (
     "id",
     "created_at",
@@ -57,28 +56,49 @@ def _dumps(entry: dict[str, Any]) -> bytes:
 def _reservation(reservation: Any) -> dict[str, Any] | None:
     if reservation is None or not getattr(reservation, "counter_ids", ()):
         return None
-    return {"amount": reservation.amount, "counter_ids": list(reservation.counter_ids)}
+    return {"amount": str(reservation.amount), "counter_ids": list(reservation.counter_ids)}
 
 
 def started_line(record: CallRecord, reservation: Any) -> bytes:
     entry = {name: getattr(record, name) for name in _STARTED_FIELDS}
-    entry.update(k=STARTED, reservation=_reservation(reservation))
+    entry.update(
+        k=STARTED,
+        id=str(record.id),
+        created_at=record.created_at.isoformat(),
+        reservation=_reservation(reservation),
+    )
     return _dumps(entry)
 
 
 def ended_line(record: CallRecord) -> bytes:
+    """The record's entry. Redacts the record itself first (and marks it so),
+    so the writer stores what the spool holds without redacting it twice."""
+    _redact_once(record)
     entry: dict[str, Any] = {name: getattr(record, name) for name in _RECORD_FIELDS}
-    for name in _REDACTED:
-        entry[name] = redact(entry[name])
-    entry["error_message"] = redact_text(record.error_message)
-    if not settings.LLM_STORE_BODIES:
-        entry["request_body"] = entry["response_body"] = None
     entry.update(
         k=ENDED,
+        id=str(record.id),
+        created_at=record.created_at.isoformat(),
+        cost=str(record.cost),
+        saved_cost=str(record.saved_cost),
         price=asdict(record.price) if record.price is not None else None,
         reservation=_reservation(record.reservation),
     )
     return _dumps(entry)
+
+
+def _redact_once(record: CallRecord) -> None:
+    if record.redacted:
+        return
+    if settings.LLM_STORE_BODIES:
+        record.request_body = redact(record.request_body)
+        record.response_body = redact(record.response_body)
+    else:
+        record.request_body = record.response_body = None
+    record.metadata = redact(record.metadata)
+    record.validation = redact(record.validation)
+    record.error_message = redact_text(record.error_message)
+    record.redacted = True
 
 
 def header_line(database: str) -> bytes:

@@ -41,78 +41,89 @@ from llm_gateway.spool_codec import (
 logger = logging.getLogger(__name__)
 
 
-def spool_file_records(data: bytes) -> tuple[str | None, list[CallRecord]]:
-    """The file's database fingerprint and the records to write: each call's
-    ended record, or for a call with none its interrupted one."""
-    database, ended, started = None, {}, {}
-    for line in data.splitlines():
-        entry = entry_parse(line)
-        if entry is None:
-            continue
-        kind = entry["k"]
-        if kind == HEADER:
-            database = entry.get("database")
-        elif kind == ENDED:
-            ended[entry["id"]] = entry
-        elif kind == STARTED:
-            started[entry["id"]] = entry
+def spool_file_records(files: list[bytes]) -> tuple[set[str | None], list[CallRecord]]:
+    """The files' database fingerprints, and the records to write: each call's
+    ended record, or for a call with none its interrupted one. One process's
+    files are read together: a call's two entries may sit in two of them."""
+    databases: set[str | None] = set()
+    ended, started = {}, {}
+    for data in files:
+        lines = data.splitlines()
+        header = entry_parse(lines[0]) if lines else None
+        databases.add(header.get("database") if header and header["k"] == HEADER else None)
+        for line in lines:
+            entry = entry_parse(line)
+            if entry is not None and entry["k"] == ENDED:
+                ended[entry["id"]] = entry
+            elif entry is not None and entry["k"] == STARTED:
+                started[entry["id"]] = entry
     records = [record_from_ended(entry) for entry in ended.values()]
     records += [record_from_started(e) for call_id, e in started.items() if call_id not in ended]
-    return database, records
+    return databases, records
 
 
-def spool_adopt(path: Path) -> int | None:
-    """Replay one file if its owner is dead; the number of records, or None if
-    the file is in use (or gone). A database error propagates and the file stays."""
+def spool_adopt(paths: list[Path]) -> int | None:
+    """Replay one process's files if it is dead; the number of records, or None
+    if it is alive (or another process adopted them first). A database error
+    propagates and the files stay for the next try."""
+    held: list[tuple[Path, int]] = []
+    try:
+        for path in paths:
+            fd = _taken(path)
+            if fd is None:
+                return None
+            held.append((path, fd))
+        return _replay(held)
+    finally:
+        for _, fd in held:
+            os.close(fd)
+
+
+def _taken(path: Path) -> int | None:
+    """The file, opened and locked, if its owner is dead and it is still there."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return None  # its process is alive
-        if not _still_there(path, fd):
-            return None  # another adopter replayed and deleted it meanwhile
-        return _replay(path, fd)
-    finally:
-        os.close(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            return fd
+    except (BlockingIOError, FileNotFoundError):
+        pass  # its process is alive, or another adopter replayed and deleted it
+    os.close(fd)
+    return None
 
 
-def _still_there(path: Path, fd: int) -> bool:
-    try:
-        return os.stat(path).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
-
-
-def _replay(path: Path, fd: int) -> int:
-    with os.fdopen(os.dup(fd), "rb") as stream:
-        database, records = spool_file_records(stream.read())
-    if database is not None and database != database_fingerprint():
-        logger.error("spool file %s belongs to another database; left in place", path.name)
+def _replay(held: list[tuple[Path, int]]) -> int:
+    names = ", ".join(path.name for path, _ in held)
+    databases, records = spool_file_records(
+        [os.pread(fd, os.fstat(fd).st_size, 0) for _, fd in held]
+    )
+    if databases - {None, database_fingerprint()}:
+        logger.error("spool files %s belong to another database; left in place", names)
         return 0
     for start in range(0, len(records), MAX_BATCH):
         records_write(records[start : start + MAX_BATCH])
-    os.unlink(path)
+    for path, _ in held:
+        os.unlink(path)
     interrupted = sum(record.error_type == INTERRUPTED_ERROR for record in records)
     logger.warning(
-        "replayed %d call records (%d interrupted calls) from %s",
-        len(records),
-        interrupted,
-        path.name,
+        "replayed %d call records (%d interrupted calls) from %s", len(records), interrupted, names
     )
     return len(records)
 
 
 def spool_sweep(own: Spool) -> int:
-    """Adopt every dead process's file in the spool directory; records replayed."""
+    """Adopt every dead process's files in the spool directory; records replayed."""
+    by_process: dict[str, list[Path]] = {}
+    for path in sorted(own.directory.glob(PATTERN)):
+        if not own.owns(path):
+            by_process.setdefault(path.name.rsplit("-", 1)[0], []).append(path)
     replayed = 0
     try:
-        for path in sorted(own.directory.glob(PATTERN)):
-            if not own.owns(path):
-                replayed += spool_adopt(path) or 0
+        for paths in by_process.values():
+            replayed += spool_adopt(paths) or 0
     finally:
         if getattr(connection, "pool", None) is not None:
             connection.close()  # hand the pooled connection back, as the writer does

@@ -14,6 +14,7 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from llm_gateway import recorder
+from llm_gateway import spool as spool_module
 from llm_gateway.models import LLMCall
 from llm_gateway.services import CallRecord
 from llm_gateway.spool import PATTERN, Spool, spool
@@ -59,11 +60,13 @@ def files(directory: Path) -> list[Path]:
     return sorted(directory.glob(PATTERN))
 
 
-def killed_process_spools(directory: Path, started=(), ended=()) -> Path:
+def killed_process_spools(directory: Path, started=(), ended=(), segment_bytes=None):
     """A child process appends to its own spool, then is SIGKILLed: what it leaves."""
     pid = os.fork()
     if pid == 0:  # the child: append, then die the hard way
         try:
+            if segment_bytes is not None:
+                spool_module.SEGMENT_BYTES = segment_bytes
             own = Spool(directory)
             for record, reservation in started:
                 own.started(record, reservation)
@@ -73,8 +76,8 @@ def killed_process_spools(directory: Path, started=(), ended=()) -> Path:
             os.kill(os.getpid(), signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-    (left,) = [p for p in files(directory) if f"calls-{pid}-" in p.name]
-    return left
+    left = [p for p in files(directory) if f"calls-{pid}-" in p.name]
+    return left[0] if segment_bytes is None else left
 
 
 def test_a_record_is_on_disk_before_submit_returns_and_gone_once_written():
@@ -113,7 +116,7 @@ def test_a_killed_processes_calls_are_replayed_once_with_their_money_settled(tmp
     shutil.copy(left, spare)
     assert (counter().reserved, counter().spent) == (2, 0)
 
-    assert spool_adopt(left) == 2
+    assert spool_adopt([left]) == 2
     assert not left.exists()
     rows = {row.id: row for row in LLMCall.objects.all()}
     assert set(rows) == {answered.id, plain.id}
@@ -123,7 +126,7 @@ def test_a_killed_processes_calls_are_replayed_once_with_their_money_settled(tmp
     assert (counter().reserved, counter().spent) == (0, Decimal("0.75"))
 
     shutil.move(spare, left)  # an adopter killed after its commit: the next replays again
-    assert spool_adopt(left) == 2
+    assert spool_adopt([left]) == 2
     assert LLMCall.objects.count() == 2
     assert (counter().reserved, counter().spent) == (0, Decimal("0.75"))
 
@@ -134,7 +137,7 @@ def test_a_call_killed_before_it_ended_is_recorded_as_interrupted_and_releases_i
     reservation = reserved("3")
     midway = a_record(cost=Decimal("0"), request_body=None)
     left = killed_process_spools(tmp_path, started=[(midway, reservation)])
-    assert spool_adopt(left) == 1
+    assert spool_adopt([left]) == 1
     row = LLMCall.objects.get(id=midway.id)
     assert row.status == "error" and row.error_type == "GatewayInterrupted"
     assert row.cost == 0 and row.metadata == {"interrupted": True}
@@ -147,7 +150,7 @@ def test_a_live_processes_spool_is_never_adopted(tmp_path):
     own.ended(record)
     other = Spool(tmp_path / "elsewhere")  # a process with a different spool of its own
     (path,) = files(tmp_path)
-    assert spool_adopt(path) is None
+    assert spool_adopt([path]) is None
     assert spool_sweep(other) == 0
     assert path.exists() and not LLMCall.objects.exists()
 
@@ -168,7 +171,7 @@ def test_a_spool_of_another_database_is_left_alone(tmp_path, settings):
     data = left.read_bytes()
     _header, rest = data.split(b"\n", 1)
     left.write_bytes(b'{"k":"H","database":"0000000000000000"}\n' + rest)
-    assert spool_adopt(left) == 0
+    assert spool_adopt([left]) == 0
     assert left.exists() and not LLMCall.objects.exists()
 
 
@@ -177,5 +180,20 @@ def test_a_line_cut_short_by_the_kill_is_skipped_and_the_rest_replayed(tmp_path)
     left = killed_process_spools(tmp_path, ended=[whole, a_record()])
     data = left.read_bytes()
     left.write_bytes(data[: len(data) - 40])  # the last append was torn
-    assert spool_adopt(left) == 1
+    assert spool_adopt([left]) == 1
     assert list(LLMCall.objects.values_list("id", flat=True)) == [whole.id]
+
+
+def test_a_calls_two_entries_in_two_files_are_replayed_together(tmp_path):
+    reservation = reserved("2")
+    answered = a_record(cost=Decimal("0.5"), reservation=reservation)
+    left = killed_process_spools(
+        tmp_path, started=[(answered, reservation)], ended=[answered], segment_bytes=0
+    )
+    assert len(left) >= 2  # the file was rotated between the call's start and its end
+    own = Spool(tmp_path)
+    assert spool_sweep(own) == 1
+    row = LLMCall.objects.get(id=answered.id)
+    assert row.status == "success" and row.cost == Decimal("0.5")
+    assert (counter().reserved, counter().spent) == (0, Decimal("0.5"))
+    assert all(own.owns(path) for path in files(tmp_path))
