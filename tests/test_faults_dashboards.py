@@ -18,7 +18,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.faults import TCPProxy, database_url, start_gateway, wait_until
+from tests.faults import TCPProxy, database_url, start_gateway, upstream_env, wait_until
 from tests.ledger import chat_body
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -91,18 +91,13 @@ def test_dashboards_polled_through_a_database_outage_do_not_slow_the_api(
     proxy = TCPProxy("127.0.0.1", int(settings.DATABASES["default"].get("PORT") or 5432)).start()
     gateway = None
     try:
-        gateway, url = start_gateway(
-            tmp_path,
-            OPENAI_API_KEY="sk-upstream-secret-0123456789abcdef",
-            OPENAI_BASE_URL=upstream.base_url,
-            LLM_MOCK_FALLBACK="false",
-            SECRET_KEY=settings.SECRET_KEY,
-            REDIS_URL=settings.REDIS_URL,
-            CELERY_BROKER_URL="",
+        env = upstream_env(
+            upstream,
             DATABASE_URL=database_url(port=proxy.port),
             BUDGET_CHECK_CACHE_SECONDS="1",
             LOG_LEVEL="ERROR",
         )
+        gateway, url = start_gateway(tmp_path, **env)
         with DashboardPollers(url, session) as pollers:
             asyncio.run(_api_latencies(url, key, 20))  # warm-up
             before = asyncio.run(_api_latencies(url, key, 60))

@@ -17,10 +17,9 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
-from django.conf import settings
 from django.db import connection, transaction
 
-from tests.faults import database_url, start_gateway, wait_until
+from tests.faults import start_gateway, upstream_env, wait_until
 from tests.ledger import MARKER, chat_body
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -35,19 +34,13 @@ class Answers:
 
 
 def _gateway_env(upstream, spool: str) -> dict[str, str]:
-    return {
-        "OPENAI_API_KEY": "sk-upstream-secret-0123456789abcdef",
-        "OPENAI_BASE_URL": upstream.base_url,
-        "LLM_MOCK_FALLBACK": "false",
-        "LLM_MAX_RETRIES": "0",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_BROKER_URL": "",
-        "DATABASE_URL": database_url(),
-        "GATEWAY_SPOOL_DIR": spool,
-        "GATEWAY_SPOOL_SWEEP_SECONDS": "1",
-        "LOG_LEVEL": "WARNING",
-    }
+    return upstream_env(
+        upstream,
+        LLM_MAX_RETRIES="0",
+        GATEWAY_SPOOL_DIR=spool,
+        GATEWAY_SPOOL_SWEEP_SECONDS="1",
+        LOG_LEVEL="WARNING",
+    )
 
 
 async def _call(client: aiohttp.ClientSession, marker: str, stream: bool, answers: Answers) -> None:
