@@ -108,19 +108,20 @@ class Spool:
                     self._retire(segment)
 
     def sync(self) -> None:
-        """fsync the current file (the writer thread, before each batch), at most
+        """fsync the files in use (the writer thread, before each batch), at most
         every FSYNC_INTERVAL: an fsync costs ~150 µs of CPU, and one per batch
         was one per call at low concurrency."""
         now = time.monotonic()
         if not self.fsync or now - self._synced_at < FSYNC_INTERVAL:
             return
         self._synced_at = now
-        with self._lock:
-            fd = os.dup(self._current.fd)  # the loop may rotate the file meanwhile
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with self._lock:  # duplicates: the loop may retire a file meanwhile
+            fds = [os.dup(s.fd) for s in self._segments if s.live or s is self._current]
+        for fd in fds:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def owns(self, path: Path) -> bool:
         return path.name.startswith(self._name + "-")
