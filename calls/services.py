@@ -90,6 +90,10 @@ class CallRecord:
     reservation: Any = None
     # More than 1 only for an aggregated row of refusals (llm_gateway.refusals).
     occurrences: int = 1
+    # --- write-ahead spool (calls.spool) ---
+    # Bodies, metadata and error text already redacted (the spool did it before
+    # they touched the disk): not done twice.
+    redacted: bool = False
 
 
 Settle = Callable[[list[tuple[Any, Decimal]]], None]
@@ -149,6 +153,7 @@ def call_row(record: CallRecord) -> LLMCall:
 def call_values(record: CallRecord) -> dict[str, Any]:
     """The row's field values (redacted), by attribute name."""
     store = settings.LLM_STORE_BODIES
+    clean, clean_text = (_as_is, _as_is) if record.redacted else (redact, redact_text)
     return dict(
         id=record.id,
         created_at=record.created_at,
@@ -165,7 +170,7 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         stream=record.stream,
         status=record.status,
         error_type=record.error_type,
-        error_message=redact_text(record.error_message)[:2000],
+        error_message=clean_text(record.error_message)[:2000],
         http_status=record.http_status,
         prompt_tokens=record.prompt_tokens,
         completion_tokens=record.completion_tokens,
@@ -182,11 +187,15 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         saved_cost=record.saved_cost,
         downgraded=record.downgraded,
         finish_reason=record.finish_reason or "",
-        request_body=redact(record.request_body) if store else None,
-        response_body=redact(record.response_body) if store else None,
-        metadata=redact(record.metadata),
+        request_body=clean(record.request_body) if store else None,
+        response_body=clean(record.response_body) if store else None,
+        metadata=clean(record.metadata),
         occurrences=record.occurrences,
     )
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def call_record_stripped(record: CallRecord, *, reason: str) -> CallRecord:

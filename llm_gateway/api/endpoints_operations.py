@@ -16,6 +16,7 @@ from django.db import DatabaseError
 
 from llm_gateway.api.answers import SSE_HEADERS
 from llm_gateway.api.auth import (
+    agent_name_check,
     api_key_authenticate,
     model_allowed_check,
     rate_limit_check,
@@ -54,6 +55,7 @@ async def _admit(
     key = await api_key_authenticate(request.headers, request=request, operation=operation)
     parsed = PARSERS[operation](request_body_check(request))
     model_allowed_check(key, parsed.model)
+    agent_name_check(key, request.headers)  # refused before it counts against limits
     decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
     return key, parsed, rate_limit_headers(decision)
 

@@ -35,6 +35,7 @@ from llm_gateway.api.anthropic_errors import (
 )
 from llm_gateway.api.anthropic_parsing import MessagesBody, parse_messages_body
 from llm_gateway.api.auth import (
+    agent_name_check,
     model_allowed_check,
     presented_key_authenticate,
     rate_limit_check,
@@ -111,6 +112,7 @@ async def _admit(
     body = request_body_check(request)
     parsed = parse_messages_body(body, request.headers, counting=operation == "count_tokens")
     model_allowed_check(key, parsed.model)
+    agent_name_check(key, request.headers)  # refused before it counts against limits
     decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
     return key, parsed, {**rate_limit_headers(decision), **anthropic_rate_limit_headers(decision)}
 

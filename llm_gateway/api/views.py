@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from llm_gateway.api import usage as usage_selectors
 from llm_gateway.api.answers import StreamShape, streamed_answer, whole_answer
 from llm_gateway.api.auth import (
+    agent_name_check,
     api_key_authenticate,
     model_allowed_check,
     rate_limit_check,
@@ -61,6 +62,7 @@ async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody, dict[str, str]
     chat = parse_chat_body(request_body_check(request))
     model = chat.request.model or ""
     model_allowed_check(key, model)
+    agent_name_check(key, request.headers)  # refused before it counts against limits
     decision = await rate_limit_check(key, request=request, model=model)
     return key, chat, rate_limit_headers(decision)
 
