@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -178,6 +179,8 @@ def gateway_env(base: dict[str, str], upstream: str, db_url: str) -> dict[str, s
         "LOG_LEVEL": "WARNING",
         "LLM_MAX_RETRIES": "0",
         "SECRET_KEY": "bench-secret-key-" + "x" * 40,
+        # The call spool of this run only (calls.spool), on the same disk as /tmp.
+        "GATEWAY_SPOOL_DIR": os.path.join(tempfile.gettempdir(), f"bench-spool-{os.getpid()}"),
     }
     # With Redis, as in production: tasks (the usage refresh after calls) go to
     # the broker and a worker process runs them, not the gateway's record thread.

@@ -34,6 +34,14 @@ class GatewayKey(models.Model):
     allowed_models = models.JSONField(
         default=list, blank=True, help_text="Model names or fnmatch patterns; empty means any."
     )
+    # X-Agent-Name labels a call for dashboards and agent budgets, so a key may
+    # only claim the names listed here (its own agent is always allowed).
+    allowed_agent_names = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Agent names (or fnmatch patterns) this key may set in X-Agent-Name, "
+        "besides its own agent; empty means its own agent only.",
+    )
     validate_responses = models.BooleanField(
         default=False, help_text="Validate every response inline and return x-gateway-validation."
     )

@@ -8,10 +8,11 @@ response is sent.
 
 Nothing is dropped: a failed batch stays queued and is retried with backoff;
 batches are idempotent (``ignore_conflicts`` on the calls' own UUIDs); the
-server's lifespan shutdown waits for the queue to drain. The one window left is
-a hard kill of the process in the milliseconds between an answer and its
-batch, which is why only the long-lived ASGI server loop uses this writer:
-the Python API (``asyncio.run`` per call, say) writes before it returns.
+server's lifespan shutdown waits for the queue to drain. A hard kill of the
+process (SIGKILL, the OOM killer) loses nothing either: each record is first
+appended to the process's write-ahead spool (``calls.spool``), which
+the next process replays. Only the long-lived ASGI server loop uses this
+writer: the Python API (``asyncio.run`` per call, say) writes before it returns.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 
 from calls.metrics import metrics_observe
 from calls.services import CallRecord, call_record_stripped, calls_record_batch
+from calls.spool import spool
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 500
 MAX_BACKOFF = 5.0
 # A batch waits this long for company after its first record: at low concurrency
 # every record was its own transaction (about 1 ms of CPU beside the event loop,
-# plus a commit), and the next request paid for it. It widens the window that a
-# hard kill (SIGKILL, OOM) could lose by as much; a graceful stop drains the queue.
+# plus a commit), and the next request paid for it. A hard kill (SIGKILL, OOM)
+# loses nothing to it: the spool has the records; a graceful stop drains the queue.
 BATCH_WINDOW = 0.01
 
 
@@ -46,6 +48,7 @@ class RecordWriter:
 
     def submit(self, record: CallRecord) -> None:
         metrics_observe(record)
+        _spool_ended(record)  # durable before the answer goes out (calls.spool)
         self._pending.append(record)
         self._idle.clear()
         if self._task is None or self._task.done():
@@ -61,6 +64,7 @@ class RecordWriter:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
                 await _write_on_own_thread(batch)
+                _spool_committed(batch)
                 backoff = 0.05
             except Exception:
                 logger.exception("writing %d call records failed; retrying", len(batch))
@@ -75,7 +79,8 @@ def _write_and_let_go(batch: list[CallRecord]) -> None:
     and a connection it kept would be one more the pool must rebuild after a
     database outage before the callers' own thread gets one."""
     try:
-        _write(batch)
+        _spool_sync()
+        records_write(batch)
     finally:
         if getattr(connection, "pool", None) is not None:
             connection.close()
@@ -90,7 +95,9 @@ _write_on_own_thread = sync_to_async(
 )
 
 
-def _write(batch: list[CallRecord]) -> None:
+def records_write(batch: list[CallRecord]) -> None:
+    """Write a batch; an unreachable database raises (retry it whole), a refused
+    record is stored without its bodies or, failing that, logged."""
     try:
         calls_record_batch(batch)
     except (OperationalError, InterfaceError):
@@ -132,6 +139,39 @@ def _write_alone(record: CallRecord) -> None:
             record.cost,
             record.status,
         )
+
+
+# --- the write-ahead spool's hooks (calls.spool) ---------------------------------
+
+
+def _spool_ended(record: CallRecord) -> None:
+    current = spool()
+    if current is None:
+        return
+    try:
+        current.ended(record)
+    except OSError:  # a full disk must not fail the call: the record is still queued
+        logger.exception("call %s could not be spooled", record.id)
+
+
+def _spool_committed(batch: list[CallRecord]) -> None:
+    current = spool()
+    if current is None:
+        return
+    try:
+        current.committed(record.id for record in batch)
+    except OSError:  # the rows are in: a replay of these entries would only skip them
+        logger.exception("call spool bookkeeping failed")
+
+
+def _spool_sync() -> None:
+    current = spool()
+    if current is None:
+        return
+    try:
+        current.sync()
+    except OSError:  # the records are appended all the same; only a host crash could lose them
+        logger.exception("fsync of the call spool failed")
 
 
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RecordWriter] = (

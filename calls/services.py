@@ -100,6 +100,10 @@ class CallRecord:
     tags: dict[str, str] = field(default_factory=dict)
     # The caller's sampling decision (traceparent flags), for the exported span only.
     trace_sampled: bool = True
+    # --- write-ahead spool (calls.spool) ---
+    # Bodies, metadata and error text already redacted (the spool did it before
+    # they touched the disk): not done twice.
+    redacted: bool = False
 
 
 Settle = Callable[[list[tuple[Any, Decimal]]], None]
@@ -159,6 +163,7 @@ def call_row(record: CallRecord) -> LLMCall:
 def call_values(record: CallRecord) -> dict[str, Any]:
     """The row's field values (redacted), by attribute name."""
     store = settings.LLM_STORE_BODIES
+    clean, clean_text = (_as_is, _as_is) if record.redacted else (redact, redact_text)
     return dict(
         id=record.id,
         created_at=record.created_at,
@@ -175,7 +180,7 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         stream=record.stream,
         status=record.status,
         error_type=record.error_type,
-        error_message=redact_text(record.error_message)[:2000],
+        error_message=clean_text(record.error_message)[:2000],
         http_status=record.http_status,
         prompt_tokens=record.prompt_tokens,
         completion_tokens=record.completion_tokens,
@@ -192,9 +197,9 @@ def call_values(record: CallRecord) -> dict[str, Any]:
         saved_cost=record.saved_cost,
         downgraded=record.downgraded,
         finish_reason=record.finish_reason or "",
-        request_body=redact(record.request_body) if store else None,
-        response_body=redact(record.response_body) if store else None,
-        metadata=redact(record.metadata),
+        request_body=clean(record.request_body) if store else None,
+        response_body=clean(record.response_body) if store else None,
+        metadata=clean(record.metadata),
         occurrences=record.occurrences,
         **attribution_values(record),
     )
@@ -212,6 +217,10 @@ def attribution_values(record: CallRecord) -> dict[str, Any]:
         end_user=redact_text(record.end_user),
         tags=redact(record.tags),
     )
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def call_record_stripped(record: CallRecord, *, reason: str) -> CallRecord:

@@ -13,7 +13,9 @@ class CostsConfig(AppConfig):
         from calls.models import LLMCall
         from calls.services import settle_hook_register
         from calls.signals import calls_written
+        from calls.spool_codec import reservation_codec_register
         from costs.models import Budget, ModelPrice
+        from costs.reservation_codec import reservation_decode, reservation_encode
         from costs.reservations import settle_hook
         from costs.signals import budget_changed, calls_recorded, price_changed
         from costs.usage import window_calls
@@ -30,6 +32,8 @@ class CostsConfig(AppConfig):
         post_save.connect(calls_recorded, sender=LLMCall, dispatch_uid="costs.call_saved")
         # The call writer settles budget reservations in its own transaction.
         settle_hook_register(settle_hook)
+        # ... and journals them in its write-ahead spool, to settle them after a kill.
+        reservation_codec_register(reservation_encode, reservation_decode)
         # The filter bar's choices come from the rollups, which costs owns.
         dimension_source_register(dimension_values)
         call_count_source_register(window_calls)

@@ -25,7 +25,7 @@ serialises writers; there the same steps run through the ORM.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -188,8 +188,13 @@ async def areserve_for_call(
     max_tokens: int | None,
     kinds: list[str],
     prompt_tokens: int | None = None,
+    on_reserved: Callable[[Reservation], None] | None = None,
 ) -> Reservation:
     """Estimate the request's worst case and reserve it for the call's scope.
+
+    ``on_reserved`` is called with the reservation as soon as it is held, on
+    the thread that took it: the gateway journals it there, so a process killed
+    right after the reservation committed still knows what to release.
 
     Fast path: when the cached budget list is fresh and no budget covers the
     call, nothing is priced and no thread or transaction is used."""
@@ -203,7 +208,7 @@ async def areserve_for_call(
         "tags": record.tags,
     }
     if cached is not None and not any(b.enforces and b.covers(**scope) for b in cached):
-        return Reservation(amount=ZERO)
+        return _reported(Reservation(amount=ZERO), on_reserved)
     amount = await reservation_estimate(
         messages=messages,
         max_tokens=max_tokens,
@@ -211,7 +216,24 @@ async def areserve_for_call(
         kinds=kinds,
         prompt_tokens=prompt_tokens,
     )
-    return await abudget_reserve(amount=amount, **scope)
+    return await _areserve_and_report(on_reserved, amount=amount, **scope)
+
+
+def _reported(
+    reservation: Reservation, on_reserved: Callable[[Reservation], None] | None
+) -> Reservation:
+    if on_reserved is not None:
+        on_reserved(reservation)
+    return reservation
+
+
+def _reserve_and_report(
+    on_reserved: Callable[[Reservation], None] | None, **scope: Any
+) -> Reservation:
+    return _reported(budget_reserve(**scope), on_reserved)
+
+
+_areserve_and_report = sync_to_async(_reserve_and_report)
 
 
 # --- reserve and settle ------------------------------------------------------------
@@ -368,9 +390,6 @@ def _reserve_on_one_counter(
             return Reservation(amount=amount)
     downgrade_to = "" if row[0] else budget.downgrade_model
     return Reservation(amount=amount, counter_ids=(counter_id,), downgrade_to=downgrade_to)
-
-
-abudget_reserve = sync_to_async(budget_reserve)
 
 
 def budget_settle(*, reservation: Reservation, cost: Decimal) -> None:

@@ -256,6 +256,12 @@ GATEWAY_BACKGROUND_RECORDS = env.bool("GATEWAY_BACKGROUND_RECORDS", default=True
 # Refused calls (rate limit, bad key) get a row each, up to this many per key and
 # second; the rest of the second become one aggregated row (llm_gateway.refusals).
 GATEWAY_REFUSAL_ROWS_PER_SECOND = env.int("GATEWAY_REFUSAL_ROWS_PER_SECOND", default=5)
+# Each call's record is appended here before its answer goes out, and replayed
+# if the process is killed before the record reached the database
+# (calls.spool). Per host; empty turns it off. docs/operations.md.
+GATEWAY_SPOOL_DIR = env("GATEWAY_SPOOL_DIR", default=str(BASE_DIR / "var" / "spool"))
+GATEWAY_SPOOL_FSYNC = env.bool("GATEWAY_SPOOL_FSYNC", default=True)
+GATEWAY_SPOOL_SWEEP_SECONDS = env.float("GATEWAY_SPOOL_SWEEP_SECONDS", default=30.0)
 # The ASGI server's garbage-collector thresholds (llm_gateway.gc_tuning); empty keeps
 # CPython's defaults.
 GATEWAY_GC_THRESHOLDS = tuple(

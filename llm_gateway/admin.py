@@ -86,6 +86,7 @@ class GatewayKeyForm(forms.ModelForm):
             "rpm_limit",
             "tpm_limit",
             "allowed_models",
+            "allowed_agent_names",
             "validate_responses",
             "cache_mode",
             "cache_ttl_seconds",
@@ -107,6 +108,12 @@ class GatewayKeyForm(forms.ModelForm):
 
     def clean_cache_mode(self) -> str:
         return self.cleaned_data.get("cache_mode") or CacheMode.AUTO
+
+    def clean_allowed_agent_names(self) -> list[str]:
+        names = self.cleaned_data.get("allowed_agent_names") or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise forms.ValidationError('A JSON list of agent names, e.g. ["research-*"].')
+        return [name.strip() for name in names if name.strip()]
 
 
 @admin.register(GatewayKey)
@@ -146,6 +153,7 @@ class GatewayKeyAdmin(admin.ModelAdmin):
             validate_responses=obj.validate_responses,
             cache_mode=obj.cache_mode,
             cache_ttl_seconds=obj.cache_ttl_seconds,
+            allowed_agent_names=obj.allowed_agent_names,
         )
         obj.pk, obj.prefix, obj.key_hash = created.pk, created.prefix, created.key_hash
         obj.created_at = created.created_at

@@ -57,6 +57,7 @@ def gateway_key_create(
     validate_responses: bool = False,
     cache_mode: str = "auto",
     cache_ttl_seconds: int | None = None,
+    allowed_agent_names: list[str] | None = None,
 ) -> tuple[str, GatewayKey]:
     """Create a key and return it with the raw value, which is never retrievable again."""
     prefix = KEY_PREFIX + secrets.token_hex(4)
@@ -73,6 +74,7 @@ def gateway_key_create(
         validate_responses=validate_responses,
         cache_mode=cache_mode,
         cache_ttl_seconds=cache_ttl_seconds,
+        allowed_agent_names=allowed_agent_names or [],
     )
     return raw, key
 
@@ -94,6 +96,8 @@ class KeyInfo:
     # Response cache policy (llm_gateway/cache.py): "auto", "always" or "never".
     cache_mode: str = "auto"
     cache_ttl_seconds: int | None = None
+    # Names X-Agent-Name may claim besides ``agent_name`` (names or fnmatch patterns).
+    allowed_agent_names: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, key: GatewayKey) -> KeyInfo:
@@ -110,6 +114,7 @@ class KeyInfo:
             key.revoked_at is not None,
             key.cache_mode,
             key.cache_ttl_seconds,
+            tuple(str(name) for name in key.allowed_agent_names or ()),
         )
 
     def usable(self, now: datetime) -> bool:

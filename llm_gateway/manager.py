@@ -26,6 +26,7 @@ from django.utils import timezone
 from calls.models import CallStatus
 from calls.recorder import record_writer
 from calls.services import CallRecord, acall_record
+from calls.spool import call_started_hook
 from common.tokens import estimate_prompt_tokens, estimate_tokens
 from costs.pricing import aprice_for, price_ledger_fields, recorded_call_cost
 from costs.reservations import areserve_for_call
@@ -595,12 +596,15 @@ async def _enforce_budgets(
     any provider is asked (costs.reservations). A spent ``block`` budget raises
     LLMBudgetExceededError; a spent ``downgrade`` budget moves the request to
     its downgrade model (the record keeps the requested one)."""
+    # Journaled once held, for the background writer's calls (calls.spool).
+    journal = call_started_hook(record) if ctx.defer_record else None
     ctx.reservation = await areserve_for_call(
         record=record,
         messages=request.to_messages(),
         max_tokens=request.max_tokens or request.extra.get("max_completion_tokens"),
         kinds=kinds,
         prompt_tokens=request.metadata.get("input_tokens"),
+        on_reserved=journal,
     )
     target = ctx.reservation.downgrade_to
     if not target or target == record.requested_model:

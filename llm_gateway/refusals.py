@@ -18,6 +18,7 @@ server's shutdown).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
@@ -125,7 +126,11 @@ async def refusal_record(refusal: Refusal) -> None:
     current.last = refusal
     if current.timer is None:
         loop = asyncio.get_running_loop()
-        current.timer = loop.call_later(_FLUSH_DELAY, _flush_later, key, current)
+        # A fresh context: the flush outlives the request, whose database
+        # thread (llm_gateway.api.database_thread) is gone by then.
+        current.timer = loop.call_later(
+            _FLUSH_DELAY, _flush_later, key, current, context=contextvars.Context()
+        )
 
 
 def _flush_later(key: tuple[str, str], second: _Second) -> None:

@@ -10,6 +10,7 @@ delays the caller.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Mapping
 
@@ -82,6 +83,8 @@ def validation_enqueue(*, ctx, content: str, finish_reason: str | None) -> None:
         if settings.CELERY_TASK_ALWAYS_EAGER or not await sync_to_async(_publish)(args):
             await _run_locally_when_recorded(args)
 
-    task = asyncio.get_running_loop().create_task(work())
+    # A fresh context: the task outlives the request, and with it the request's
+    # thread-sensitive context (llm_gateway.api.database_thread).
+    task = asyncio.get_running_loop().create_task(work(), context=contextvars.Context())
     _background.add(task)
     task.add_done_callback(_background.discard)

@@ -65,12 +65,18 @@ def _celery_mode(request: pytest.FixtureRequest):
 
 
 @pytest.fixture(autouse=True)
-def _record_mode(request: pytest.FixtureRequest, settings):
+def _record_mode(request: pytest.FixtureRequest, settings, tmp_path_factory):
     """Tests read the call log right after a response: write records before it,
-    unless the test is about the background writer itself."""
-    settings.GATEWAY_BACKGROUND_RECORDS = bool(
-        request.node.get_closest_marker("background_records")
-    )
+    unless the test is about the background writer itself (then with a spool of
+    its own, never one another test's records could be replayed from)."""
+    from calls.spool import spool_reset
+
+    background = bool(request.node.get_closest_marker("background_records"))
+    settings.GATEWAY_BACKGROUND_RECORDS = background
+    settings.GATEWAY_SPOOL_DIR = str(tmp_path_factory.mktemp("spool")) if background else ""
+    spool_reset()
+    yield
+    spool_reset()
 
 
 @pytest.fixture(autouse=True)

@@ -218,9 +218,28 @@ def child_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def upstream_env(upstream, **overrides: str) -> dict[str, str]:
+    """A gateway's environment for the fake ``upstream``, this test's keys and
+    database, no mock fallback and no broker; ``overrides`` win."""
+    from django.conf import settings
+
+    return {
+        "OPENAI_API_KEY": "sk-upstream-secret-0123456789abcdef",
+        "OPENAI_BASE_URL": upstream.base_url,
+        "LLM_MOCK_FALLBACK": "false",
+        "SECRET_KEY": settings.SECRET_KEY,  # key hashes must match the test's
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": "",
+        "DATABASE_URL": database_url(),
+        **overrides,
+    }
+
+
 def start_gateway(tmp_path: Path, **env: str) -> tuple[Process, str]:
     """The gateway in its own server process, so its connection handling is real."""
     port = free_port()
+    # Its own spool: a file a killed gateway left must only ever meet this test's database.
+    env.setdefault("GATEWAY_SPOOL_DIR", str(tmp_path / "spool"))
     process = Process(
         # The production command and server settings (llm_gateway.serving); lifespan on,
         # so shutdown drains the background record writer.

@@ -95,7 +95,9 @@ def test_stream_without_include_usage_hides_the_usage_chunk_but_records_usage(
 
 def test_agent_name_header_overrides_the_keys_agent(live_gateway, upstream, make_key):
     client = client_for(
-        live_gateway, make_key("default-agent"), default_headers={"X-Agent-Name": "Research Agent"}
+        live_gateway,
+        make_key("default-agent", allowed_agent_names=["Research Agent"]),
+        default_headers={"X-Agent-Name": "Research Agent"},
     )
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert LLMCall.objects.get().agent_name == "Research Agent"

@@ -11,7 +11,7 @@ from common.redaction import REDACTED, redact_text
 
 def every_pattern(text: str) -> str:
     """The reference: every pattern applied, as before the fast path existed."""
-    for pattern in redaction._PATTERNS:
+    for _, pattern in redaction._PATTERNS:
         text = pattern.sub(REDACTED, text)
     return redaction._UNSTORABLE.sub("\ufffd", redaction._CARD.sub(redaction._card, text))
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.contrib import admin
 from django.core import serializers
 from django.urls import reverse
@@ -27,6 +29,7 @@ UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdef"  # the `upstream` fixture's
 PASTED_KEY = "sk-proj-" + "PastedIntoAPrompt" * 3
 WEBHOOK_TOKEN = "T0KEN1n7heWebhookPath9f8e7d6c5b4a"
 PAGES = ["/", "/costs/", "/costs/budgets/", "/requests/", "/performance/", "/quality/", "/admin/"]
+EXPORTS = ["/costs/export.csv?range=30d", "/costs/export.json?range=30d"]
 
 
 def _drive(base_url: str, keys: list[str], upstream) -> None:
@@ -51,11 +54,18 @@ def _drive(base_url: str, keys: list[str], upstream) -> None:
         assert httpx.get(base_url + path, headers={"Authorization": f"Bearer {good}"}).is_success
 
 
+def _body(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
 def _pages(client) -> list[str]:
-    """Every dashboard page, every admin list and each list's first change page."""
-    rendered = [client.get(path).content.decode() for path in PAGES]
-    call = LLMCall.objects.first()
-    rendered.append(client.get(f"/requests/{call.id}/").content.decode())
+    """Every dashboard page and export, every call's detail page, every admin
+    list and each list's first change page."""
+    rendered = [_body(client.get(path)) for path in PAGES + EXPORTS]
+    for call_id in LLMCall.objects.values_list("id", flat=True):
+        rendered.append(client.get(f"/requests/{call_id}/").content.decode())
     for model, _ in admin.site._registry.items():
         meta = model._meta
         changelist = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
@@ -78,13 +88,23 @@ def _tables() -> str:
 PROVIDER_KEY = "sk-ant-" + "ProviderKeyFromTheEnvironment" * 2
 
 
-def test_no_secret_appears_in_any_table_log_or_page(
+def _spooled() -> str:
+    """What the server's write-ahead spool put on disk (calls.spool)."""
+    files = Path(settings.GATEWAY_SPOOL_DIR).glob("calls-*.wal")
+    return "\n".join(path.read_bytes().decode() for path in files)
+
+
+@pytest.mark.background_records  # the server's own path: spooled, then written in batches
+def test_no_secret_appears_in_any_table_log_page_or_spool(
     live_gateway, upstream, prices, make_key, staff_client, caplog, monkeypatch
 ):
     from calls.models import Provider
+    from calls.spool import Spool
     from costs.budgets import budget_create
 
     caplog.set_level(logging.DEBUG)
+    # Keep every spool entry on disk (it is spent once written), so all of them are searched.
+    monkeypatch.setattr(Spool, "committed", lambda self, call_ids: None)
     # A provider configured in the admin names the variable; the key lives in the environment.
     monkeypatch.setenv("SCAN_PROVIDER_KEY", PROVIDER_KEY)
     Provider.objects.create(
@@ -106,7 +126,8 @@ def test_no_secret_appears_in_any_table_log_or_page(
         f"{r.getMessage()} {r.exc_text or ''} {json.dumps(r.args, default=str)}"
         for r in caplog.records
     )
-    haystacks = {"tables": _tables(), "logs": logs, "pages": "\n".join(pages)}
+    spooled = _spooled()
+    haystacks = {"tables": _tables(), "logs": logs, "pages": "\n".join(pages), "spool": spooled}
     secrets = {"gateway key": keys[0], "other gateway key": keys[1], "upstream": UPSTREAM_KEY}
     secrets |= {"pasted": PASTED_KEY, "provider key": PROVIDER_KEY}
     found = [
@@ -120,7 +141,9 @@ def test_no_secret_appears_in_any_table_log_or_page(
         found.append("webhook token in logs")
     assert found == []
     assert "SCAN_PROVIDER_KEY" in haystacks["pages"]  # the admin shows the variable's name
-    # Four calls, and the forged key's refusal (its prefix is real: llm_gateway.refusals).
+    # Four calls, and the forged key's refusal (a real key's prefix: recorded at $0).
     assert LLMCall.objects.exclude(status="unauthorized").count() == 4
     assert LLMCall.objects.filter(status="unauthorized").count() == 1
-    assert len(pages) > len(PAGES)
+    assert len(pages) > len(PAGES) + len(EXPORTS) + 5
+    assert all(str(call_id) in spooled for call_id in LLMCall.objects.values_list("id", flat=True))
+    assert "[REDACTED]" in spooled  # the pasted key was there, and was redacted first

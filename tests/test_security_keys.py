@@ -109,7 +109,7 @@ def test_secrets_in_prompts_and_answers_are_redacted_before_storage(
     ids=["plain", "stream", "other agent name", "lower-case scheme", "padded scheme"],
 )
 def test_a_keys_rpm_holds_whatever_the_request_looks_like(client, make_key, upstream, variant):
-    raw = make_key("limited-agent", rpm_limit=2)
+    raw = make_key("limited-agent", rpm_limit=2, allowed_agent_names=["someone-else"])
     variant = dict(variant)
     scheme = variant.pop("scheme", "Bearer")
     body = {**CHAT, "stream": bool(variant.pop("stream", False))}
@@ -208,7 +208,7 @@ def test_an_agent_budget_cannot_be_escaped_by_naming_another_agent(client, make_
     )
     LLMCall.objects.create(agent_name="capped", model="gpt-4o-mini", cost=Decimal("0.02"))
     budgets_evaluate()
-    raw = make_key("capped")
+    raw = make_key("capped", allowed_agent_names=["not-capped"])
     _assert_budget_refusal(post_chat(client, raw, **{"X-Agent-Name": "capped"}))
     _assert_budget_refusal(post_chat(client, raw, **{"X-Agent-Name": "not-capped"}))
     assert upstream.chat_calls == []

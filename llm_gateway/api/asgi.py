@@ -4,7 +4,9 @@ The hot endpoints (``FAST_ROUTES``) skip Django's request cycle, which costs a
 thread per request, two signal round trips and ten middlewares: more than the
 gateway's own work. Every other path (pages, admin, probes) goes through
 Django as usual. The lifespan protocol is answered here so the server can tell
-the app it is stopping, and the call records still queued are written first.
+the app it is stopping, and the call records still queued are written first;
+at startup it starts the sweeper that replays the write-ahead spool files of
+processes that died (``calls.spool_recovery``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 
 from calls.recorder import records_flush
+from calls.spool_recovery import spool_sweeper_start, spool_sweeper_stop
+from llm_gateway.api.database_thread import api_database_context
 from llm_gateway.api.http import ApiRequest, ApiResponse, Handler
 from llm_gateway.api.resilience import guarded  # OpenAI-shaped 405/503/500
 from llm_gateway.api.routes import FAST_ROUTES
@@ -43,7 +47,9 @@ def gateway_application(
         if scope["type"] == "http":
             handler = FAST_ROUTES.get(scope["path"])
             if handler is not None:
-                return await serve_asgi(handler, scope, receive, send)
+                # The API's database work on its own thread, never behind a page's.
+                async with api_database_context():
+                    return await serve_asgi(handler, scope, receive, send)
         elif scope["type"] == "lifespan":
             return await _lifespan(receive, send, on_startup, on_shutdown)
         return await django_application(scope, receive, send)
@@ -57,17 +63,21 @@ async def _lifespan(
     on_startup: Callable[[], None] | None,
     on_shutdown: Callable[[], None] | None,
 ) -> None:
+    sweeper = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             if on_startup is not None:
                 on_startup()
+            # Replays what killed processes left in the spool, then keeps watching.
+            sweeper = spool_sweeper_start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             if on_shutdown is not None:
                 on_shutdown()
             await refusals_flush()  # pending aggregated refusal rows go to the writer first
             await records_flush()
+            await spool_sweeper_stop(sweeper)  # and the drained spool files go
             await send({"type": "lifespan.shutdown.complete"})
             return
 

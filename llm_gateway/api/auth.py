@@ -1,4 +1,5 @@
-"""Authentication and admission of API requests (key, body size, model, rate limit)."""
+"""Authentication and admission of API requests (key, body size, model, agent name,
+rate limit)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,23 @@ def model_allowed_check(key: KeyInfo, model: str) -> None:
             code="model_not_allowed",
             param="model",
         )
+
+
+def agent_name_check(key: KeyInfo, headers: Mapping[str, str]) -> str:
+    """The agent a call is attributed to: the key's own, or the ``X-Agent-Name``
+    the key is allowed to claim. Dashboards and agent budgets trust this name,
+    so a key must not spend another agent's budget or hide under its name."""
+    claimed = headers.get("x-agent-name", "").strip()[:200]
+    if not claimed or claimed == key.agent_name:
+        return key.agent_name
+    if any(fnmatchcase(claimed, pattern) for pattern in key.allowed_agent_names):
+        return claimed
+    raise APIError(
+        403,
+        f"This key may not act as the agent '{claimed}'. Ask an administrator to add the "
+        "name to the key's allowed agent names, or drop the X-Agent-Name header.",
+        code="agent_not_allowed",
+    )
 
 
 async def rate_limit_check(

@@ -17,6 +17,7 @@ from django.db import DatabaseError
 from llm_gateway.api.answers import SSE_HEADERS
 from llm_gateway.api.attribution import openai_body_hints, request_attribute
 from llm_gateway.api.auth import (
+    agent_name_check,
     api_key_authenticate,
     model_allowed_check,
     rate_limit_check,
@@ -60,6 +61,7 @@ async def _admit(
     )
     request_attribute(llm_request, request.headers, **openai_body_hints(parsed.body))
     model_allowed_check(key, parsed.model)
+    agent_name_check(key, request.headers)  # refused before it counts against limits
     decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
     return key, parsed, llm_request, rate_limit_headers(decision)
 

@@ -36,6 +36,7 @@ from llm_gateway.api.anthropic_errors import (
 from llm_gateway.api.anthropic_parsing import MessagesBody, parse_messages_body
 from llm_gateway.api.attribution import request_attribute
 from llm_gateway.api.auth import (
+    agent_name_check,
     model_allowed_check,
     presented_key_authenticate,
     rate_limit_check,
@@ -113,6 +114,7 @@ async def _admit(
     parsed = parse_messages_body(body, request.headers, counting=operation == "count_tokens")
     request_attribute(parsed.request, request.headers, user=_metadata_user(parsed.body))
     model_allowed_check(key, parsed.model)
+    agent_name_check(key, request.headers)  # refused before it counts against limits
     decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
     return key, parsed, {**rate_limit_headers(decision), **anthropic_rate_limit_headers(decision)}
 

@@ -26,7 +26,8 @@ ERROR_DESCRIPTIONS = {
     "(`invalid_request_error`, `param` names it); a provider's refusal as the provider "
     "wrote it.",
     "401": "Missing, unknown, revoked or expired key (`invalid_api_key`).",
-    "403": "The key may not use this model (`model_not_allowed`).",
+    "403": "The key may not use this model (`model_not_allowed`), or may not act as the "
+    "agent named in X-Agent-Name (`agent_not_allowed`).",
     "404": "Unknown model (`model_not_found`) or endpoint (`unknown_url`).",
     "405": "Wrong HTTP method (`method_not_allowed`).",
     "413": "Body larger than GATEWAY_MAX_BODY_BYTES (`request_too_large`).",
@@ -265,8 +266,9 @@ OPENAPI: dict[str, Any] = {
                         "name": "X-Agent-Name",
                         "in": "header",
                         "required": False,
-                        "description": "Overrides the key's agent name in the call log "
-                        "(cut to 200 characters).",
+                        "description": "Attributes the call to this agent instead of the "
+                        "key's own (cut to 200 characters); only names the key's "
+                        "`allowed_agent_names` lists, else 403 `agent_not_allowed`.",
                         "schema": {"type": "string"},
                     }
                 ],

@@ -21,6 +21,7 @@ from llm_gateway.api import usage as usage_selectors
 from llm_gateway.api.answers import StreamShape, streamed_answer, whole_answer
 from llm_gateway.api.attribution import openai_body_hints, request_attribute
 from llm_gateway.api.auth import (
+    agent_name_check,
     api_key_authenticate,
     model_allowed_check,
     rate_limit_check,
@@ -63,6 +64,7 @@ async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody, dict[str, str]
     request_attribute(chat.request, request.headers, **openai_body_hints(chat.body))
     model = chat.request.model or ""
     model_allowed_check(key, model)
+    agent_name_check(key, request.headers)  # refused before it counts against limits
     decision = await rate_limit_check(key, request=request, model=model)
     return key, chat, rate_limit_headers(decision)
 

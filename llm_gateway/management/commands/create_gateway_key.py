@@ -16,6 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("--rpm", type=int, default=None, help="Requests per minute limit.")
         parser.add_argument("--tpm", type=int, default=None, help="Tokens per minute limit.")
         parser.add_argument("--models", default="", help="Comma list of allowed models/patterns.")
+        parser.add_argument(
+            "--agents",
+            default="",
+            help="Comma list of other agent names/patterns the key may set in X-Agent-Name.",
+        )
 
     def handle(
         self,
@@ -25,6 +30,7 @@ class Command(BaseCommand):
         rpm: int | None,
         tpm: int | None,
         models: str,
+        agents: str = "",
         **options: object,
     ) -> None:
         if not agent.strip():
@@ -33,12 +39,14 @@ class Command(BaseCommand):
             if value is not None and value < 1:
                 raise CommandError(f"{label} must be a positive integer")
         allowed = [m.strip() for m in models.split(",") if m.strip()]
+        agent_names = [a.strip() for a in agents.split(",") if a.strip()]
         raw, key = gateway_key_create(
             name=name or agent,
             agent_name=agent.strip(),
             rpm_limit=rpm,
             tpm_limit=tpm,
             allowed_models=allowed,
+            allowed_agent_names=agent_names,
         )
         self.stdout.write(f"Created key {key.prefix}… for agent '{key.agent_name}'.")
         self.stdout.write("Store it now; it cannot be shown again:")
