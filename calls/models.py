@@ -179,6 +179,10 @@ class LLMCall(models.Model):
             models.Index(fields=["agent_name", "created_at"], name="llmcall_agent_time"),
             models.Index(fields=["model", "created_at"], name="llmcall_model_time"),
             models.Index(fields=["status", "created_at"], name="llmcall_status_time"),
+            # The explorer's "most expensive" and "slowest" orders walk these by
+            # keyset (llm_gateway.call_order); without them each page sorts the window.
+            models.Index(fields=["-cost", "-id"], name="llmcall_cost_keyset"),
+            models.Index(fields=["-latency_ms", "-id"], name="llmcall_latency_keyset"),
         ]
 
     def __str__(self) -> str:

@@ -55,10 +55,22 @@ def _href_query(page, selector: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.get_attribute(selector, "href")).query)
 
 
+WATCH_SETTLE = """() => {
+  window.__settled = false;
+  if (window.__watching) return;
+  window.__watching = true;
+  document.body.addEventListener("htmx:afterSettle", event => {
+    if (event.detail.target && event.detail.target.id === "page-body") window.__settled = true;
+  });
+}"""
+
+
 def _change_filter(page, action) -> None:
-    with page.expect_response(lambda r: r.request.headers.get("hx-target") == "page-body"):
-        action()
-    page.wait_for_load_state("networkidle")
+    """The response arriving is not the swap: the export links and the reset link
+    change in the out-of-band swaps htmx makes after it, so wait for the settle."""
+    page.evaluate(WATCH_SETTLE)
+    action()
+    page.wait_for_function("() => window.__settled === true")
 
 
 def test_exports_and_clear_link_follow_every_filter_change(live_server, open_page, seeded_demo):
