@@ -173,6 +173,124 @@ class RollupCursor(models.Model):
         return f"{self.name} @ {self.position:%Y-%m-%d %H:%M:%S}"
 
 
+class SessionSummary(models.Model):
+    """One session (``LLMCall.session_id``): what the sessions list shows.
+
+    Recomputed whole from the session's calls whenever the rollup job sees a
+    new or late call of it (costs.attribution_rollups), so re-runs never double
+    count. ``facets`` holds the agents and tags as delimited text: a filter is
+    then one ``contains`` that SQLite and PostgreSQL both answer, where JSON
+    containment exists on PostgreSQL only.
+    """
+
+    session_id = models.CharField(max_length=200, primary_key=True)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    duration_s = models.FloatField(default=0)  # last call's start minus the first's
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    agents = models.JSONField(default=list)
+    end_user = models.CharField(max_length=256, blank=True)  # the latest call's
+    tags = models.JSONField(default=list)  # ["name=value", ...]
+    facets = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # Each list order is walked by keyset (value, session_id) from its index.
+        indexes = [
+            models.Index(fields=["-last_at", "-session_id"], name="session_recent"),
+            models.Index(fields=["-cost", "-session_id"], name="session_cost"),
+            models.Index(fields=["-calls", "-session_id"], name="session_calls"),
+            models.Index(fields=["-duration_s", "-session_id"], name="session_duration"),
+            models.Index(fields=["-errors", "-session_id"], name="session_errors"),
+            models.Index(
+                fields=["end_user", "-last_at"],
+                name="session_user_recent",
+                condition=~models.Q(end_user=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.session_id
+
+
+class AttributedDaily(models.Model):
+    """Calls of one UTC day and (agent, model, provider, operation), for one end
+    user or one tag. The sums have the names of ``UsageRollup``'s, so the usage
+    reads (costs.usage ``totals_of``) sum either; there is no latency here."""
+
+    bucket_start = models.DateTimeField()
+    agent_name = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=100, blank=True)
+    operation = models.CharField(max_length=16, default="chat")
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    saved_cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0)
+    unpriced_calls = models.PositiveIntegerField(default=0)
+    last_seen = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+_DIMENSIONS = ["agent_name", "model", "provider", "operation"]
+
+
+class UserDailyRollup(AttributedDaily):
+    """Spend of one end user (``LLMCall.end_user``) per day: the users page and
+    the costs page's user filter and grouping. Calls without a user are not here."""
+
+    end_user = models.CharField(max_length=256)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket_start", "end_user", *_DIMENSIONS], name="userdaily_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["bucket_start"], name="userdaily_time"),
+            models.Index(fields=["end_user", "bucket_start"], name="userdaily_user_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket_start:%Y-%m-%d} {self.end_user}"
+
+
+class TagDailyRollup(AttributedDaily):
+    """Spend per tag (``name=value``) per day. A call with three tags is in three
+    rows, so sums across tags count it three times: read one tag, or group by tag."""
+
+    tag_name = models.CharField(max_length=64)
+    tag = models.CharField(max_length=321)  # "name=value", the filter's own form
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket_start", "tag", *_DIMENSIONS], name="tagdaily_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tag", "bucket_start"], name="tagdaily_tag_time"),
+            models.Index(fields=["tag_name", "bucket_start"], name="tagdaily_name_time"),
+            models.Index(fields=["bucket_start"], name="tagdaily_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket_start:%Y-%m-%d} {self.tag}"
+
+
 def _default_thresholds() -> list[float]:
     return [0.5, 0.8, 1.0]
 

@@ -1,4 +1,5 @@
-"""Writes of usage rollups: the call log folded into minute and hour buckets.
+"""Writes of usage rollups: the call log folded into minute and hour buckets,
+and (costs.attribution_rollups) into sessions and per-user and per-tag days.
 
 A bucket is always recomputed whole (minute buckets from the raw rows, hour
 buckets from their minute buckets) and replaced in one transaction, so running
@@ -19,12 +20,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Min, QuerySet
 from django.utils import timezone
 
 from calls.models import CallStatus, LLMCall
 from common import histogram
 from common.buckets import bucket_floor
+from costs.attribution_rollups import attribution_refresh
 from costs.models import Granularity, RollupCursor, UsageRollup
 
 CURSOR = "usage"
@@ -62,8 +64,9 @@ def rollups_update(*, now: datetime | None = None) -> int:
         since = cursor.position if cursor else None
         if since is not None and since >= until:
             return 0
-        touched = _minutes_touched(since=since, until=until)
-        written = _refresh(touched)
+        recorded = _recorded(since=since, until=until)
+        touched = _minutes_touched(recorded)
+        written = _refresh(touched) + attribution_refresh(recorded)
         RollupCursor.objects.update_or_create(name=CURSOR, defaults={"position": until})
     return written
 
@@ -73,14 +76,9 @@ def rollups_rebuild(*, start: datetime, end: datetime) -> int:
     a bulk import whose rows carry past ``recorded_at`` values the cursor has
     already passed. Buckets without raw rows are left alone: once retention has
     pruned the log, the rollups are the only history left."""
-    minutes = {
-        bucket_floor(t, width=STEP[Granularity.MINUTE])
-        for t in LLMCall.objects.filter(created_at__gte=start, created_at__lt=end)
-        .values_list("created_at", flat=True)
-        .iterator()
-    }
+    calls = LLMCall.objects.filter(created_at__gte=start, created_at__lt=end)
     with transaction.atomic():
-        return _refresh(minutes)
+        return _refresh(_minutes_touched(calls)) + attribution_refresh(calls)
 
 
 def rollups_rebuild_all() -> int:
@@ -101,13 +99,15 @@ def _cursor_locked() -> RollupCursor | None:
     return RollupCursor.objects.select_for_update().filter(name=CURSOR).first()
 
 
-def _minutes_touched(*, since: datetime | None, until: datetime) -> set[datetime]:
+def _recorded(*, since: datetime | None, until: datetime) -> QuerySet[LLMCall]:
     rows = LLMCall.objects.filter(recorded_at__lt=until)
-    if since is not None:
-        rows = rows.filter(recorded_at__gte=since)
+    return rows if since is None else rows.filter(recorded_at__gte=since)
+
+
+def _minutes_touched(calls: QuerySet[LLMCall]) -> set[datetime]:
     return {
         bucket_floor(t, width=STEP[Granularity.MINUTE])
-        for t in rows.values_list("created_at", flat=True).iterator()
+        for t in calls.values_list("created_at", flat=True).iterator()
     }
 
 
