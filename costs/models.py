@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.validators import MinValueValidator
@@ -214,6 +215,10 @@ class SessionSummary(models.Model):
 
     def __str__(self) -> str:
         return self.session_id
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(seconds=self.duration_s)
 
 
 class AttributedDaily(models.Model):

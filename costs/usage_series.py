@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Sum
 
 from common.buckets import bucket_floor, bucket_range
+from costs.attribution_reads import spend_source
 from costs.rollups import STEP
 from costs.usage import (
     DIMENSION_FIELDS,
@@ -77,16 +79,18 @@ def _group_sums(
 
 
 def spend_series(*, filters: DashboardFilters, group_by: str, top: int = 8) -> list[Series]:
-    """Spend per time bucket, one series per agent, model or provider.
+    """Spend per time bucket, one series per agent, model, provider, user or tag.
 
     Beyond the ``top`` biggest spenders the rest is summed as "other" so a
-    stacked chart stays legible.
+    stacked chart stays legible. Users and tags read their day rollups
+    (costs.attribution_reads), so their buckets are days.
     """
-    field = DIMENSION_FIELDS[group_by]
-    rows = rollups_for(filters).values("bucket_start", field).annotate(cost=Sum("cost"))
-    groups = _group_sums(rows, width=filters.bucket, key=field, value="cost")
+    source = spend_source(filters)
+    field = source.column(group_by)
+    rows = source.rows.values("bucket_start", field).annotate(cost=Sum("cost"))
+    groups = _group_sums(rows, width=source.bucket, key=field, value="cost")
     ranked = sorted(groups, key=lambda name: (-sum(groups[name].values()), name))
-    buckets = bucket_range(start=filters.start, end=filters.end, width=filters.bucket)
+    buckets = bucket_range(start=filters.start, end=filters.end, width=source.bucket)
     series = [
         Series(name=name, x=buckets, y=[float(groups[name].get(b, ZERO)) for b in buckets])
         for name in ranked[:top]
@@ -99,11 +103,12 @@ def spend_series(*, filters: DashboardFilters, group_by: str, top: int = 8) -> l
 
 def cumulative_spend(*, filters: DashboardFilters) -> tuple[list[datetime], list[Decimal]]:
     """Running total of spend over the window's buckets (Decimal until charted)."""
-    rows = rollups_for(filters).values("bucket_start").annotate(cost=Sum("cost"))
+    source = spend_source(filters)
+    rows = source.rows.values("bucket_start").annotate(cost=Sum("cost"))
     per_bucket: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
     for row in rows:
-        per_bucket[bucket_floor(row["bucket_start"], width=filters.bucket)] += row["cost"] or ZERO
-    buckets = bucket_range(start=filters.start, end=filters.end, width=filters.bucket)
+        per_bucket[bucket_floor(row["bucket_start"], width=source.bucket)] += row["cost"] or ZERO
+    buckets = bucket_range(start=filters.start, end=filters.end, width=source.bucket)
     running, totals = ZERO, []
     for bucket in buckets:
         running += per_bucket.get(bucket, ZERO)
@@ -111,20 +116,42 @@ def cumulative_spend(*, filters: DashboardFilters) -> tuple[list[datetime], list
     return buckets, totals
 
 
+def _sums_per_bucket(
+    filters: DashboardFilters, *names: str
+) -> tuple[list[datetime], dict[str, dict[datetime, Any]]]:
+    """Each named rollup sum per chart bucket of the window (Decimal for money)."""
+    source = spend_source(filters)
+    rows = source.rows.values("bucket_start").annotate(**{n: Sum(n) for n in names})
+    sums: dict[str, dict[datetime, Any]] = {n: defaultdict(int) for n in names}
+    for row in rows:
+        bucket = bucket_floor(row["bucket_start"], width=source.bucket)
+        for name in names:
+            sums[name][bucket] += row[name] or 0
+    return bucket_range(start=filters.start, end=filters.end, width=source.bucket), sums
+
+
 def cost_per_1k_series(*, filters: DashboardFilters) -> Series:
     """Spend per thousand calls per bucket: falls when traffic moves to cheaper models."""
-    rows = (
-        rollups_for(filters).values("bucket_start").annotate(cost=Sum("cost"), calls=Sum("calls"))
-    )
-    cost: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
-    calls: dict[datetime, int] = defaultdict(int)
-    for row in rows:
-        bucket = bucket_floor(row["bucket_start"], width=filters.bucket)
-        cost[bucket] += row["cost"] or ZERO
-        calls[bucket] += row["calls"] or 0
-    buckets = bucket_range(start=filters.start, end=filters.end, width=filters.bucket)
+    buckets, sums = _sums_per_bucket(filters, "cost", "calls")
+    cost, calls = sums["cost"], sums["calls"]
     values = [float(cost[b] * 1000 / calls[b]) if calls.get(b) else None for b in buckets]
     return Series(name="cost per 1k calls", x=buckets, y=values)
+
+
+def cache_savings_series(*, filters: DashboardFilters) -> tuple[Series, Series, Decimal]:
+    """Money the response cache saved per bucket, its hit rate (% of calls), and
+    the window's total saved (exact)."""
+    buckets, sums = _sums_per_bucket(filters, "saved_cost", "cache_hits", "calls")
+    saved, hits, calls = sums["saved_cost"], sums["cache_hits"], sums["calls"]
+    return (
+        Series(name="saved", x=buckets, y=[float(saved.get(b, ZERO)) for b in buckets]),
+        Series(
+            name="hit rate",
+            x=buckets,
+            y=[hits[b] * 100 / calls[b] if calls.get(b) else None for b in buckets],
+        ),
+        sum(saved.values(), ZERO),
+    )
 
 
 def dimension_values(*, filters: DashboardFilters) -> dict[str, list[str]]:
@@ -147,10 +174,10 @@ def spend_rows(*, filters: DashboardFilters) -> Iterable[dict[str, object]]:
     Streams from the database with ``iterator`` so a 30-day export never holds
     every row in memory; cost stays a Decimal string, never a float.
     """
-    field = DIMENSION_FIELDS[filters.group]
+    source = spend_source(filters)
+    field = source.column(filters.group)
     rows = (
-        rollups_for(filters)
-        .values("bucket_start", field)
+        source.rows.values("bucket_start", field)
         .annotate(
             calls=Sum("calls"),
             errors=Sum("errors"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from common.buckets import month_start
 from costs import budget_status, selectors, usage, usage_series
+from costs.attribution_reads import SpendSource, spend_source
 from costs.budgets import budget_create
 from costs.exports import usage_csv_rows
 from costs.forms import BudgetEditForm, BudgetForm
@@ -31,6 +33,9 @@ from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page, dashboar
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
+    source = spend_source(filters)
+    if source.attributed:
+        return _attributed_summary(filters, source)
     now = timezone.now()
     month = usage.period_totals(
         start=month_start(now),
@@ -48,11 +53,34 @@ def _summary(filters: DashboardFilters) -> dict[str, Any]:
     }
 
 
+def _attributed_summary(filters: DashboardFilters, source: SpendSource) -> dict[str, Any]:
+    """A user's or a tag's spend: whole UTC days from their rollups (no live tail)."""
+    now = timezone.now()
+    month = spend_source(replace(filters, start=month_start(now), end=now))
+    month_cost = usage.totals_of(month.rows, latency=False).cost
+    return {
+        "totals": usage.totals_of(source.rows, latency=False),
+        "month": usage.UsageTotals(cost=month_cost),
+        "month_forecast": selectors.month_forecast(spend=month_cost, now=now),
+        "source": source,
+    }
+
+
 def _spend(filters: DashboardFilters) -> dict[str, Any]:
     series = usage_series.spend_series(filters=filters, group_by=filters.group)
     has_data = any(v for s in series for v in s.y)
     chart = figures.stacked_bars(series, y_title="USD", money=True) if has_data else None
-    return {"spend_chart": chart}
+    return {"spend_chart": chart, "source": spend_source(filters)}
+
+
+def _cache_savings(filters: DashboardFilters) -> dict[str, Any]:
+    saved, hit_rate, saved_total = usage_series.cache_savings_series(filters=filters)
+    chart = None
+    if any(v for v in saved.y) or any(v for v in hit_rate.y):
+        chart = figures.bars_with_rate(
+            x=saved.x, bars=saved, rate=hit_rate, y_title="USD saved", rate_title="hit rate"
+        )
+    return {"savings_chart": chart, "saved_total": saved_total, "source": spend_source(filters)}
 
 
 def _cumulative(filters: DashboardFilters) -> dict[str, Any]:
@@ -123,6 +151,9 @@ COSTS_SECTIONS = {
         "costs/partials/costs-cumulative.html", _cumulative, cache_long_windows=True
     ),
     "costs-per-1k": Section("costs/partials/costs-per-1k.html", _per_1k, cache_long_windows=True),
+    "costs-cache": Section(
+        "costs/partials/costs-cache.html", _cache_savings, cache_long_windows=True
+    ),
     "costs-recommendations": Section("costs/partials/costs-recommendations.html", _recommendations),
 }
 

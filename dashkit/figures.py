@@ -247,3 +247,40 @@ def horizontal_bars(
     layout["margin"]["l"] = 8
     layout["hovermode"] = "closest"
     return figure_html(data=data, layout=layout)
+
+
+def bars_with_rate(
+    *,
+    x: Sequence[datetime],
+    bars: Series,
+    rate: Series,
+    y_title: str,
+    rate_title: str,
+) -> SafeString:
+    """Money per bucket as bars on the left axis and a 0-100 % rate as a line on
+    the right (e.g. money saved by the response cache, and its hit rate)."""
+    data = [
+        {**_bar(bars, money=True, color=PALETTE[1]), "x": list(x)},
+        {
+            "name": rate.name,
+            "x": list(x),
+            "y": rate.y,
+            "mode": "lines",
+            "connectgaps": False,
+            "yaxis": "y2",
+            "line": {"color": PALETTE[0]},
+            "hovertemplate": "%{y:.1f}%<extra>%{fullData.name}</extra>",
+            "type": "scatter",
+        },
+    ]
+    layout = _layout(height=300, y_title=y_title, y_format=money_format(bars.y))
+    layout["yaxis2"] = {
+        "title": {"text": rate_title, "font": {"size": 11}},
+        "overlaying": "y",
+        "side": "right",
+        "range": [0, 100],
+        "ticksuffix": "%",
+        "showgrid": False,
+    }
+    layout["margin"]["r"] = 48
+    return figure_html(data=data, layout=layout)

@@ -31,9 +31,12 @@ DEFAULT_RANGE = "24h"
 MAX_CUSTOM_SPAN = timedelta(days=400)
 STATUSES = ("success", "error", "client_disconnected", "blocked", "rate_limited", "unauthorized")
 VALIDATION_OUTCOMES = ("valid", "invalid", "unvalidated")
-GROUPS = ("model", "agent", "provider", "operation")
+# The costs page stacks spend by these; "user" and "tag" read the attribution rollups.
+GROUPS = ("model", "agent", "provider", "operation", "user", "tag")
 # Request explorer orders (llm_gateway.call_order); the first is the default.
 SORTS = ("newest", "oldest", "cost", "latency")
+# Orders of the sessions and users lists; the first is the default.
+LIST_ORDERS = ("recent", "cost", "calls", "duration", "errors")
 TEXT_PARAMS = (
     "agent",
     "model",
@@ -66,6 +69,7 @@ class DashboardFilters:
     q: str = ""
     group: str = "model"
     sort: str = "newest"
+    order: str = "recent"  # sessions and users lists (LIST_ORDERS)
     # Attribution (request explorer): a session, an end user, a tag "name=value", a trace.
     session: str = ""
     user: str = ""
@@ -106,6 +110,8 @@ class DashboardFilters:
             values["group"] = self.group
         if self.sort != SORTS[0]:
             values["sort"] = self.sort
+        if self.order != LIST_ORDERS[0]:
+            values["order"] = self.order
         values.update(overrides)
         return {k: v for k, v in values.items() if v != ""}
 
@@ -185,6 +191,7 @@ def filters_parse(query: QueryDict, *, now: datetime | None = None) -> Dashboard
         q=query.get("q", "").strip()[:200],
         group=_choice(query, "group" if "group" in query else "by", GROUPS, default="model"),
         sort=_choice(query, "sort", SORTS, default=SORTS[0]),
+        order=_choice(query, "order", LIST_ORDERS, default=LIST_ORDERS[0]),
         session=query.get("session", "").strip()[:200],
         user=query.get("user", "").strip()[:256],
         tag=query.get("tag", "").strip()[:321],  # name (64) = value (256)

@@ -1,8 +1,8 @@
 """Reads for the sessions pages: conversations and agent runs, from the call log.
 
 A session is every call that carried the same ``x-gateway-session-id``. The
-list groups the window's calls by session (the partial index on
-``(session_id, created_at)`` holds only calls that have one); a session's page
+list reads the summaries the rollup job keeps (costs.attribution_rollups), a
+keyset page from one index whatever the size of the log; a session's page
 lays its calls out as the tree their trace ids draw: a call whose parent is
 another call's span sits under it.
 """
@@ -12,59 +12,57 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Max, Min, Q, Sum
-
 from calls.models import CallStatus, LLMCall
+from costs.attribution_rollups import facet
+from costs.models import SessionSummary
 from dashkit.filters import DashboardFilters
+from dashkit.keyset import KeysetOrder, KeysetPage, keyset_page
 
 LIST_SIZE = 100
 SESSION_CALLS = 1000
 
 
-@dataclass(frozen=True)
-class SessionRow:
-    session_id: str
-    first_at: datetime
-    last_at: datetime
-    calls: int
-    errors: int
-    tokens: int
-    cost: Decimal
-    agent: str
-    end_user: str
-
-    @property
-    def duration(self) -> timedelta:
-        return self.last_at - self.first_at
+# Each order is walked by keyset from its own index (costs.models.SessionSummary).
+SESSION_ORDERS = {
+    "recent": KeysetOrder("Most recent", "last_at", "datetime"),
+    "cost": KeysetOrder("Most expensive", "cost", "decimal"),
+    "calls": KeysetOrder("Most calls", "calls", "int"),
+    "duration": KeysetOrder("Longest", "duration_s", "float"),
+    "errors": KeysetOrder("Most errors", "errors", "int"),
+}
 
 
-def session_list(*, filters: DashboardFilters, size: int = LIST_SIZE) -> list[SessionRow]:
-    """Sessions active in the window, the most recent first."""
-    calls = LLMCall.objects.filter(
-        created_at__gte=filters.start, created_at__lt=filters.end
-    ).exclude(session_id="")
-    exact = {"agent_name": filters.agent, "model": filters.model, "end_user": filters.user}
-    calls = calls.filter(**{k: v for k, v in exact.items() if v})
+def session_list(
+    *, filters: DashboardFilters, after: str = "", size: int = LIST_SIZE
+) -> KeysetPage:
+    """Sessions active in the window (any call in it), a keyset page in the
+    filters' order, read from the session summaries: never the call log.
+
+    The user filter matches a session's latest user, and agents and tags match
+    those the summary keeps (its first 20 agents and 50 tags)."""
+    rows = SessionSummary.objects.filter(last_at__gte=filters.start, first_at__lt=filters.end)
+    if filters.agent:
+        rows = rows.filter(facets__contains=facet("a", filters.agent))
+    if filters.user:
+        rows = rows.filter(end_user=filters.user)
     if filters.session:
-        calls = calls.filter(session_id__startswith=filters.session)
-    rows = (
-        calls.values("session_id")
-        .annotate(
-            first_at=Min("created_at"),
-            last_at=Max("created_at"),
-            calls=Count("id"),
-            errors=Count("id", filter=~Q(status=CallStatus.SUCCESS)),
-            tokens=Sum("total_tokens"),
-            cost=Sum("cost"),
-            agent=Max("agent_name"),
-            end_user=Max("end_user"),
+        rows = rows.filter(session_id__startswith=filters.session)
+    if (pair := filters.tag_pair) and pair[0]:
+        name, value = pair
+        rows = rows.filter(
+            facets__contains=facet("t", f"{name}={value}") if value else facet("n", name)
         )
-        .order_by("-last_at")[:size]
+    return keyset_page(
+        rows.defer("facets"),
+        orders=SESSION_ORDERS,
+        order=filters.order if filters.order in SESSION_ORDERS else "recent",
+        key="session_id",
+        after=after,
+        size=size,
     )
-    return [SessionRow(**row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,42 @@ def test_horizontal_bars_match_plotly(built: list[dict[str, Any]]) -> None:
     layout["hovermode"] = "closest"
     expected.update_layout(**layout)
     assert built == [_plotly(expected)]
+
+
+def test_bars_with_rate_match_plotly(built: list[dict[str, Any]]) -> None:
+    saved = Series(name="saved", x=X, y=[0.5, 0.0, 1.25, 0.0, 2.0])
+    rate = Series(name="hit rate", x=X, y=[10.0, None, 50.0, 0.0, 75.0])
+    figures.bars_with_rate(x=X, bars=saved, rate=rate, y_title="USD", rate_title="hit rate")
+    expected = go.Figure(
+        [
+            go.Bar(
+                name="saved",
+                x=X,
+                y=saved.y,
+                marker_color="#1f9d63",
+                hovertemplate="%{y:$,.4f}<extra>%{fullData.name}</extra>",
+            ),
+            go.Scatter(
+                name="hit rate",
+                x=X,
+                y=rate.y,
+                mode="lines",
+                connectgaps=False,
+                yaxis="y2",
+                line_color="#3553d6",
+                hovertemplate="%{y:.1f}%<extra>%{fullData.name}</extra>",
+            ),
+        ]
+    )
+    layout = figures._layout(height=300, y_title="USD", y_format="$,.2f")
+    layout["yaxis2"] = {
+        "title": {"text": "hit rate", "font": {"size": 11}},
+        "overlaying": "y",
+        "side": "right",
+        "range": [0, 100],
+        "ticksuffix": "%",
+        "showgrid": False,
+    }
+    layout["margin"]["r"] = 48
+    expected.update_layout(**layout)
+    assert built == [_plotly(expected)]

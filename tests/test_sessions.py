@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from calls.models import LLMCall
+from costs.rollups import COMMIT_LAG, rollups_update
 from llm_gateway.session_selectors import call_tree
 
 pytestmark = pytest.mark.django_db
@@ -21,11 +22,17 @@ def _call(session: str, minutes_ago: float, **fields) -> LLMCall:
     return LLMCall.objects.create(session_id=session, **values)
 
 
+def _summaries_refresh() -> None:
+    """The list reads the summaries the rollup job keeps (costs.attribution_rollups)."""
+    rollups_update(now=timezone.now() + COMMIT_LAG)
+
+
 def test_the_list_shows_each_session_once_with_its_totals(staff_client):
     _call("run-a", 10, cost=Decimal("0.01"), total_tokens=100)
     _call("run-a", 5, cost=Decimal("0.02"), total_tokens=50, status="error")
     _call("run-b", 1, agent_name="writer")
     _call("", 2)  # no session: not listed
+    _summaries_refresh()
     page = staff_client.get("/sessions/?range=1h").content.decode()
     assert page.index("run-b") < page.index("run-a")  # the most recent first
     assert "$0.03000" in page and ">150<" in page
@@ -35,6 +42,7 @@ def test_the_list_shows_each_session_once_with_its_totals(staff_client):
 def test_the_list_filters_by_agent_and_user(staff_client):
     _call("run-a", 1, agent_name="writer", end_user="cust-1")
     _call("run-b", 1, agent_name="planner", end_user="cust-2")
+    _summaries_refresh()
     by_agent = staff_client.get("/sessions/?range=1h&agent=writer").content.decode()
     by_user = staff_client.get("/sessions/?range=1h&user=cust-2").content.decode()
     assert "run-a" in by_agent and "run-b" not in by_agent

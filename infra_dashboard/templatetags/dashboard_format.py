@@ -27,3 +27,20 @@ def ms(value: object) -> str:
 def querystring_with(filters: object, sort: str) -> str:
     """The filters' query string with another sort order (first page)."""
     return filters.querystring(sort=sort)  # type: ignore[attr-defined]
+
+
+@register.filter
+def querystring_order(filters: object, order: str) -> str:
+    """The filters' query string with another list order (sessions, users; first page)."""
+    return filters.querystring(order=order)  # type: ignore[attr-defined]
+
+
+@register.filter
+def duration(value: object) -> str:
+    """A timedelta as "2 h 05 min", "4 min 10 s" or "12 s": session lengths."""
+    seconds = int(value.total_seconds()) if hasattr(value, "total_seconds") else 0
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
