@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from costs import user_pages
 from infra_dashboard import views
 
 admin.site.site_header = "LLM Gateway admin"
@@ -19,6 +20,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("costs/", include("costs.urls")),
+    path("users/", user_pages.users_list, name="users"),
     path("admin/", admin.site.urls),
     path("", include("llm_gateway.urls")),
     path("", include("validation.urls")),

@@ -35,9 +35,7 @@ SESSION_ORDERS = {
 }
 
 
-def session_list(
-    *, filters: DashboardFilters, after: str = "", size: int = LIST_SIZE
-) -> KeysetPage:
+def session_list(*, filters: DashboardFilters, after: str = "", size: int = 0) -> KeysetPage:
     """Sessions active in the window (any call in it), a keyset page in the
     filters' order, read from the session summaries: never the call log.
 
@@ -61,7 +59,7 @@ def session_list(
         order=filters.order if filters.order in SESSION_ORDERS else "recent",
         key="session_id",
         after=after,
-        size=size,
+        size=size or LIST_SIZE,
     )
 
 
