@@ -70,6 +70,14 @@ def _pages() -> list[tuple[str, str, list[str]]]:
         ("requests invalid", "/requests/?range=30d&validation=invalid", body),
         ("requests 30d by cost", "/requests/?range=30d&sort=cost", body),
         ("requests 24h by latency", "/requests/?range=24h&sort=latency", body),
+        ("costs 30d by user", "/costs/?range=30d&group=user", [*COSTS_SECTIONS]),
+        ("costs 30d one tag", "/costs/?range=30d&tag=env%3Dprod", [*COSTS_SECTIONS]),
+        ("sessions 24h", "/sessions/?range=24h", ["sessions-results", *body]),
+        ("sessions 30d by cost", "/sessions/?range=30d&order=cost", body),
+        ("sessions 30d agent", "/sessions/?range=30d&agent=Support+Bot", body),
+        ("sessions 30d tag", "/sessions/?range=30d&tag=team%3Dsearch", body),
+        ("users 30d", "/users/?range=30d", ["users-trend", "users-results", *body]),
+        ("users 24h agent", "/users/?range=24h&agent=CTO+Agent&order=cost", body),
         ("alerts", "/costs/alerts/", []),
         ("keys", "/keys/", []),
     ]
@@ -161,7 +169,27 @@ def _validation_row(rng: random.Random, call: Any) -> list[Any]:
     score = rng.uniform(0.75, 1.0) if valid else rng.uniform(0.1, 0.7)
     families = sorted({family for _, family in failed})
     scored = [valid, round(score, 3), json.dumps(checks), json.dumps(families)]
-    return [call.id, *scored, call.agent_name, call.created_at]
+    return [call.id, *scored, call.agent_name, call.created_at, ""]
+
+
+USERS = 3000
+TEAMS = ("search", "support", "growth", "platform")
+
+
+def _attribute(rng: random.Random, call: Any) -> None:
+    """End users, sessions and tags for the sessions, users and per-tag pages,
+    unless the generator already gave the call some: a few heavy users and many
+    light ones, a session per user per hour, tags on half the calls."""
+    if call.session_id or call.end_user or call.tags:
+        return
+    if rng.random() < 0.6:
+        # Log-uniform: customer-0001 has ~9 % of the traffic, most have a little.
+        call.end_user = f"customer-{int(USERS ** rng.random()):04d}"
+        call.session_id = f"{call.end_user}/{call.created_at:%Y%m%d-%H}"
+    elif rng.random() < 0.3:
+        call.session_id = f"job {call.created_at:%Y%m%d-%H}-{rng.randrange(40)}"
+    if rng.random() < 0.5:
+        call.tags = {"env": rng.choice(("prod", "prod", "staging")), "team": rng.choice(TEAMS)}
 
 
 def load_calls(*, count: int, seed: int, now: datetime) -> dict[str, float]:
@@ -175,10 +203,12 @@ def load_calls(*, count: int, seed: int, now: datetime) -> dict[str, float]:
 
     fields = LLMCall._meta.concrete_fields
     rng = random.Random(seed)
+    attribution_rng = random.Random(seed + 2)
     validated: list[list[Any]] = []
 
     def call_rows() -> Iterator[list[Any]]:
         for call in demo_calls_generate(count=count, days=DAYS, now=now, seed=seed):
+            _attribute(attribution_rng, call)
             if rng.random() < VALIDATED_SHARE:
                 validated.append(_validation_row(rng, call))
             yield [_copy_value(getattr(call, f.attname)) for f in fields]
@@ -190,7 +220,7 @@ def load_calls(*, count: int, seed: int, now: datetime) -> dict[str, float]:
         _copy_rows(target, LLMCall._meta.db_table, [f.column for f in fields], call_rows())
         copied = time.perf_counter()
         columns = ["call_id", "is_valid", "quality_score", "checks", "failed_families"]
-        columns += ["agent_name", "created_at"]
+        columns += ["agent_name", "created_at", "policy"]  # COPY fills no model default
         _copy_rows(target, "validation_validationresult", columns, iter(validated))
     done = time.perf_counter()
     _analyze()
@@ -204,7 +234,14 @@ def _analyze() -> None:
     # and autovacuum would have cleaned the dead ones up by the time anyone looks.
     command = "VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE"
     with connection.cursor() as cursor:
-        for table in ("llm_gateway_llmcall", "validation_validationresult", "costs_usagerollup"):
+        for table in (
+            "llm_gateway_llmcall",
+            "validation_validationresult",
+            "costs_usagerollup",
+            "costs_sessionsummary",
+            "costs_userdailyrollup",
+            "costs_tagdailyrollup",
+        ):
             cursor.execute(f"{command} {table}")
 
 
@@ -255,7 +292,13 @@ def data_reset() -> None:
     from django.db import connection
 
     from calls.models import LLMCall
-    from costs.models import RollupCursor, UsageRollup
+    from costs.models import (
+        RollupCursor,
+        SessionSummary,
+        TagDailyRollup,
+        UsageRollup,
+        UserDailyRollup,
+    )
     from validation.models import ValidationResult
 
     if connection.vendor == "postgresql":
@@ -265,6 +308,8 @@ def data_reset() -> None:
         ValidationResult.objects.all().delete()
         LLMCall.objects.all().delete()
     UsageRollup.objects.all().delete()
+    for model in (SessionSummary, UserDailyRollup, TagDailyRollup):
+        model.objects.all().delete()
     RollupCursor.objects.all().delete()
 
 

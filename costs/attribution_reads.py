@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Max, QuerySet, Sum
 
@@ -88,12 +88,18 @@ def spend_source(filters: DashboardFilters) -> SpendSource:
 
 # --- users ------------------------------------------------------------------------------
 
-# Order name (dashkit.filters.LIST_ORDERS) -> (label, aggregate to sort by, biggest first).
+
+class UserOrder(NamedTuple):
+    label: str
+    aggregate: str  # sorted biggest first
+
+
+# By name (dashkit.filters.LIST_ORDERS).
 USER_ORDERS = {
-    "recent": ("Last seen", "last_seen"),
-    "cost": ("Most spend", "cost_sum"),
-    "calls": ("Most calls", "calls_sum"),
-    "errors": ("Most errors", "errors_sum"),
+    "recent": UserOrder("Last seen", "last_seen"),
+    "cost": UserOrder("Most spend", "cost_sum"),
+    "calls": UserOrder("Most calls", "calls_sum"),
+    "errors": UserOrder("Most errors", "errors_sum"),
 }
 
 
@@ -117,11 +123,19 @@ class UserPage:
     number: int
     has_next: bool
 
+    @property
+    def is_first(self) -> bool:
+        return self.number == 1
+
+    @property
+    def next_query(self) -> str:
+        return f"page={self.number + 1}" if self.has_next else ""
+
 
 def users_page(*, filters: DashboardFilters, page: int = 1) -> UserPage:
     """End users active in the window's days, in the filters' order."""
     number = min(max(page, 1), USERS_MAX_PAGES)
-    order = USER_ORDERS.get(filters.order, USER_ORDERS["recent"])[1]
+    order = USER_ORDERS.get(filters.order, USER_ORDERS["recent"]).aggregate
     offset = (number - 1) * USERS_PAGE_SIZE
     rows = (
         _days(UserDailyRollup.objects.all(), filters)

@@ -104,16 +104,10 @@ class Granularity(models.TextChoices):
     HOUR = "hour"
 
 
-class UsageRollup(models.Model):
-    """Calls aggregated per time bucket and (agent, model, provider, operation).
+class UsageSums(models.Model):
+    """A time bucket, the dimensions of a call, and the sums every rollup keeps:
+    the usage reads (costs.usage ``totals_of``) sum any rollup built on this."""
 
-    Dashboards and summaries read these instead of scanning the call log.
-    A bucket row is always recomputed whole from the raw rows, which makes the
-    rollup job idempotent: running it twice, or after late rows, never double
-    counts. Latencies are kept as fixed-bucket histograms (common.histogram).
-    """
-
-    granularity = models.CharField(max_length=8, choices=Granularity.choices)
     bucket_start = models.DateTimeField()
     agent_name = models.CharField(max_length=200, blank=True)
     model = models.CharField(max_length=200, blank=True)
@@ -130,6 +124,21 @@ class UsageRollup(models.Model):
     retries = models.PositiveIntegerField(default=0)
     fallbacks = models.PositiveIntegerField(default=0)
     unpriced_calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollup(UsageSums):
+    """Calls aggregated per time bucket and (agent, model, provider, operation).
+
+    Dashboards and summaries read these instead of scanning the call log.
+    A bucket row is always recomputed whole from the raw rows, which makes the
+    rollup job idempotent: running it twice, or after late rows, never double
+    counts. Latencies are kept as fixed-bucket histograms (common.histogram).
+    """
+
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
     latency_sum_ms = models.FloatField(default=0)
     latency_hist = models.JSONField(default=list)
     ttft_count = models.PositiveIntegerField(default=0)
@@ -221,27 +230,10 @@ class SessionSummary(models.Model):
         return timedelta(seconds=self.duration_s)
 
 
-class AttributedDaily(models.Model):
+class AttributedDaily(UsageSums):
     """Calls of one UTC day and (agent, model, provider, operation), for one end
-    user or one tag. The sums have the names of ``UsageRollup``'s, so the usage
-    reads (costs.usage ``totals_of``) sum either; there is no latency here."""
+    user or one tag: the sums of ``UsageRollup`` without its latencies."""
 
-    bucket_start = models.DateTimeField()
-    agent_name = models.CharField(max_length=200, blank=True)
-    model = models.CharField(max_length=200, blank=True)
-    provider = models.CharField(max_length=100, blank=True)
-    operation = models.CharField(max_length=16, default="chat")
-    calls = models.PositiveIntegerField(default=0)
-    errors = models.PositiveIntegerField(default=0)
-    prompt_tokens = models.BigIntegerField(default=0)
-    completion_tokens = models.BigIntegerField(default=0)
-    cached_tokens = models.BigIntegerField(default=0)
-    cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
-    saved_cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
-    cache_hits = models.PositiveIntegerField(default=0)
-    retries = models.PositiveIntegerField(default=0)
-    fallbacks = models.PositiveIntegerField(default=0)
-    unpriced_calls = models.PositiveIntegerField(default=0)
     last_seen = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,19 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from django.http import HttpResponse
-
 from costs.attribution_reads import USER_ORDERS, users_page, users_spend_series
 from dashkit import figures
 from dashkit.filters import DashboardFilters
-from dashkit.rendering import HtmxHttpRequest, Section, dashboard_render
+from dashkit.rendering import Section, paged_dashboard_page
 
 TREND_USERS = 8
 
 
-def _results(filters: DashboardFilters, *, page: int) -> dict[str, Any]:
-    found = users_page(filters=filters, page=page)
-    return {"page": found, "orders": USER_ORDERS}
+def _results(filters: DashboardFilters, page: str) -> dict[str, Any]:
+    number = int(page) if page.isdigit() else 1
+    return {"page": users_page(filters=filters, page=number), "orders": USER_ORDERS}
 
 
 def _trend(filters: DashboardFilters) -> dict[str, Any]:
@@ -30,21 +28,10 @@ def _trend(filters: DashboardFilters) -> dict[str, Any]:
     return {"trend_chart": chart, "trend_users": len(users)}
 
 
-def users_list(request: HtmxHttpRequest) -> HttpResponse:
-    """End users of the window: spend, calls, errors, last seen, and a trend."""
-    try:
-        page = int(request.GET.get("page", "1"))
-    except ValueError:
-        page = 1
-    sections = {
-        "users-trend": Section("costs/partials/users-trend.html", _trend, cache_long_windows=True),
-        "users-results": Section(
-            "costs/partials/users-results.html", lambda f: _results(f, page=page)
-        ),
-    }
-    return dashboard_render(
-        request,
-        page="costs/users.html",
-        body="costs/partials/users-body.html",
-        sections=sections,
-    )
+USERS_SECTIONS = {
+    "users-trend": Section("costs/partials/users-trend.html", _trend, cache_long_windows=True),
+}
+# End users of the window: spend, calls, errors, last seen, and the top spenders' trend.
+users_list = paged_dashboard_page(
+    "costs/users.html", param="page", results=_results, sections=USERS_SECTIONS
+)

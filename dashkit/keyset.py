@@ -39,6 +39,11 @@ class KeysetPage:
     next_cursor: str | None
     is_first: bool
 
+    @property
+    def next_query(self) -> str:
+        """The query parameter of the next page ("" on the last)."""
+        return f"after={self.next_cursor}" if self.next_cursor else ""
+
 
 def keyset_page(
     rows: QuerySet[Any],

@@ -119,11 +119,39 @@ def dashboard_page(
     """A view that renders ``page`` (``<app>/<name>.html``), its body
     (``<app>/partials/<name>-body.html``) or one of ``sections``: the whole of
     a dashboard page that has no logic of its own."""
-    app, _, name = page.removesuffix(".html").rpartition("/")
-    body = f"{app}/partials/{name}-body.html"
+    body = _partial(page, "body")
 
     def view(request: HtmxHttpRequest) -> HttpResponse:
         return dashboard_render(request, page=page, body=body, sections=sections)
+
+    return view
+
+
+def _partial(page: str, target: str) -> str:
+    """``<app>/<name>.html`` -> ``<app>/partials/<name>-<target>.html``."""
+    app, _, name = page.removesuffix(".html").rpartition("/")
+    return f"{app}/partials/{name}-{target}.html"
+
+
+def paged_dashboard_page(
+    page: str,
+    *,
+    param: str,
+    results: Callable[[DashboardFilters, str], dict[str, Any]],
+    sections: Mapping[str, Section] | None = None,
+) -> Callable[[HtmxHttpRequest], HttpResponse]:
+    """``dashboard_page`` for a list: its ``<name>-results`` section shows one
+    page, picked by the query parameter ``param`` (a keyset cursor, a page
+    number), which the filters do not carry."""
+    body = _partial(page, "body")
+    target = _partial(page, "results").rpartition("/")[2].removesuffix(".html")
+
+    def view(request: HtmxHttpRequest) -> HttpResponse:
+        value = request.GET.get(param, "")
+        paged = Section(_partial(page, "results"), lambda filters: results(filters, value))
+        return dashboard_render(
+            request, page=page, body=body, sections={**(sections or {}), target: paged}
+        )
 
     return view
 
