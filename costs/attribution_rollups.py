@@ -53,7 +53,7 @@ def attribution_refresh(calls: QuerySet[LLMCall]) -> int:
     sessions: set[str] = set()
     users: dict[datetime, set[str]] = defaultdict(set)
     tags: dict[datetime, set[str]] = defaultdict(set)
-    rows = calls.values_list("created_at", "session_id", "end_user", "tags")
+    rows = calls.order_by().values_list("created_at", "session_id", "end_user", "tags")
     for created_at, session_id, end_user, call_tags in rows.iterator(chunk_size=5000):
         day = bucket_floor(created_at, width=DAY)
         if session_id:
@@ -112,7 +112,14 @@ _SESSION_FIELDS = (
 
 
 def _sessions_replace(batch: list[str]) -> int:
-    calls = LLMCall.objects.filter(session_id__in=batch).values_list(*_SESSION_FIELDS)
+    # The exclude repeats the partial index's condition: the planner cannot
+    # prove it from an IN list of more than 100 values, and would scan the log.
+    calls = (
+        LLMCall.objects.filter(session_id__in=batch)
+        .exclude(session_id="")
+        .order_by()  # no sort: the fold takes calls in any order
+        .values_list(*_SESSION_FIELDS)
+    )
     folded: dict[str, dict[str, Any]] = {}
     for row in calls.iterator(chunk_size=5000):
         call = dict(zip(_SESSION_FIELDS, row, strict=True))
@@ -179,9 +186,12 @@ def _session_row(session_id: str, values: dict[str, Any]) -> SessionSummary:
 
 
 def _users_replace(day: datetime, batch: list[str]) -> int:
-    calls = LLMCall.objects.filter(
-        end_user__in=batch, created_at__gte=day, created_at__lt=day + DAY
-    ).values_list("end_user", *_DAILY_FIELDS)
+    calls = (
+        LLMCall.objects.filter(end_user__in=batch, created_at__gte=day, created_at__lt=day + DAY)
+        .exclude(end_user="")  # the partial index's condition (see _sessions_replace)
+        .order_by()
+        .values_list("end_user", *_DAILY_FIELDS)
+    )
     folded: dict[tuple, dict[str, Any]] = defaultdict(_daily_empty)
     for end_user, *row in calls.iterator(chunk_size=5000):
         call = dict(zip(_DAILY_FIELDS, row, strict=True))
@@ -196,9 +206,11 @@ def _users_replace(day: datetime, batch: list[str]) -> int:
 
 def _tags_replace(day: datetime, batch: list[str]) -> int:
     wanted = set(batch)
-    calls = LLMCall.objects.filter(
-        _tags_match(batch), created_at__gte=day, created_at__lt=day + DAY
-    ).values_list("tags", *_DAILY_FIELDS)
+    calls = (
+        LLMCall.objects.filter(_tags_match(batch), created_at__gte=day, created_at__lt=day + DAY)
+        .order_by()
+        .values_list("tags", *_DAILY_FIELDS)
+    )
     folded: dict[tuple, dict[str, Any]] = defaultdict(_daily_empty)
     for call_tags, *row in calls.iterator(chunk_size=5000):
         call = dict(zip(_DAILY_FIELDS, row, strict=True))

@@ -32,6 +32,12 @@ USERS_SECTIONS = {
     "users-trend": Section("costs/partials/users-trend.html", _trend, cache_long_windows=True),
 }
 # End users of the window: spend, calls, errors, last seen, and the top spenders' trend.
+# Ranking users sums every user-day row of the window (tens of thousands over
+# 30 days), so over long windows the first page is cached like the charts.
 users_list = paged_dashboard_page(
-    "costs/users.html", param="page", results=_results, sections=USERS_SECTIONS
+    "costs/users.html",
+    param="page",
+    results=_results,
+    sections=USERS_SECTIONS,
+    cache_first_page=True,
 )

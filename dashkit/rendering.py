@@ -139,16 +139,22 @@ def paged_dashboard_page(
     param: str,
     results: Callable[[DashboardFilters, str], dict[str, Any]],
     sections: Mapping[str, Section] | None = None,
+    cache_first_page: bool = False,
 ) -> Callable[[HtmxHttpRequest], HttpResponse]:
     """``dashboard_page`` for a list: its ``<name>-results`` section shows one
     page, picked by the query parameter ``param`` (a keyset cursor, a page
-    number), which the filters do not carry."""
+    number), which the filters do not carry. ``cache_first_page`` caches the
+    first page over long windows like a chart (the cache key has no ``param``)."""
     body = _partial(page, "body")
     target = _partial(page, "results").rpartition("/")[2].removesuffix(".html")
 
     def view(request: HtmxHttpRequest) -> HttpResponse:
         value = request.GET.get(param, "")
-        paged = Section(_partial(page, "results"), lambda filters: results(filters, value))
+        paged = Section(
+            _partial(page, "results"),
+            lambda filters: results(filters, value),
+            cache_long_windows=cache_first_page and not value,
+        )
         return dashboard_render(
             request, page=page, body=body, sections={**(sections or {}), target: paged}
         )
