@@ -48,9 +48,17 @@ class SpendSource:
         name = GROUP_FIELDS.get(group, "model")
         return name if name in {f.name for f in self.rows.model._meta.fields} else "model"
 
-    @property
-    def bucket_label(self) -> str:
-        return {60: "minute", 3600: "hour", 86400: "day"}[int(self.bucket.total_seconds())]
+    def described(self) -> dict[str, Any]:
+        """What a page says about the source: plain values, never the queryset
+        (sections are cached, and pickling a queryset would fetch all its rows)."""
+        return {
+            "kind": self.kind,
+            "attributed": self.attributed,
+            "ignored": self.ignored,
+            "bucket_label": {60: "minute", 3600: "hour", 86400: "day"}[
+                int(self.bucket.total_seconds())
+            ],
+        }
 
 
 def _days(rows: QuerySet[Any], filters: DashboardFilters) -> QuerySet[Any]:

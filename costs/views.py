@@ -62,7 +62,7 @@ def _attributed_summary(filters: DashboardFilters, source: SpendSource) -> dict[
         "totals": usage.totals_of(source.rows, latency=False),
         "month": usage.UsageTotals(cost=month_cost),
         "month_forecast": selectors.month_forecast(spend=month_cost, now=now),
-        "source": source,
+        "source": source.described(),
     }
 
 
@@ -70,7 +70,7 @@ def _spend(filters: DashboardFilters) -> dict[str, Any]:
     series = usage_series.spend_series(filters=filters, group_by=filters.group)
     has_data = any(v for s in series for v in s.y)
     chart = figures.stacked_bars(series, y_title="USD", money=True) if has_data else None
-    return {"spend_chart": chart, "source": spend_source(filters)}
+    return {"spend_chart": chart, "source": spend_source(filters).described()}
 
 
 def _cache_savings(filters: DashboardFilters) -> dict[str, Any]:
@@ -80,7 +80,11 @@ def _cache_savings(filters: DashboardFilters) -> dict[str, Any]:
         chart = figures.bars_with_rate(
             x=saved.x, bars=saved, rate=hit_rate, y_title="USD saved", rate_title="hit rate"
         )
-    return {"savings_chart": chart, "saved_total": saved_total, "source": spend_source(filters)}
+    return {
+        "savings_chart": chart,
+        "saved_total": saved_total,
+        "source": spend_source(filters).described(),
+    }
 
 
 def _cumulative(filters: DashboardFilters) -> dict[str, Any]:

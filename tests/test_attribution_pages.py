@@ -209,3 +209,18 @@ def test_costs_page_charts_cache_savings(staff_client):
     assert [v for v in rate.y if v is not None] == [50.0]
     page = staff_client.get("/costs/").content.decode()
     assert "Response cache savings" in page and "$0.75 saved" in page
+
+
+@pytest.mark.parametrize("qs", ["range=30d", "range=30d&user=acme", "range=30d&group=tag"])
+def test_cached_costs_sections_hold_no_queryset(qs, django_assert_num_queries):
+    """Long-window sections are pickled into the cache: a queryset there would be
+    fetched whole on every store (a 30-day window is thousands of rollup rows)."""
+    import pickle
+
+    from costs.views import COSTS_SECTIONS
+
+    call(5, end_user="acme", cost=Decimal("1"), tags={"team": "search"})
+    rolled_up()
+    contexts = {name: section.build(query(qs)) for name, section in COSTS_SECTIONS.items()}
+    with django_assert_num_queries(0):
+        pickle.dumps(contexts)
