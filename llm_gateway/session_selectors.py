@@ -21,7 +21,7 @@ from costs.models import SessionSummary
 from dashkit.filters import DashboardFilters
 from dashkit.keyset import KeysetOrder, KeysetPage, keyset_page
 
-LIST_SIZE = 100
+LIST_SIZE = 50
 SESSION_CALLS = 1000
 
 
