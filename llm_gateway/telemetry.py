@@ -206,14 +206,22 @@ def record_attribution(request: Any) -> dict[str, Any]:
     }
 
 
-def request_traced(request: Any, record: Any) -> Any:
-    """The request with the gateway's ``traceparent`` for the provider (a copy),
-    so the provider's own spans, if any, sit under the gateway's."""
+def upstream_trace_headers(record: Any) -> dict[str, str]:
+    """The gateway's own ``traceparent`` for the provider: the agent's trace, the
+    call's span as the parent, so the provider's spans, if any, sit under it.
+    The one place every path (each endpoint, stream or not) gets it from."""
     if not record.trace_id:
+        return {}
+    return {
+        "traceparent": traceparent_format(record.trace_id, record.span_id, record.trace_sampled)
+    }
+
+
+def request_traced(request: Any, record: Any) -> Any:
+    """The request with ``upstream_trace_headers`` for the provider (a copy)."""
+    headers = upstream_trace_headers(record)
+    if not headers:
         return request
     clone = request.with_model(request.model)
-    clone.upstream_headers = {
-        **request.upstream_headers,
-        "traceparent": traceparent_format(record.trace_id, record.span_id, request.trace_sampled),
-    }
+    clone.upstream_headers = {**request.upstream_headers, **headers}
     return clone
