@@ -654,7 +654,7 @@ async def _shielded(coro: Any) -> Any:
 async def _write(record: CallRecord, ctx: CallContext) -> None:
     """Write the record once, now or through the server's background writer;
     the call writer settles its budget reservation with the row (calls.services)."""
-    telemetry.call_export(record, ctx.attempts, later=ctx.defer_record)
+    telemetry.call_export(record, ctx.attempts)
     # Taken off the context first: a reservation is settled exactly once.
     reservation, ctx.reservation = ctx.reservation, None
     if reservation is not None and reservation.counter_ids:

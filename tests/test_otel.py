@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
 import anthropic
 import openai
@@ -219,6 +220,26 @@ def test_a_cache_hit_is_exported_too(otel, live_gateway, upstream, prices, make_
     span = otel.wait_for_span(lambda s: s.attributes.get("gateway.request_id") == str(hit.id))
     assert span.attributes["gateway.cache_hit"] is True
     assert raw.headers["x-gateway-span-id"] == span.span_id == hit.span_id
+    assert len(upstream.chat_calls) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rate_limited_call_is_a_failed_span_in_the_agents_trace(
+    otel, live_gateway, upstream, make_key
+):
+    client = sdk(live_gateway, make_key(rpm_limit=1), traceparent=f"00-{TRACE}-{AGENT_SPAN}-01")
+    _ask(client)
+    with pytest.raises(openai.RateLimitError):
+        _ask(client)
+    refused = LLMCall.objects.get(status="rate_limited")
+    span = otel.wait_for_span(lambda s: s.attributes.get("gateway.request_id") == str(refused.id))
+    assert (span.trace_id, span.parent_span_id, span.span_id) == (
+        TRACE,
+        AGENT_SPAN,
+        refused.span_id,
+    )
+    assert span.status_code == STATUS_ERROR and span.attributes["error.type"] == "rate_limited"
+    assert Decimal(span.attributes["gateway.cost_usd"]) == 0
     assert len(upstream.chat_calls) == 1
 
 

@@ -19,6 +19,7 @@ from llm_gateway.api.attribution import request_attribute
 from llm_gateway.api.errors import APIError
 from llm_gateway.api.http import ApiRequest
 from llm_gateway.api.ratelimit_headers import rate_limit_headers
+from llm_gateway.attribution import traceparent_parse
 from llm_gateway.interface import LLMRequest
 from llm_gateway.keys import KeyInfo, gateway_key_authenticate, key_presented
 from llm_gateway.ratelimit import LimitDecision, rate_limit_admit
@@ -113,6 +114,8 @@ def _refusal(
     limit: str = "",
 ) -> Refusal:
     unauthorized = status == CallStatus.UNAUTHORIZED
+    traced = traceparent_parse(request.headers.get("traceparent", "")) if request else None
+    trace_id, parent_id, sampled = traced or ("", "", True)
     return Refusal(
         status=status,
         http_status=401 if unauthorized else 429,
@@ -125,6 +128,9 @@ def _refusal(
         operation=operation,
         defer=request is not None and request.background_writes,
         metadata={"limit": limit} if limit else {},
+        trace_id=trace_id,
+        parent_id=parent_id,
+        trace_sampled=sampled,
     )
 
 
