@@ -28,7 +28,7 @@ from calls.recorder import record_writer
 from calls.services import CallRecord, acall_record
 from calls.spool import call_started_hook
 from common.tokens import estimate_prompt_tokens, estimate_tokens
-from costs.pricing import aprice_for, price_ledger_fields, recorded_call_cost
+from costs.pricing import aprice_for, call_cost, price_ledger_fields
 from costs.reservations import areserve_for_call
 from llm_gateway import telemetry
 from llm_gateway.attribution import AttributionError, request_attribution_check
@@ -532,13 +532,14 @@ async def _price(
         record.metadata["cache_write_tokens"] = writes
     if writes_1h:
         record.metadata["cache_write_1h_tokens"] = writes_1h
-    record.cost = recorded_call_cost(
+    record.cost = call_cost(
         price,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
         cache_write_tokens=writes,
         cache_write_1h_tokens=writes_1h,
+        writes_in_prompt=True,
     )
 
 
