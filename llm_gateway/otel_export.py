@@ -30,6 +30,7 @@ import atexit
 import logging
 import os
 import threading
+import weakref
 from collections import defaultdict, deque
 from decimal import Decimal
 from typing import Any
@@ -101,14 +102,22 @@ class Exporter:
         self._pending: deque[tuple[Any, list | None]] = deque(
             maxlen=_env_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
         )
-        self._building = threading.Lock()
-        self._wake = threading.Event()
         self._stopping = False
-        self._builder = threading.Thread(target=self._build_loop, name="otel-build", daemon=True)
-        self._builder.start()
+        self._builder_start()
+        if hasattr(os, "register_at_fork"):  # a forked worker needs a builder of its own
+            restart = weakref.WeakMethod(self._builder_start)
+            os.register_at_fork(after_in_child=lambda: (method := restart()) and method())
         # Registered after the providers' own exit hooks, so it runs before them:
         # what is still queued becomes spans before the processor's last flush.
         atexit.register(self._build_pending)
+
+    def _builder_start(self) -> None:
+        """Start the builder thread: at start-up, and in a forked child, where
+        no thread of the parent runs and the parent's lock may have been held."""
+        self._building = threading.Lock()
+        self._wake = threading.Event()
+        self._builder = threading.Thread(target=self._build_loop, name="otel-build", daemon=True)
+        self._builder.start()
 
     def export(self, record: Any, attempts: list | None) -> None:
         """Queue a finished call (the caller's thread does nothing else)."""
