@@ -21,50 +21,30 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 AGENT_SPAN = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE}-{AGENT_SPAN}-01"
 ASK = [{"role": "user", "content": "Trace me"}]
+GPT = "gpt-4o-mini"
 
-# name: (what the agent does with its SDK, the upstream path it reaches, the operation)
-OPENAI_CALLS: dict[str, tuple[Callable[[openai.OpenAI], Any], str, str]] = {
+# operation: (what the agent asks with its SDK, streamed or not; the upstream path)
+OPENAI_ASKS: dict[str, tuple[Callable[[openai.OpenAI, bool], Any], str]] = {
     "chat": (
-        lambda c: c.chat.completions.create(model="gpt-4o-mini", messages=ASK),
+        lambda c, stream: c.chat.completions.create(model=GPT, messages=ASK, stream=stream),
         "/chat/completions",
-        "chat",
-    ),
-    "chat stream": (
-        lambda c: list(c.chat.completions.create(model="gpt-4o-mini", messages=ASK, stream=True)),
-        "/chat/completions",
-        "chat",
     ),
     "embeddings": (
-        lambda c: c.embeddings.create(model="text-embedding-3-small", input="Trace me"),
+        lambda c, _: c.embeddings.create(model="text-embedding-3-small", input="Trace me"),
         "/embeddings",
-        "embeddings",
     ),
     "responses": (
-        lambda c: c.responses.create(model="gpt-4o-mini", input="Trace me"),
+        lambda c, stream: c.responses.create(model=GPT, input="Trace me", stream=stream),
         "/responses",
-        "responses",
-    ),
-    "responses stream": (
-        lambda c: list(c.responses.create(model="gpt-4o-mini", input="Trace me", stream=True)),
-        "/responses",
-        "responses",
     ),
     "completions": (
-        lambda c: c.completions.create(model="gpt-4o-mini", prompt="Trace me"),
+        lambda c, stream: c.completions.create(model=GPT, prompt="Trace me", stream=stream),
         "/completions",
-        "completions",
     ),
-    "completions stream": (
-        lambda c: list(c.completions.create(model="gpt-4o-mini", prompt="Trace me", stream=True)),
-        "/completions",
-        "completions",
-    ),
-    "moderations": (
-        lambda c: c.moderations.create(input="Trace me"),
-        "/moderations",
-        "moderations",
-    ),
+    "moderations": (lambda c, _: c.moderations.create(input="Trace me"), "/moderations"),
 }
+STREAMED = ("chat", "responses", "completions")
+CASES = [(op, False) for op in OPENAI_ASKS] + [(op, True) for op in STREAMED]
 
 
 def traced_client(live_gateway, key: str) -> openai.OpenAI:
@@ -84,12 +64,14 @@ def assert_child_sent_upstream(call: LLMCall, sent: dict[str, str]) -> None:
     assert sent.get("traceparent") == f"00-{TRACE}-{call.span_id}-01"
 
 
-@pytest.mark.parametrize("name", list(OPENAI_CALLS))
+@pytest.mark.parametrize(("operation", "stream"), CASES)
 def test_every_openai_endpoint_sends_the_gateways_traceparent_upstream(
-    name, live_gateway, upstream, prices, make_key
+    operation, stream, live_gateway, upstream, prices, make_key
 ):
-    ask, path, operation = OPENAI_CALLS[name]
-    ask(traced_client(live_gateway, make_key()))
+    ask, path = OPENAI_ASKS[operation]
+    answer = ask(traced_client(live_gateway, make_key()), stream)
+    if stream:
+        list(answer)
     call = the_call(operation=operation)
     (sent,) = [c for c in upstream.calls if c.path.endswith(path)]
     assert_child_sent_upstream(call, sent.headers)

@@ -25,6 +25,12 @@ _NO_INPUT = ""
 Headers = Mapping[str, str] | None
 
 
+def _sent(body: dict[str, Any], headers: Headers) -> dict[str, Any]:
+    """What every call sends besides the fields the SDK insists on: the agent's
+    body as written, and the gateway's own headers."""
+    return {"extra_body": body, "extra_headers": headers}
+
+
 class OpenAIOperations:
     """Mixin for providers with an OpenAI SDK ``client()``."""
 
@@ -50,18 +56,14 @@ class OpenAIOperations:
         fmt = out.get("encoding_format") or "float"
         return await self._reply(
             lambda c: c.embeddings.with_raw_response.create(
-                model=out["model"],
-                input=_NO_INPUT,
-                encoding_format=fmt,
-                extra_body=out,
-                extra_headers=headers,
+                model=out["model"], input=_NO_INPUT, encoding_format=fmt, **_sent(out, headers)
             )
         )
 
     async def respond(self, body: dict[str, Any], headers: Headers = None) -> OperationReply:
         out = self._outgoing(body)
         return await self._reply(
-            lambda c: c.responses.with_raw_response.create(extra_body=out, extra_headers=headers)
+            lambda c: c.responses.with_raw_response.create(**_sent(out, headers))
         )
 
     def respond_stream(
@@ -69,16 +71,14 @@ class OpenAIOperations:
     ) -> AsyncIterator[SSEEvent]:
         out = self._outgoing(body)
         return self._events(
-            lambda c: c.responses.with_streaming_response.create(
-                stream=True, extra_body=out, extra_headers=headers
-            )
+            lambda c: c.responses.with_streaming_response.create(stream=True, **_sent(out, headers))
         )
 
     async def complete_text(self, body: dict[str, Any], headers: Headers = None) -> OperationReply:
         out = self._outgoing(body)
         return await self._reply(
             lambda c: c.completions.with_raw_response.create(
-                model=out["model"], prompt=None, extra_body=out, extra_headers=headers
+                model=out["model"], prompt=None, **_sent(out, headers)
             )
         )
 
@@ -89,20 +89,14 @@ class OpenAIOperations:
         out["stream_options"] = {**(out.get("stream_options") or {}), "include_usage": True}
         return self._events(
             lambda c: c.completions.with_streaming_response.create(
-                model=out["model"],
-                prompt=None,
-                stream=True,
-                extra_body=out,
-                extra_headers=headers,
+                model=out["model"], prompt=None, stream=True, **_sent(out, headers)
             )
         )
 
     async def moderate(self, body: dict[str, Any], headers: Headers = None) -> OperationReply:
         out = self._outgoing(body)
         return await self._reply(
-            lambda c: c.moderations.with_raw_response.create(
-                input=_NO_INPUT, extra_body=out, extra_headers=headers
-            )
+            lambda c: c.moderations.with_raw_response.create(input=_NO_INPUT, **_sent(out, headers))
         )
 
     async def response_get(
