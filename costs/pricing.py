@@ -41,7 +41,6 @@ __all__ = [
     "price_for",
     "price_ledger_fields",
     "priced",
-    "recorded_call_cost",
     "resolve_model_name",
 ]
 
@@ -148,6 +147,7 @@ def call_cost(
     cached_tokens: int = 0,
     cache_write_tokens: int = 0,
     cache_write_1h_tokens: int = 0,
+    writes_in_prompt: bool = False,
 ) -> Decimal:
     """USD cost of one call, quantized to the cost column's 10 places.
 
@@ -158,7 +158,19 @@ def call_cost(
     lifetime, billed at their own (higher) rate and not counted in
     ``cache_write_tokens``. An unpriced model costs 0 (the call is still
     served and flagged as unpriced by the caller).
+
+    ``writes_in_prompt``: usage as the call log keeps it, where
+    ``prompt_tokens`` includes the cache reads AND the cache writes (OpenAI's
+    convention, so token totals add up) and ``cache_write_1h_tokens`` are
+    among the writes. Counts that cannot be part of what contains them are
+    clamped, never turned into a negative charge.
     """
+    if writes_in_prompt:
+        writes = min(cache_write_tokens, prompt_tokens)
+        cache_write_1h_tokens = min(cache_write_1h_tokens, writes)
+        cache_write_tokens = writes - cache_write_1h_tokens
+        prompt_tokens -= writes
+        cached_tokens = min(cached_tokens, prompt_tokens)
     _check_tokens(
         prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens + cache_write_1h_tokens
     )
@@ -189,32 +201,6 @@ async def ausage_cost(model: str, provider: str, usage: Any) -> Decimal:
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
-    )
-
-
-def recorded_call_cost(
-    price: Price | None,
-    *,
-    prompt_tokens: int,
-    completion_tokens: int,
-    cached_tokens: int = 0,
-    cache_write_tokens: int = 0,
-    cache_write_1h_tokens: int = 0,
-) -> Decimal:
-    """``call_cost`` for usage as the call log keeps it: ``prompt_tokens``
-    includes the cache reads AND the cache writes (OpenAI's convention, so
-    token totals add up), ``cache_write_1h_tokens`` are among the writes.
-    Counts that cannot be part of what contains them are clamped, never
-    turned into a negative charge."""
-    writes = min(cache_write_tokens, prompt_tokens)
-    writes_1h = min(cache_write_1h_tokens, writes)
-    return call_cost(
-        price,
-        prompt_tokens=prompt_tokens - writes,
-        completion_tokens=completion_tokens,
-        cached_tokens=min(cached_tokens, prompt_tokens - writes),
-        cache_write_tokens=writes - writes_1h,
-        cache_write_1h_tokens=writes_1h,
     )
 
 

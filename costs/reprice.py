@@ -17,7 +17,7 @@ from django.db.models import Max, Min, Q, Sum
 
 from calls.models import LLMCall
 from costs.models import Budget, RepriceAudit
-from costs.pricing import PRICE_LEDGER_FIELDS, price_for, price_ledger_fields, recorded_call_cost
+from costs.pricing import PRICE_LEDGER_FIELDS, call_cost, price_for, price_ledger_fields
 from costs.reservations import counter_reconcile
 from costs.rollups import rollups_rebuild
 
@@ -73,13 +73,14 @@ def _charge(call: LLMCall) -> None:
     price = price_for(call.model, provider=call.provider_kind, at=call.created_at)
     # Cache writes (Anthropic) are among the prompt tokens, billed at their own rates.
     metadata = call.metadata if isinstance(call.metadata, dict) else {}
-    call.cost = recorded_call_cost(
+    call.cost = call_cost(
         price,
         prompt_tokens=call.prompt_tokens,
         completion_tokens=call.completion_tokens,
         cached_tokens=call.cached_tokens,
         cache_write_tokens=int(metadata.get("cache_write_tokens") or 0),
         cache_write_1h_tokens=int(metadata.get("cache_write_1h_tokens") or 0),
+        writes_in_prompt=True,
     )
     call.priced = price is not None
     for name, value in price_ledger_fields(price).items():

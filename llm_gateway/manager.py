@@ -28,7 +28,7 @@ from calls.recorder import record_writer
 from calls.services import CallRecord, acall_record
 from calls.spool import call_started_hook
 from common.tokens import estimate_prompt_tokens, estimate_tokens
-from costs.pricing import aprice_for, price_ledger_fields, recorded_call_cost
+from costs.pricing import aprice_for, call_cost, price_ledger_fields
 from costs.reservations import areserve_for_call
 from llm_gateway import telemetry
 from llm_gateway.attribution import AttributionError, request_attribution_check
@@ -162,8 +162,7 @@ class LLMManager:
         ctx = self._context(request, agent_name, context)
         record = self._new_record(ctx, request, stream=False)
         try:
-            request = await _enforce_budgets(request, record, ctx, self._kinds(request))
-            request = telemetry.request_traced(request, record)
+            request = await _outgoing(request, record, ctx, self._kinds(request))
             response = await self._run_plan(request, ctx, record)
         except BaseException as exc:
             await _record_failure(record, ctx, exc)
@@ -296,8 +295,7 @@ class LLMManager:
         record = self._new_record(ctx, request, stream=True)
         state = _StreamState()
         try:
-            request = await _enforce_budgets(request, record, ctx, self._kinds(request))
-            request = telemetry.request_traced(request, record)
+            request = await _outgoing(request, record, ctx, self._kinds(request))
             first, rest, attempt = await self._open_stream(request, ctx, record)
             async for chunk in _chain(first, rest):
                 state.take(chunk, ctx)
@@ -434,8 +432,11 @@ class _StreamState:
         self.finish_reason: str | None = None
         self.model: str | None = None
         self.ttft: float | None = None
+        self.response_id = ""
 
     def take(self, chunk: StreamChunk, ctx: CallContext) -> None:
+        if not self.response_id and chunk.raw:
+            self.response_id = chunk_answer_id(chunk.raw)
         if chunk.delta:
             if self.ttft is None:
                 self.ttft = (time.monotonic() - ctx.started) * 1000
@@ -444,6 +445,23 @@ class _StreamState:
             self.usage = chunk.usage
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.model = chunk.model or self.model
+
+
+def chunk_answer_id(raw: dict[str, Any]) -> str:
+    """The upstream's id of a streamed answer: on every OpenAI chunk, in
+    Anthropic's ``message_start`` (what a whole answer's ``id`` is)."""
+    found = raw.get("id")
+    if found is None and isinstance(message := raw.get("message"), dict):
+        found = message.get("id")
+    return found if isinstance(found, str) else ""
+
+
+def streamed_answer_body(text: str, finish_reason: str | None, answer_id: str) -> dict[str, Any]:
+    """What the call log keeps of a streamed answer: its text, finish and id."""
+    body: dict[str, Any] = {"content": text, "finish_reason": finish_reason}
+    if answer_id:
+        body["id"] = answer_id
+    return body
 
 
 async def _chain(
@@ -514,13 +532,14 @@ async def _price(
         record.metadata["cache_write_tokens"] = writes
     if writes_1h:
         record.metadata["cache_write_1h_tokens"] = writes_1h
-    record.cost = recorded_call_cost(
+    record.cost = call_cost(
         price,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
         cache_write_tokens=writes,
         cache_write_1h_tokens=writes_1h,
+        writes_in_prompt=True,
     )
 
 
@@ -582,11 +601,20 @@ async def _record_stream_end(
     await _price(record, kind or record.provider_kind, state.model or record.model, usage, ctx)
     _fill_success(record, ctx, state.model or record.model, usage, state.finish_reason)
     record.ttft_ms = state.ttft
-    record.response_body = {"content": text, "finish_reason": state.finish_reason}
+    record.response_body = streamed_answer_body(text, state.finish_reason, state.response_id)
     if exc is None:
         await _write(record, ctx)
         return
     await _record_failure(record, ctx, exc)
+
+
+async def _outgoing(
+    request: LLMRequest, record: CallRecord, ctx: CallContext, kinds: list[str]
+) -> LLMRequest:
+    """The request as every operation's providers get it: within budget (perhaps
+    downgraded), carrying the gateway's ``traceparent`` in ``upstream_headers``."""
+    request = await _enforce_budgets(request, record, ctx, kinds)
+    return telemetry.request_traced(request, record)
 
 
 async def _enforce_budgets(
@@ -627,7 +655,7 @@ async def _shielded(coro: Any) -> Any:
 async def _write(record: CallRecord, ctx: CallContext) -> None:
     """Write the record once, now or through the server's background writer;
     the call writer settles its budget reservation with the row (calls.services)."""
-    telemetry.call_export(record, ctx.attempts, later=ctx.defer_record)
+    telemetry.call_export(record, ctx.attempts)
     # Taken off the context first: a reservation is settled exactly once.
     reservation, ctx.reservation = ctx.reservation, None
     if reservation is not None and reservation.counter_ids:

@@ -24,16 +24,18 @@ from llm_gateway.manager import (
     CallContext,
     LLMManager,
     _chain,
-    _enforce_budgets,
     _fill_success,
+    _outgoing,
     _price,
     _record_failure,
     _write,
     first_of,
+    streamed_answer_body,
 )
 from llm_gateway.operations import (
     EMBEDDINGS,
     EVENT_READERS,
+    RESPONSES,
     OperationReply,
     OperationSpec,
     SSEEvent,
@@ -112,13 +114,14 @@ class OperationManager(LLMManager):
         record = ctx.record
         assert record is not None
         try:
-            request = await _enforce_budgets(request, record, ctx, self._kinds(request))
+            request = await _outgoing(request, record, ctx, self._kinds(request))
+            headers = request.upstream_headers or None
             method = self.spec.method
             reply, attempt = await self.first_answer(
                 await self.attempts(request, stream=False),
                 ctx,
                 record,
-                lambda a: getattr(a.provider, method)({**body, "model": a.model}),
+                lambda a: getattr(a.provider, method)({**body, "model": a.model}, headers),
             )
         except BaseException as exc:
             await _record_failure(record, ctx, exc)
@@ -172,13 +175,16 @@ class OperationManager(LLMManager):
         progress, reader = StreamProgress(), EVENT_READERS[self.spec.name]
         attempt = None
         try:
-            request = await _enforce_budgets(request, record, ctx, self._kinds(request))
+            request = await _outgoing(request, record, ctx, self._kinds(request))
+            headers = request.upstream_headers or None
             method = self.spec.stream_method
             (first, rest), attempt = await self.first_answer(
                 await self.attempts(request, stream=True),
                 ctx,
                 record,
-                lambda a: first_of(getattr(a.provider, method)({**body, "model": a.model})),
+                lambda a: first_of(
+                    getattr(a.provider, method)({**body, "model": a.model}, headers)
+                ),
             )
             async for event in _chain(first, rest):
                 if event.data is not None:
@@ -208,10 +214,12 @@ class OperationManager(LLMManager):
         kind = attempt.provider.kind if attempt is not None else record.provider_kind
         await self._priced(record, kind, model, usage, ctx)
         _fill_success(record, ctx, model, usage, progress.finish_reason)
-        record.response_body = {"content": text, "finish_reason": progress.finish_reason}
+        record.response_body = streamed_answer_body(
+            text, progress.finish_reason, progress.response_id
+        )
         if progress.reasoning_tokens:
             record.metadata["reasoning_tokens"] = progress.reasoning_tokens
-        if progress.response_id:
+        if progress.response_id and self.spec.name == RESPONSES:  # a stored response's owner
             record.metadata["response_id"] = progress.response_id
         if exc is not None:
             await _record_failure(record, ctx, exc)

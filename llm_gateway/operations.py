@@ -52,7 +52,7 @@ class StreamProgress:
     finish_reason: str | None = None
     model: str | None = None
     reasoning_tokens: int = 0
-    response_id: str = ""
+    response_id: str = ""  # the upstream's id of the answer
     failure: dict[str, Any] | None = None
 
 
@@ -212,6 +212,7 @@ def completions_event_seen(progress: StreamProgress, data: dict[str, Any]) -> No
         progress.text.append(str(choices[0].get("text") or ""))
         progress.finish_reason = choices[0].get("finish_reason") or progress.finish_reason
     progress.model = data.get("model") or progress.model
+    progress.response_id = progress.response_id or str(data.get("id") or "")
     if data.get("usage"):
         progress.usage = TokenUsage.from_openai(data["usage"])
 

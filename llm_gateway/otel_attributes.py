@@ -117,6 +117,8 @@ def _gateway(record: Any, provider: str) -> dict[str, Any]:
     }
     if record.fallback:
         found["gateway.fallback"] = record.fallback
+    if record.occurrences > 1:  # an aggregated row of refusals (llm_gateway.refusals)
+        found["gateway.occurrences"] = record.occurrences
     if record.provider and record.provider != provider:
         found["gateway.provider"] = record.provider  # the configured provider's name
     return found

@@ -14,18 +14,24 @@ when it ends), sampled by the provider's own sampler, and handed to the span
 processor. That skips the live span's per-attribute checks and locks, a third
 of the export's CPU per call; the attributes are ours and already clean.
 
-They leave through the SDK's batch processor, whose bounded queue drops
-rather than waits: the event loop only appends to a deque, and a dead
-collector costs the background thread's time, never a caller's. Drops are
-counted in ``/metrics`` (and not logged one by one: that cost more than the span).
+Nothing of this runs on the event loop: ``export`` only appends the finished
+call to a bounded deque. A builder thread turns what is queued into spans and
+metric measurements a batch at a time (every ``BUILD_INTERVAL``, or sooner
+when a batch is waiting) and hands the spans to the SDK's batch processor,
+whose own thread encodes and sends them. Both queues drop the oldest rather
+than wait, so a dead collector costs background time, never a caller's.
+Drops are counted in ``/metrics`` (and not logged one by one: that cost more
+than the span).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
-from collections import defaultdict
+import weakref
+from collections import defaultdict, deque
 from decimal import Decimal
 from typing import Any
 
@@ -63,6 +69,8 @@ DEFAULT_SERVICE_NAME = "llm-gateway"
 TOKEN_BUCKETS = [4**i for i in range(14)]  # 1 … 67M, the conventions' advice
 DURATION_BUCKETS = [0.01 * 2**i for i in range(14)]  # 10 ms … 82 s
 _NO_EXEMPLARS = AlwaysOffExemplarFilter()
+BUILD_INTERVAL = 0.1  # seconds between the builder's batches
+BUILD_BATCH = 256  # a backlog this long wakes the builder at once
 
 
 class Exporter:
@@ -91,8 +99,54 @@ class Exporter:
                 resource=resource, metric_readers=[reader], exemplar_filter=exemplars
             )
             self._instruments = _Instruments(self._meter_provider)
+        self._pending: deque[tuple[Any, list | None]] = deque(
+            maxlen=_env_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+        )
+        self._stopping = False
+        self._builder_start()
+        if hasattr(os, "register_at_fork"):  # a forked worker needs a builder of its own
+            restart = weakref.WeakMethod(self._builder_start)
+            os.register_at_fork(after_in_child=lambda: (method := restart()) and method())
+        # Registered after the providers' own exit hooks, so it runs before them:
+        # what is still queued becomes spans before the processor's last flush.
+        atexit.register(self._build_pending)
+
+    def _builder_start(self) -> None:
+        """Start the builder thread: at start-up, and in a forked child, where
+        no thread of the parent runs and the parent's lock may have been held."""
+        self._building = threading.Lock()
+        self._wake = threading.Event()
+        self._builder = threading.Thread(target=self._build_loop, name="otel-build", daemon=True)
+        self._builder.start()
 
     def export(self, record: Any, attempts: list | None) -> None:
+        """Queue a finished call (the caller's thread does nothing else)."""
+        pending = self._pending
+        if len(pending) == pending.maxlen:
+            OTEL_SPANS.labels("queue_full").inc()  # the oldest call is dropped
+        pending.append((record, attempts))
+        if len(pending) == BUILD_BATCH:
+            self._wake.set()
+
+    def _build_loop(self) -> None:
+        while not self._stopping:
+            self._wake.wait(BUILD_INTERVAL)
+            self._wake.clear()
+            self._build_pending()
+
+    def _build_pending(self) -> None:
+        with self._building:  # the builder, a flush and the exit hook take turns
+            while True:
+                try:
+                    record, attempts = self._pending.popleft()
+                except IndexError:
+                    return
+                try:
+                    self._build(record, attempts)
+                except Exception:  # one bad record must not stop the others
+                    logger.exception("building the telemetry of a call failed")
+
+    def _build(self, record: Any, attempts: list | None) -> None:
         if self._tracer_provider is not None:
             self._span(record, attempts or [])
         if self._meter_provider is not None:
@@ -169,11 +223,17 @@ class Exporter:
         return f"{context.trace_id:032x}", f"{context.span_id:016x}"
 
     def flush(self) -> None:
+        self._build_pending()
         for provider in (self._tracer_provider, self._meter_provider):
             if provider is not None:
                 provider.force_flush()
 
     def shutdown(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._builder.join(timeout=5)
+        self._build_pending()
+        atexit.unregister(self._build_pending)
         for provider in (self._tracer_provider, self._meter_provider):
             if provider is not None:
                 provider.shutdown()

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from calls.recorder import record_writer
 from calls.services import CallRecord, acall_record
+from llm_gateway import telemetry
 
 logger = logging.getLogger(__name__)
 # A little after the second ends, so a refusal landing on the boundary is in.
@@ -53,6 +54,10 @@ class Refusal:
     operation: str = "chat"
     defer: bool = False  # the server's background writer may take the row
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The caller's trace (its ``traceparent``): the refused call's span sits in it.
+    trace_id: str = ""
+    parent_id: str = ""
+    trace_sampled: bool = True
 
 
 @dataclass
@@ -90,12 +95,17 @@ def _row(refusal: Refusal, *, occurrences: int = 1, at: datetime | None = None) 
         http_status=refusal.http_status,
         metadata={"code": refusal.code, **refusal.metadata},
         occurrences=occurrences,
+        trace_id=refusal.trace_id,
+        span_id=telemetry.new_span_id() if refusal.trace_id else "",
+        parent_id=refusal.parent_id,
+        trace_sampled=refusal.trace_sampled,
     )
 
 
 async def record_submit(record: CallRecord, *, defer: bool) -> None:
     """Write a row that holds no budget reservation (a refusal, a token count):
-    through the server's background writer, or now."""
+    through the server's background writer, or now. Exported like every call."""
+    telemetry.call_export(record, None)
     if defer:
         record_writer().submit(record)
         return

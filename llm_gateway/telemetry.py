@@ -6,16 +6,16 @@ nothing here imports the OpenTelemetry SDK and the hot path pays one ``is
 None`` test per call. When one is set, ``telemetry_configure`` loads
 ``llm_gateway.otel_export`` (the SDK, the exporters) once at start-up.
 
-The span of a call is built after the fact from its ``CallRecord`` in the
-manager's record path (``call_export``), so every endpoint, stream or not,
-success, error, budget refusal or cache hit, is exported the same way and
-nothing is held open across a request. Only the ids are chosen up front: the
+The span of a call is built after the fact from its ``CallRecord``, handed
+over in the manager's record path (``call_export``), so every endpoint, stream
+or not, success, error, budget refusal or cache hit, is exported the same way
+and nothing is held open across a request; the exporter builds it on its own
+thread, off the answer path. Only the ids are chosen up front: the
 call's span id goes to the provider in ``traceparent`` before the span exists.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
@@ -93,22 +93,9 @@ def telemetry_on() -> bool:
     return _exporter is not None
 
 
-def call_export(record: Any, attempts: list[AttemptSpan] | None, *, later: bool = False) -> None:
-    """Export a finished call; never raises and never waits on the network.
-
-    ``later``: on the server's long-lived loop, the span is built on the loop's
-    next turn, after the answer has been handed to the transport, so building
-    it never adds to a caller's latency (the record writer does the same).
-    """
-    if _exporter is None:
-        return
-    if later:
-        asyncio.get_running_loop().call_soon(_export_now, record, attempts)
-    else:
-        _export_now(record, attempts)
-
-
-def _export_now(record: Any, attempts: list[AttemptSpan] | None) -> None:
+def call_export(record: Any, attempts: list[AttemptSpan] | None) -> None:
+    """Export a finished call; never raises and never waits: the exporter only
+    queues it, and builds its span and metrics on its own thread."""
     exporter = _exporter
     if exporter is None:
         return
@@ -206,14 +193,22 @@ def record_attribution(request: Any) -> dict[str, Any]:
     }
 
 
-def request_traced(request: Any, record: Any) -> Any:
-    """The request with the gateway's ``traceparent`` for the provider (a copy),
-    so the provider's own spans, if any, sit under the gateway's."""
+def upstream_trace_headers(record: Any) -> dict[str, str]:
+    """The gateway's own ``traceparent`` for the provider: the agent's trace, the
+    call's span as the parent, so the provider's spans, if any, sit under it.
+    The one place every path (each endpoint, stream or not) gets it from."""
     if not record.trace_id:
+        return {}
+    return {
+        "traceparent": traceparent_format(record.trace_id, record.span_id, record.trace_sampled)
+    }
+
+
+def request_traced(request: Any, record: Any) -> Any:
+    """The request with ``upstream_trace_headers`` for the provider (a copy)."""
+    headers = upstream_trace_headers(record)
+    if not headers:
         return request
     clone = request.with_model(request.model)
-    clone.upstream_headers = {
-        **request.upstream_headers,
-        "traceparent": traceparent_format(record.trace_id, record.span_id, request.trace_sampled),
-    }
+    clone.upstream_headers = {**request.upstream_headers, **headers}
     return clone

@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
+import anthropic
 import openai
 import pytest
 from asgiref.sync import async_to_sync
@@ -20,6 +22,7 @@ from llm_gateway.manager import LLMManager
 from llm_gateway.providers.openai_provider import OpenAIProvider
 from llm_gateway.telemetry import telemetry_configure, telemetry_flush, telemetry_shutdown
 from tests.otlp_receiver import OtlpReceiver
+from tests.providers_support import claude_only, fresh_routing  # noqa: F401 - fixture
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 AGENT_SPAN = "00f067aa0ba902b7"
@@ -126,6 +129,58 @@ def test_a_stream_is_one_span_with_its_time_to_first_chunk(
         call.ttft_ms / 1000
     )
     assert span.span_id == call.span_id
+    assert span.attributes["gen_ai.response.id"] == chunks[0].id == call.response_body["id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_responses_stream_span_has_the_upstreams_response_id(
+    otel, live_gateway, upstream, prices, make_key
+):
+    client = sdk(live_gateway, make_key(), traceparent=f"00-{TRACE}-{AGENT_SPAN}-01")
+    events = list(client.responses.create(model="gpt-4o-mini", input="Stream", stream=True))
+    span = otel.wait_for_span(lambda s: s.trace_id == TRACE)
+    call = LLMCall.objects.get()
+    assert span.name == "chat gpt-4o-mini" and span.span_id == call.span_id
+    assert span.attributes["gen_ai.request.stream"] is True
+    assert span.attributes["gen_ai.response.id"] == events[-1].response.id
+    assert span.attributes["gen_ai.usage.output_tokens"] == events[-1].response.usage.output_tokens
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_messages_stream_span_has_anthropics_message_id(
+    otel, live_gateway, fake_anthropic, monkeypatch, settings, prices, make_key
+):
+    claude_only(fake_anthropic, monkeypatch, settings, key="sk-ant-otel", env="OTEL_TEST_CLAUDE")
+    client = anthropic.Anthropic(
+        base_url=live_gateway.url,
+        api_key=make_key(),
+        max_retries=0,
+        default_headers={"traceparent": f"00-{TRACE}-{AGENT_SPAN}-01"},
+    )
+    with client.messages.stream(
+        model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": "Hi"}]
+    ) as stream:
+        message = stream.get_final_message()
+    span = otel.wait_for_span(lambda s: s.trace_id == TRACE)
+    assert span.attributes["gen_ai.provider.name"] == "anthropic"
+    assert span.attributes["gen_ai.request.stream"] is True
+    assert span.attributes["gen_ai.response.id"] == message.id
+    assert span.attributes["gen_ai.usage.output_tokens"] == message.usage.output_tokens
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_embedding_is_a_span_in_the_agents_trace(otel, live_gateway, upstream, prices, make_key):
+    client = sdk(live_gateway, make_key(), traceparent=f"00-{TRACE}-{AGENT_SPAN}-01")
+    answer = client.embeddings.create(model="text-embedding-3-small", input="Index me")
+    span = otel.wait_for_span(lambda s: s.trace_id == TRACE)
+    call = LLMCall.objects.get()
+    assert span.name == "embeddings text-embedding-3-small" and span.kind == SPAN_KIND_CLIENT
+    assert (span.parent_span_id, span.span_id) == (AGENT_SPAN, call.span_id)
+    assert span.attributes["gen_ai.operation.name"] == "embeddings"
+    assert span.attributes["gen_ai.usage.input_tokens"] == answer.usage.prompt_tokens > 0
+    assert span.attributes["gateway.cost_usd"] == str(call.cost)
+    (sent,) = upstream.operation_calls("embeddings")
+    assert sent.headers["traceparent"] == f"00-{TRACE}-{span.span_id}-01"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -165,6 +220,26 @@ def test_a_cache_hit_is_exported_too(otel, live_gateway, upstream, prices, make_
     span = otel.wait_for_span(lambda s: s.attributes.get("gateway.request_id") == str(hit.id))
     assert span.attributes["gateway.cache_hit"] is True
     assert raw.headers["x-gateway-span-id"] == span.span_id == hit.span_id
+    assert len(upstream.chat_calls) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rate_limited_call_is_a_failed_span_in_the_agents_trace(
+    otel, live_gateway, upstream, make_key
+):
+    client = sdk(live_gateway, make_key(rpm_limit=1), traceparent=f"00-{TRACE}-{AGENT_SPAN}-01")
+    _ask(client)
+    with pytest.raises(openai.RateLimitError):
+        _ask(client)
+    refused = LLMCall.objects.get(status="rate_limited")
+    span = otel.wait_for_span(lambda s: s.attributes.get("gateway.request_id") == str(refused.id))
+    assert (span.trace_id, span.parent_span_id, span.span_id) == (
+        TRACE,
+        AGENT_SPAN,
+        refused.span_id,
+    )
+    assert span.status_code == STATUS_ERROR and span.attributes["error.type"] == "rate_limited"
+    assert Decimal(span.attributes["gateway.cost_usd"]) == 0
     assert len(upstream.chat_calls) == 1
 
 

@@ -14,7 +14,6 @@ from costs.pricing import (
     Price,
     call_cost,
     price_ledger_fields,
-    recorded_call_cost,
     resolve_model_name,
 )
 
@@ -241,13 +240,14 @@ def test_recorded_cost_takes_the_cache_writes_out_of_the_prompt_tokens():
         cache_write_per_m=Decimal("1.25"),
         cache_write_1h_per_m=Decimal(2),
     )
-    recorded = recorded_call_cost(
+    recorded = call_cost(
         price,
         prompt_tokens=1000,  # 100 input + 300 reads + 600 writes, 200 of them for 1 h
         completion_tokens=0,
         cached_tokens=300,
         cache_write_tokens=600,
         cache_write_1h_tokens=200,
+        writes_in_prompt=True,
     )
     assert recorded == call_cost(
         price,

@@ -1,17 +1,26 @@
 """Authentication and admission of API requests (key, body size, model, agent name,
-rate limit)."""
+rate limit).
+
+Every endpoint that calls a provider admits its request through
+``request_admit``; only what the endpoint reads from its own body differs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 
 from calls.models import CallStatus
+from llm_gateway.api.attribution import request_attribute
 from llm_gateway.api.errors import APIError
 from llm_gateway.api.http import ApiRequest
 from llm_gateway.api.ratelimit_headers import rate_limit_headers
+from llm_gateway.attribution import traceparent_parse
+from llm_gateway.interface import LLMRequest
 from llm_gateway.keys import KeyInfo, gateway_key_authenticate, key_presented
 from llm_gateway.ratelimit import LimitDecision, rate_limit_admit
 from llm_gateway.refusals import Refusal, refusal_record
@@ -21,6 +30,52 @@ _NO_KEY = (
     "(Authorization: Bearer YOUR_KEY)."
 )
 _BAD_KEY = "Incorrect API key provided, or the key is revoked or expired."
+
+Parsed = TypeVar("Parsed")
+
+
+@dataclass(frozen=True, slots=True)
+class Asked(Generic[Parsed]):
+    """An endpoint's parsed body and what admission reads from it: the request
+    (its attribution is set here), the model, and the body's end user and tags."""
+
+    parsed: Parsed
+    request: LLMRequest
+    model: str
+    user: Any = None
+    tags: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission(Generic[Parsed]):
+    key: KeyInfo
+    asked: Asked[Parsed]
+    agent_name: str  # the key's own, or the X-Agent-Name it may claim
+    limits: LimitDecision  # the counters for the ``x-ratelimit-*`` headers
+
+
+async def request_admit(
+    request: ApiRequest,
+    read: Callable[[bytes], Asked[Parsed]],
+    *,
+    operation: str,
+    presented: str | None = None,
+) -> Admission[Parsed]:
+    """Admit one API call, the same on every endpoint, cheapest refusal first:
+    the key (401), the body (413, 400), the model (403), the agent name (403),
+    and only then the rate limit (429), so a refused request never counts
+    against the key's limits. ``presented``: a key the endpoint found elsewhere
+    than ``Authorization`` (Anthropic's ``x-api-key``)."""
+    if presented is None:
+        key = await api_key_authenticate(request.headers, request=request, operation=operation)
+    else:
+        key = await presented_key_authenticate(presented, request=request, operation=operation)
+    asked = read(request_body_check(request))
+    request_attribute(asked.request, request.headers, user=asked.user, tags=asked.tags)
+    model_allowed_check(key, asked.model)
+    agent_name = agent_name_check(key, request.headers)
+    limits = await rate_limit_check(key, request=request, model=asked.model, operation=operation)
+    return Admission(key, asked, agent_name, limits)
 
 
 async def api_key_authenticate(
@@ -59,6 +114,8 @@ def _refusal(
     limit: str = "",
 ) -> Refusal:
     unauthorized = status == CallStatus.UNAUTHORIZED
+    traced = traceparent_parse(request.headers.get("traceparent", "")) if request else None
+    trace_id, parent_id, sampled = traced or ("", "", True)
     return Refusal(
         status=status,
         http_status=401 if unauthorized else 429,
@@ -71,6 +128,9 @@ def _refusal(
         operation=operation,
         defer=request is not None and request.background_writes,
         metadata={"limit": limit} if limit else {},
+        trace_id=trace_id,
+        parent_id=parent_id,
+        trace_sampled=sampled,
     )
 
 

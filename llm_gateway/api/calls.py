@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_gateway.api.auth import agent_name_check
 from llm_gateway.api.http import ApiRequest
 from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import CallContext
 
 
 def api_call_context(
-    request: ApiRequest, key: KeyInfo, *, operation: str, body: Any
+    request: ApiRequest, key: KeyInfo, *, agent_name: str, operation: str, body: Any
 ) -> CallContext:
-    """The call's context: the key, the agent it is labelled with (403 for a name
-    the key may not claim), what is asked."""
+    """The call's context: the key, the agent it is labelled with (as admission
+    checked it: ``auth.agent_name_check``), what is asked."""
     return CallContext(
-        agent_name=agent_name_check(key, request.headers),
+        agent_name=agent_name,
         gateway_key_id=key.id,
         key_prefix=key.prefix,
         key_agent_name=key.agent_name,

@@ -10,19 +10,13 @@ are relayed event by event as the provider sent them.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from django.db import DatabaseError
 
 from llm_gateway.api.answers import SSE_HEADERS
-from llm_gateway.api.attribution import openai_body_hints, request_attribute
-from llm_gateway.api.auth import (
-    agent_name_check,
-    api_key_authenticate,
-    model_allowed_check,
-    rate_limit_check,
-    request_body_check,
-)
+from llm_gateway.api.attribution import openai_body_hints
+from llm_gateway.api.auth import Asked, request_admit
 from llm_gateway.api.calls import api_call_context
 from llm_gateway.api.calls import gateway_headers as _gateway_headers
 from llm_gateway.api.errors import (
@@ -49,33 +43,37 @@ from llm_gateway.validation_dispatch import validation_enqueue, validation_mode
 _VALIDATED = (RESPONSES, "completions")
 
 
-async def _admit(
-    request: ApiRequest, operation: str
-) -> tuple[KeyInfo, OperationBody, LLMRequest, dict[str, str]]:
-    """The key, the body, the request as the manager sees it (with the call's
-    attribution) and the ``x-ratelimit-*`` headers every answer carries."""
-    key = await api_key_authenticate(request.headers, request=request, operation=operation)
-    parsed = PARSERS[operation](request_body_check(request))
-    llm_request = operation_request(
-        SPECS[operation], parsed.body, prompt=parsed.prompt, input_tokens=parsed.input_tokens
-    )
-    request_attribute(llm_request, request.headers, **openai_body_hints(parsed.body))
-    model_allowed_check(key, parsed.model)
-    agent_name_check(key, request.headers)  # refused before it counts against limits
-    decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
-    return key, parsed, llm_request, rate_limit_headers(decision)
+def _reader(operation: str) -> Callable[[bytes], Asked[OperationBody]]:
+    """The operation's body, and the request as the manager sees it."""
+    spec, parse = SPECS[operation], PARSERS[operation]
+
+    def read(raw: bytes) -> Asked[OperationBody]:
+        parsed = parse(raw)
+        llm_request = operation_request(
+            spec, parsed.body, prompt=parsed.prompt, input_tokens=parsed.input_tokens
+        )
+        return Asked(parsed, llm_request, parsed.model, **openai_body_hints(parsed.body))
+
+    return read
 
 
 def operation_handler(operation: str) -> Handler:
     """The protocol-neutral handler of one operation's POST endpoint."""
-    spec = SPECS[operation]
+    spec, read = SPECS[operation], _reader(operation)
 
     async def handler(request: ApiRequest) -> ApiResponse:
         if request.method != "POST":
             return error_api_response(405, f"Use POST for {spec.path}.", code="method_not_allowed")
         try:
-            key, parsed, llm_request, limits = await _admit(request, operation)
-            ctx = api_call_context(request, key, operation=operation, body=parsed.for_the_log())
+            admitted = await request_admit(request, read, operation=operation)
+            key, parsed, llm_request = admitted.key, admitted.asked.parsed, admitted.asked.request
+            ctx = api_call_context(
+                request,
+                key,
+                agent_name=admitted.agent_name,
+                operation=operation,
+                body=parsed.for_the_log(),
+            )
             if operation == EMBEDDINGS:
                 response = await embeddings_cache_through(
                     request,
@@ -88,7 +86,7 @@ def operation_handler(operation: str) -> Handler:
             else:
                 mode = validation_mode(request.headers, key) if operation in _VALIDATED else "off"
                 response = await _answer(parsed, llm_request, ctx, key, mode)
-            response.headers.update(limits)
+            response.headers.update(rate_limit_headers(admitted.limits))
             return response
         except APIError as refusal:
             return refusal.api_response()

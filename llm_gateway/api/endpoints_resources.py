@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from django.db import DatabaseError
 
 from llm_gateway.api import usage as usage_selectors
-from llm_gateway.api.auth import api_key_authenticate
+from llm_gateway.api.attribution import request_attribute
+from llm_gateway.api.auth import agent_name_check, api_key_authenticate
 from llm_gateway.api.calls import api_call_context
 from llm_gateway.api.calls import gateway_headers as _gateway_headers
 from llm_gateway.api.errors import APIError, error_api_response, llm_error_api_response
@@ -27,6 +28,7 @@ from llm_gateway.operation_call import OperationManager
 from llm_gateway.operations import RESPONSES, SPECS, OperationReply
 from llm_gateway.provider_registry import adefault_providers
 from llm_gateway.response_owners import response_owner
+from llm_gateway.telemetry import upstream_trace_headers
 
 
 def _wrong_method(request: ApiRequest, allowed: tuple[str, ...]) -> ApiResponse | None:
@@ -78,13 +80,11 @@ async def response_item_handler(request: ApiRequest, response_id: str) -> ApiRes
         if provider is None:
             return _not_found(response_id)
         if request.method == "DELETE":
-            return await _relayed(
-                request, key, provider, lambda: provider.response_delete(response_id)
-            )
+            delete = provider.response_delete
+            return await _relayed(request, key, provider, lambda out: delete(response_id, out))
         query = dict(request.query)
-        return await _relayed(
-            request, key, provider, lambda: provider.response_get(response_id, query)
-        )
+        get = provider.response_get
+        return await _relayed(request, key, provider, lambda out: get(response_id, query, out))
     except APIError as refusal:
         return refusal.api_response()
     except DatabaseError:
@@ -102,17 +102,20 @@ async def _relayed(
     request: ApiRequest,
     key: KeyInfo,
     provider: LLMProvider,
-    call: Callable[[], Awaitable[OperationReply]],
+    call: Callable[[dict[str, str] | None], Awaitable[OperationReply]],
 ) -> ApiResponse:
     # The log shows what was asked: which response, read or deleted.
     target = request.path.rstrip("/").rsplit("/", 1)[-1]
     body = {"response_id": target, "method": request.method}
-    ctx = api_call_context(request, key, operation=RESPONSES, body=body)
+    agent_name = agent_name_check(key, request.headers)
+    ctx = api_call_context(request, key, agent_name=agent_name, operation=RESPONSES, body=body)
     manager = OperationManager(SPECS[RESPONSES], providers=[provider])
-    record = manager._new_record(ctx, LLMRequest(model=""), stream=False)
+    asked = LLMRequest(model="")
+    request_attribute(asked, request.headers)  # the agent's trace, session, tags
+    record = manager._new_record(ctx, asked, stream=False)
     record.provider, record.provider_kind = provider.name, provider.kind
     try:
-        reply = await call()
+        reply = await call(upstream_trace_headers(record) or None)
     except LLMError as error:
         await _record_failure(record, ctx, error)
         return llm_error_api_response(error, _gateway_headers(ctx))

@@ -34,14 +34,7 @@ from llm_gateway.api.anthropic_errors import (
     anthropic_refusal_response,
 )
 from llm_gateway.api.anthropic_parsing import MessagesBody, parse_messages_body
-from llm_gateway.api.attribution import request_attribute
-from llm_gateway.api.auth import (
-    agent_name_check,
-    model_allowed_check,
-    presented_key_authenticate,
-    rate_limit_check,
-    request_body_check,
-)
+from llm_gateway.api.auth import Admission, Asked, request_admit
 from llm_gateway.api.cached import cache_through
 from llm_gateway.api.calls import api_call_context, gateway_headers
 from llm_gateway.api.errors import APIError
@@ -50,9 +43,9 @@ from llm_gateway.api.messages_cache import MessagesShape
 from llm_gateway.api.ratelimit_headers import anthropic_rate_limit_headers, rate_limit_headers
 from llm_gateway.api.resilience import DATABASE_ERRORS
 from llm_gateway.interface import LLMError, LLMProviderError, StreamChunk
-from llm_gateway.keys import KeyInfo
 from llm_gateway.manager import Attempt, CallContext, LLMManager, call_failure_fill
 from llm_gateway.refusals import record_submit
+from llm_gateway.telemetry import request_traced
 from llm_gateway.validation_dispatch import validation_mode
 
 logger = logging.getLogger(__name__)
@@ -102,21 +95,35 @@ def _raw_key(request: ApiRequest) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-async def _admit(
-    request: ApiRequest, operation: str
-) -> tuple[KeyInfo, MessagesBody, dict[str, str]]:
-    """The key, the checked body and the ``x-ratelimit-*`` headers of every answer."""
+async def _admit(request: ApiRequest, operation: str) -> Admission[MessagesBody]:
+    """Admission as on every endpoint, with the key found where Anthropic's SDK puts it."""
     raw = _raw_key(request)
     if not raw:
         raise APIError(401, _NO_KEY, code="invalid_api_key")
-    key = await presented_key_authenticate(raw, request=request, operation=operation)
-    body = request_body_check(request)
-    parsed = parse_messages_body(body, request.headers, counting=operation == "count_tokens")
-    request_attribute(parsed.request, request.headers, user=_metadata_user(parsed.body))
-    model_allowed_check(key, parsed.model)
-    agent_name_check(key, request.headers)  # refused before it counts against limits
-    decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
-    return key, parsed, {**rate_limit_headers(decision), **anthropic_rate_limit_headers(decision)}
+
+    def read(body: bytes) -> Asked[MessagesBody]:
+        parsed = parse_messages_body(body, request.headers, counting=operation == "count_tokens")
+        return Asked(parsed, parsed.request, parsed.model, user=_metadata_user(parsed.body))
+
+    return await request_admit(request, read, operation=operation, presented=raw)
+
+
+def _limits(admitted: Admission[MessagesBody]) -> dict[str, str]:
+    """The ``x-ratelimit-*`` headers and Anthropic's own, on every answer."""
+    return {
+        **rate_limit_headers(admitted.limits),
+        **anthropic_rate_limit_headers(admitted.limits),
+    }
+
+
+def _context(request: ApiRequest, admitted: Admission[MessagesBody], operation: str) -> CallContext:
+    return api_call_context(
+        request,
+        admitted.key,
+        agent_name=admitted.agent_name,
+        operation=operation,
+        body=admitted.asked.parsed.body,
+    )
 
 
 def _metadata_user(body: dict[str, Any]) -> Any:
@@ -143,10 +150,11 @@ async def _native_attempts(manager: LLMManager, parsed: MessagesBody) -> list[At
 
 
 async def _messages(request: ApiRequest) -> ApiResponse:
-    key, parsed, limits = await _admit(request, "messages")
+    admitted = await _admit(request, "messages")
+    key, parsed = admitted.key, admitted.asked.parsed
     manager = LLMManager()
     await _native_attempts(manager, parsed)
-    ctx = api_call_context(request, key, operation="messages", body=parsed.body)
+    ctx = _context(request, admitted, "messages")
     mode = validation_mode(request.headers, key)
 
     async def answer() -> ApiResponse:
@@ -159,7 +167,7 @@ async def _messages(request: ApiRequest) -> ApiResponse:
         request, key, parsed, ctx, inline_validation=mode == "inline", answer=answer, shape=SHAPE
     )
     response.headers.setdefault("request-id", str(ctx.request_id))  # a hit has it too
-    response.headers.update(limits)
+    response.headers.update(_limits(admitted))
     return response
 
 
@@ -194,10 +202,11 @@ async def _count_tokens(request: ApiRequest) -> ApiResponse:
 
     Free upstream, so no budget is reserved; the call is recorded at $0 with
     the count in its metadata (not as usage: nothing was generated)."""
-    key, parsed, limits = await _admit(request, "count_tokens")
+    admitted = await _admit(request, "count_tokens")
+    parsed = admitted.asked.parsed
     manager = LLMManager()
     attempts = [a for a in await _native_attempts(manager, parsed) if a.model == parsed.model]
-    ctx = api_call_context(request, key, operation="count_tokens", body=parsed.body)
+    ctx = _context(request, admitted, "count_tokens")
     record = _count_record(manager, ctx, parsed)
     try:
         counted = await _count_with(attempts, parsed, record)
@@ -210,7 +219,7 @@ async def _count_tokens(request: ApiRequest) -> ApiResponse:
         record.latency_ms = (time.monotonic() - ctx.started) * 1000
         await record_submit(record, defer=ctx.defer_record)
         response = json_response(counted, headers=_headers(ctx))
-    response.headers.update(limits)
+    response.headers.update(_limits(admitted))
     return response
 
 
@@ -224,11 +233,12 @@ async def _count_with(
     attempts: list[Attempt], parsed: MessagesBody, record: CallRecord
 ) -> dict[str, Any]:
     """Each provider in turn until one counts; the caller's own mistakes end it at once."""
+    request = request_traced(parsed.request, record)
     last: LLMError = LLMProviderError("No provider can count tokens for this model.")
     for attempt in attempts:
         record.provider, record.provider_kind = attempt.provider.name, attempt.provider.kind
         try:
-            return await attempt.provider.count_tokens(parsed.request)  # type: ignore[attr-defined]
+            return await attempt.provider.count_tokens(request)  # type: ignore[attr-defined]
         except LLMError as error:
             last = error
             if error.permanent:

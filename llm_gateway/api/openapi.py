@@ -15,38 +15,22 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from llm_gateway.api.openapi_messages import ANTHROPIC_PATHS, messages_paths, messages_schemas
 from llm_gateway.api.openapi_operations import operation_paths, operation_schemas
-from llm_gateway.api.parsing import MAX_CHOICES, MAX_MODEL_NAME, ROLES
-
-_JSON = "application/json"
-_REF_ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
-
-ERROR_DESCRIPTIONS = {
-    "400": "Malformed JSON, a body nested deeper than 64 levels, or an invalid field "
-    "(`invalid_request_error`, `param` names it); a provider's refusal as the provider "
-    "wrote it.",
-    "401": "Missing, unknown, revoked or expired key (`invalid_api_key`).",
-    "403": "The key may not use this model (`model_not_allowed`), or may not act as the "
-    "agent named in X-Agent-Name (`agent_not_allowed`).",
-    "404": "Unknown model (`model_not_found`) or endpoint (`unknown_url`).",
-    "405": "Wrong HTTP method (`method_not_allowed`).",
-    "413": "Body larger than GATEWAY_MAX_BODY_BYTES (`request_too_large`).",
-    "429": "The key's RPM/TPM (`rate_limit_exceeded`), or a spent blocking budget "
-    "(type `insufficient_quota`, code `budget_exceeded`, header `x-should-retry: false`).",
-    "502": "Every provider failed.",
-    "503": "The gateway's database is unavailable (`database_unavailable`); retry.",
-    "504": "Every provider timed out.",
-}
-
-
-def _errors(*statuses: str) -> dict[str, Any]:
-    return {
-        status: {
-            "description": ERROR_DESCRIPTIONS[status],
-            "content": {_JSON: {"schema": _REF_ERROR}},
-        }
-        for status in statuses
-    }
+from llm_gateway.api.openapi_parts import (
+    ANTHROPIC_ERROR_RESPONSE,
+    BLANK_CHARACTERS,  # noqa: F401 - the parser's blanks, checked against it by the tests
+    CALL_ERRORS,
+    JSON,
+    MODEL_NAME,
+    OPENAI_ERROR_RESPONSE,
+    errors,
+    json_body,
+    json_ok,
+)
+from llm_gateway.api.parsing import MAX_CHOICES, ROLES
+from validation.feedback import MAX_COMMENT as FEEDBACK_MAX_COMMENT
+from validation.feedback import MAX_NAME as FEEDBACK_MAX_NAME
 
 
 def _number(low: float, high: float) -> dict[str, Any]:
@@ -67,17 +51,6 @@ _MESSAGE = {
     },
 }
 
-# The characters Python's str.strip() removes, which is how the parser judges a
-# blank name. Spelt out: "\S" means another set in each regex dialect (ECMA's
-# leaves out U+001C-U+001F and U+0085 and adds U+FEFF), and a fuzzer generating
-# from it sent "\x1e\x1e\x1e", which the schema allowed and the parser refused.
-BLANK_CHARACTERS = (
-    r"\t\n\u000b\f\r\u001c-\u001f\u0020\u0085\u00a0\u1680\u2000-\u200a"
-    r"\u2028\u2029\u202f\u205f\u3000"
-)
-# Not blank, and no NUL (the gateway refuses it: no model has one, the database can't store it).
-_MODEL_PATTERN = rf"^[^\u0000]*[^\u0000{BLANK_CHARACTERS}][^\u0000]*$"
-
 _CHAT_REQUEST = {
     "type": "object",
     "required": ["model", "messages"],
@@ -87,7 +60,7 @@ _CHAT_REQUEST = {
     "parameters, a vendor's own in `extra_body`) are forwarded to the provider as-is. "
     "`max_tokens` and `max_completion_tokens` together are refused like OpenAI does.",
     "properties": {
-        "model": {"type": "string", "pattern": _MODEL_PATTERN, "maxLength": MAX_MODEL_NAME},
+        "model": MODEL_NAME,
         "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
         "max_tokens": {"type": "integer", "minimum": 1},
         "max_completion_tokens": {"type": "integer", "minimum": 1},
@@ -171,24 +144,6 @@ _SSE_EVENT = {
     },
 }
 
-_ERROR_RESPONSE = {
-    "type": "object",
-    "description": "OpenAI's error shape; the OpenAI SDKs read it and decide on retries.",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["message", "type", "param", "code"],
-            "properties": {
-                "message": {"type": "string"},
-                "type": {"type": "string"},
-                "param": {"type": "string", "nullable": True},
-                "code": {"type": "string", "nullable": True},
-            },
-        }
-    },
-}
-
 _MODEL_LIST = {
     "type": "object",
     "required": ["object", "data"],
@@ -235,15 +190,49 @@ _BUDGET_LIST = {
     },
 }
 
+_FEEDBACK_REQUEST = {
+    "type": "object",
+    "required": ["request_id", "score"],
+    "description": "A score for one of the calling key's calls (validation/feedback.py).",
+    "properties": {
+        "request_id": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The call's `x-gateway-request-id`.",
+        },
+        "score": {
+            "oneOf": [{"type": "number", "minimum": -1, "maximum": 1}, {"type": "boolean"}],
+            "description": "-1 to 1; true/false are thumbs up/down (1/0).",
+        },
+        "comment": {"type": "string", "maxLength": FEEDBACK_MAX_COMMENT, "nullable": True},
+        "name": {
+            "type": "string",
+            "maxLength": FEEDBACK_MAX_NAME,
+            "nullable": True,
+            "description": "Who or what scored (several per call): `user` unless given.",
+        },
+    },
+}
+
+_FEEDBACK = {
+    "type": "object",
+    "required": ["object", "id", "request_id", "name", "score", "comment", "created_at"],
+    "properties": {
+        "object": {"type": "string", "enum": ["feedback"]},
+        "id": {"type": "integer"},
+        "request_id": {"type": "string"},
+        "name": {"type": "string"},
+        "score": {"type": "number"},
+        "comment": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
 
 # OpenAI (and the gateway) take null for any optional parameter: "not given".
 for _name, _property in _CHAT_REQUEST["properties"].items():
     if _name not in _CHAT_REQUEST["required"]:
         _property["nullable"] = True
-
-
-def _json_ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {_JSON: {"schema": schema}}}
 
 
 OPENAPI: dict[str, Any] = {
@@ -272,22 +261,18 @@ OPENAPI: dict[str, Any] = {
                         "schema": {"type": "string"},
                     }
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {_JSON: {"schema": {"$ref": "#/components/schemas/ChatRequest"}}},
-                },
+                "requestBody": json_body("ChatRequest"),
                 "responses": {
                     "200": {
                         "description": "The completion, or with `stream` an SSE stream of "
                         "`chat.completion.chunk` events ending in `data: [DONE]`.",
                         "content": {
-                            _JSON: {"schema": {"$ref": "#/components/schemas/ChatCompletion"}},
+                            JSON: {"schema": {"$ref": "#/components/schemas/ChatCompletion"}},
                             # OpenAPI 3.0: the schema describes each event.
                             "text/event-stream": {"schema": _SSE_EVENT},
                         },
                     },
-                    **_errors("400", "401", "403", "404", "405", "413", "429"),
-                    **_errors("502", "503", "504"),
+                    **errors(*CALL_ERRORS),
                 },
             }
         },
@@ -296,8 +281,8 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "listModels",
                 "summary": "The priced models plus the providers' lists.",
                 "responses": {
-                    "200": _json_ok("Models.", {"$ref": "#/components/schemas/ModelList"}),
-                    **_errors("401", "405", "503"),
+                    "200": json_ok("Models.", {"$ref": "#/components/schemas/ModelList"}),
+                    **errors("401", "405", "503"),
                 },
             }
         },
@@ -314,8 +299,8 @@ OPENAPI: dict[str, Any] = {
                     }
                 ],
                 "responses": {
-                    "200": _json_ok("Usage.", {"$ref": "#/components/schemas/KeyUsage"}),
-                    **_errors("400", "401", "405", "503"),
+                    "200": json_ok("Usage.", {"$ref": "#/components/schemas/KeyUsage"}),
+                    **errors("400", "401", "405", "503"),
                 },
             }
         },
@@ -324,12 +309,24 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "keyBudgets",
                 "summary": "Budgets that apply to the calling key, with their status.",
                 "responses": {
-                    "200": _json_ok("Budgets.", {"$ref": "#/components/schemas/BudgetList"}),
-                    **_errors("401", "405", "503"),
+                    "200": json_ok("Budgets.", {"$ref": "#/components/schemas/BudgetList"}),
+                    **errors("401", "405", "503"),
                 },
             }
         },
-        **operation_paths(_errors, _json_ok),
+        "/api/v1/feedback": {
+            "post": {
+                "operationId": "createFeedback",
+                "summary": "Score one of the calling key's calls (404 for any other call).",
+                "requestBody": json_body("FeedbackRequest"),
+                "responses": {
+                    "201": json_ok("Stored.", {"$ref": "#/components/schemas/Feedback"}),
+                    **errors("400", "401", "404", "405", "413"),
+                },
+            }
+        },
+        **operation_paths(),
+        **messages_paths(),
     },
     "components": {
         "securitySchemes": {
@@ -337,24 +334,36 @@ OPENAPI: dict[str, Any] = {
                 "type": "http",
                 "scheme": "bearer",
                 "description": "A gateway key (`gw_<prefix>_<secret>`), never a provider key.",
-            }
+            },
+            "apiKeyAuth": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "x-api-key",
+                "description": "A gateway key where Anthropic's SDK puts its key (/v1/messages).",
+            },
         },
         "schemas": {
             "ChatRequest": _CHAT_REQUEST,
             "ChatCompletion": _CHAT_COMPLETION,
-            "ErrorResponse": _ERROR_RESPONSE,
+            "ErrorResponse": OPENAI_ERROR_RESPONSE,
+            "AnthropicErrorResponse": ANTHROPIC_ERROR_RESPONSE,
             "ModelList": _MODEL_LIST,
             "KeyUsage": _KEY_USAGE,
             "BudgetList": _BUDGET_LIST,
-            **operation_schemas(_MODEL_PATTERN),
+            "FeedbackRequest": _FEEDBACK_REQUEST,
+            "Feedback": _FEEDBACK,
+            **operation_schemas(),
+            **messages_schemas(),
         },
     },
 }
 
 # Which methods each documented path answers; the rest get an OpenAI-shaped 405.
+# Anthropic's paths answer a wrong method themselves, in Anthropic's shape.
 ALLOWED_METHODS: dict[str, tuple[str, ...]] = {
     path: tuple(method.upper() for method in operations)
     for path, operations in OPENAPI["paths"].items()
+    if path not in ANTHROPIC_PATHS
 }
 
 
@@ -365,4 +374,4 @@ def _document() -> bytes:
 
 async def openapi_json(request: HttpRequest) -> HttpResponse:
     """The description itself is public: it holds no secret and agents need it to connect."""
-    return HttpResponse(_document(), content_type=_JSON)
+    return HttpResponse(_document(), content_type=JSON)

@@ -1,23 +1,19 @@
 """The OpenAPI description of the operation endpoints (embeddings, Responses,
 legacy completions, moderations) and of ``/v1/models/{id}``.
 
-Merged into ``llm_gateway.api.openapi.OPENAPI``; that module passes in its
-error and response helpers so both halves describe errors the same way.
-Request schemas list only what the gateway itself checks and say that every
-other field is forwarded (``additionalProperties`` stays open).
+Merged into ``llm_gateway.api.openapi.OPENAPI``; errors are described with
+the shared parts (``openapi_parts``). Request schemas list only what the
+gateway itself checks and say that every other field is forwarded
+(``additionalProperties`` stays open).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from llm_gateway.api.parsing import MAX_CHOICES, MAX_MODEL_NAME
+from llm_gateway.api.openapi_parts import CALL_ERRORS, JSON, MODEL_NAME, errors, json_body, json_ok
+from llm_gateway.api.parsing import MAX_CHOICES
 
-Errors = Callable[..., dict[str, Any]]
-JsonOk = Callable[[str, dict[str, Any]], dict[str, Any]]
-
-_JSON = "application/json"
 _FORWARDED = " Fields not listed are forwarded to the provider untouched."
 _TOKENS = {"type": "array", "minItems": 1, "items": {"type": "integer"}}
 _TEXT_OR_TOKENS = {
@@ -31,12 +27,8 @@ _TEXT_OR_TOKENS = {
 _USAGE = {"type": "object", "additionalProperties": {}}
 
 
-def _model(pattern: str) -> dict[str, Any]:
-    return {"type": "string", "pattern": pattern, "maxLength": MAX_MODEL_NAME}
-
-
-def operation_schemas(model_pattern: str) -> dict[str, Any]:
-    model = _model(model_pattern)
+def operation_schemas() -> dict[str, Any]:
+    model = MODEL_NAME
     return {
         "EmbeddingRequest": {
             "type": "object",
@@ -166,9 +158,9 @@ def operation_schemas(model_pattern: str) -> dict[str, Any]:
 
 
 def _post(
-    operation_id: str, summary: str, request: str, answer: str, errors: Errors, *, sse: str = ""
+    operation_id: str, summary: str, request: str, answer: str, *, sse: str = ""
 ) -> dict[str, Any]:
-    content: dict[str, Any] = {_JSON: {"schema": {"$ref": f"#/components/schemas/{answer}"}}}
+    content: dict[str, Any] = {JSON: {"schema": {"$ref": f"#/components/schemas/{answer}"}}}
     if sse:
         content["text/event-stream"] = {
             "schema": {
@@ -180,14 +172,10 @@ def _post(
         "post": {
             "operationId": operation_id,
             "summary": summary,
-            "requestBody": {
-                "required": True,
-                "content": {_JSON: {"schema": {"$ref": f"#/components/schemas/{request}"}}},
-            },
+            "requestBody": json_body(request),
             "responses": {
                 "200": {"description": summary, "content": content},
-                **errors("400", "401", "403", "404", "405", "413", "429"),
-                **errors("502", "503", "504"),
+                **errors(*CALL_ERRORS),
             },
         }
     }
@@ -203,7 +191,7 @@ def _path_id(name: str, description: str) -> dict[str, Any]:
     }
 
 
-def operation_paths(errors: Errors, json_ok: JsonOk) -> dict[str, Any]:
+def operation_paths() -> dict[str, Any]:
     response_id = [_path_id("response_id", "The id of a response this key created.")]
     stored = {"$ref": "#/components/schemas/Response"}
     return {
@@ -212,14 +200,12 @@ def operation_paths(errors: Errors, json_ok: JsonOk) -> dict[str, Any]:
             "Embeddings of a text or tokens.",
             "EmbeddingRequest",
             "EmbeddingList",
-            errors,
         ),
         "/v1/responses": _post(
             "createResponse",
             "A Responses API answer, streamed when `stream` is true.",
             "ResponseRequest",
             "Response",
-            errors,
             sse="Responses API events (`event:` lines) ending in `response.completed`.",
         ),
         "/v1/responses/{response_id}": {
@@ -247,7 +233,6 @@ def operation_paths(errors: Errors, json_ok: JsonOk) -> dict[str, Any]:
             "A legacy completion, streamed when `stream` is true.",
             "CompletionRequest",
             "Completion",
-            errors,
             sse="`text_completion` chunks ending in `[DONE]`.",
         ),
         "/v1/moderations": _post(
@@ -255,7 +240,6 @@ def operation_paths(errors: Errors, json_ok: JsonOk) -> dict[str, Any]:
             "Moderation of text (recorded at $0).",
             "ModerationRequest",
             "Moderation",
-            errors,
         ),
         "/v1/models/{model_id}": {
             "get": {

@@ -19,14 +19,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from llm_gateway.api import usage as usage_selectors
 from llm_gateway.api.answers import StreamShape, streamed_answer, whole_answer
-from llm_gateway.api.attribution import openai_body_hints, request_attribute
-from llm_gateway.api.auth import (
-    agent_name_check,
-    api_key_authenticate,
-    model_allowed_check,
-    rate_limit_check,
-    request_body_check,
-)
+from llm_gateway.api.attribution import openai_body_hints
+from llm_gateway.api.auth import Admission, Asked, api_key_authenticate, request_admit
 from llm_gateway.api.cached import cache_through
 from llm_gateway.api.calls import api_call_context
 from llm_gateway.api.errors import (
@@ -53,20 +47,16 @@ from llm_gateway.validation_dispatch import validation_mode
 logger = logging.getLogger(__name__)
 
 
-def _context(request: ApiRequest, key: KeyInfo, chat: ChatBody) -> CallContext:
-    return api_call_context(request, key, operation="chat", body=chat.body)
+def _context(request: ApiRequest, admitted: Admission[ChatBody]) -> CallContext:
+    chat = admitted.asked.parsed
+    return api_call_context(
+        request, admitted.key, agent_name=admitted.agent_name, operation="chat", body=chat.body
+    )
 
 
-async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody, dict[str, str]]:
-    """The key, the body and the ``x-ratelimit-*`` headers every answer carries."""
-    key = await api_key_authenticate(request.headers, request=request)
-    chat = parse_chat_body(request_body_check(request))
-    request_attribute(chat.request, request.headers, **openai_body_hints(chat.body))
-    model = chat.request.model or ""
-    model_allowed_check(key, model)
-    agent_name_check(key, request.headers)  # refused before it counts against limits
-    decision = await rate_limit_check(key, request=request, model=model)
-    return key, chat, rate_limit_headers(decision)
+def _chat_read(raw: bytes) -> Asked[ChatBody]:
+    chat = parse_chat_body(raw)
+    return Asked(chat, chat.request, chat.request.model or "", **openai_body_hints(chat.body))
 
 
 async def _database_unavailable() -> ApiResponse:
@@ -95,8 +85,9 @@ async def chat_completions_handler(request: ApiRequest) -> ApiResponse:
 
 
 async def _chat_completions(request: ApiRequest) -> ApiResponse:
-    key, chat, limits = await _admit(request)
-    ctx = _context(request, key, chat)
+    admitted = await request_admit(request, _chat_read, operation="chat")
+    key, chat = admitted.key, admitted.asked.parsed
+    ctx = _context(request, admitted)
     mode = validation_mode(request.headers, key)
     response = await cache_through(
         request,
@@ -106,7 +97,7 @@ async def _chat_completions(request: ApiRequest) -> ApiResponse:
         inline_validation=mode == "inline",
         answer=lambda: _answer(chat, ctx, key, mode),
     )
-    response.headers.update(limits)
+    response.headers.update(rate_limit_headers(admitted.limits))
     return response
 
 

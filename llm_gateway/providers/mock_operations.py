@@ -135,7 +135,7 @@ class MockOperations:
     def mock_text(self, prompt: str) -> str:  # provided by MockProvider
         raise NotImplementedError
 
-    async def embed(self, body: dict[str, Any]) -> OperationReply:
+    async def embed(self, body: dict[str, Any], headers: Any = None) -> OperationReply:
         model = self._model(body)
         dims = body.get("dimensions") or DEFAULT_DIMENSIONS.get(model, 1536)
         fmt = body.get("encoding_format") or "float"
@@ -176,10 +176,12 @@ class MockOperations:
             },
         }
 
-    async def respond(self, body: dict[str, Any]) -> OperationReply:
+    async def respond(self, body: dict[str, Any], headers: Any = None) -> OperationReply:
         return _reply(self._response(body))
 
-    async def respond_stream(self, body: dict[str, Any]) -> AsyncIterator[SSEEvent]:
+    async def respond_stream(
+        self, body: dict[str, Any], headers: Any = None
+    ) -> AsyncIterator[SSEEvent]:
         done = self._response(body)
         started = {**done, "status": "in_progress", "output": [], "usage": None}
         yield _event("response.created", {"type": "response.created", "response": started})
@@ -208,10 +210,12 @@ class MockOperations:
             },
         }
 
-    async def complete_text(self, body: dict[str, Any]) -> OperationReply:
+    async def complete_text(self, body: dict[str, Any], headers: Any = None) -> OperationReply:
         return _reply(self._completion(body))
 
-    async def complete_text_stream(self, body: dict[str, Any]) -> AsyncIterator[SSEEvent]:
+    async def complete_text_stream(
+        self, body: dict[str, Any], headers: Any = None
+    ) -> AsyncIterator[SSEEvent]:
         whole = self._completion(body)
         chunk = {k: whole[k] for k in ("id", "object", "created", "model")}
         choice = {"index": 0, "logprobs": None, "finish_reason": "stop"}
@@ -220,7 +224,7 @@ class MockOperations:
         yield _event("", {**chunk, "choices": [], "usage": whole["usage"]})
         yield SSEEvent(raw=b"data: [DONE]\n\n", done=True)
 
-    async def moderate(self, body: dict[str, Any]) -> OperationReply:
+    async def moderate(self, body: dict[str, Any], headers: Any = None) -> OperationReply:
         model = self._model({"model": body.get("model") or "omni-moderation-latest"})
         result = {
             "flagged": False,

@@ -5,13 +5,14 @@ Shared by OpenAI, Azure OpenAI and OpenAI-compatible providers: each brings its
 travel in ``extra_body`` as the agent sent them, so a field the gateway does
 not know reaches the provider unchanged; answers are read raw and relayed as
 the provider's bytes (an embedding answer re-encoded costs more CPU than the
-rest of the call).
+rest of the call). ``headers`` are the gateway's own for the provider (its
+``traceparent``: ``llm_gateway.telemetry``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import openai
@@ -21,6 +22,13 @@ from llm_gateway.operations import OperationReply, SSEEvent
 from llm_gateway.providers.openai_wire import drained, json_loads, map_openai_error, sdk_stream
 
 _NO_INPUT = ""
+Headers = Mapping[str, str] | None
+
+
+def _sent(body: dict[str, Any], headers: Headers) -> dict[str, Any]:
+    """What every call sends besides the fields the SDK insists on: the agent's
+    body as written, and the gateway's own headers."""
+    return {"extra_body": body, "extra_headers": headers}
 
 
 class OpenAIOperations:
@@ -41,57 +49,69 @@ class OpenAIOperations:
             out["model"] = self.upstream_model(out["model"])
         return out
 
-    async def embed(self, body: dict[str, Any]) -> OperationReply:
+    async def embed(self, body: dict[str, Any], headers: Headers = None) -> OperationReply:
         out = self._outgoing(body)
         # The SDK asks for base64 (and decodes it itself) when no format is given;
         # relayed raw, that would hand a caller expecting floats a string.
         fmt = out.get("encoding_format") or "float"
         return await self._reply(
             lambda c: c.embeddings.with_raw_response.create(
-                model=out["model"], input=_NO_INPUT, encoding_format=fmt, extra_body=out
+                model=out["model"], input=_NO_INPUT, encoding_format=fmt, **_sent(out, headers)
             )
         )
 
-    async def respond(self, body: dict[str, Any]) -> OperationReply:
+    async def respond(self, body: dict[str, Any], headers: Headers = None) -> OperationReply:
         out = self._outgoing(body)
-        return await self._reply(lambda c: c.responses.with_raw_response.create(extra_body=out))
-
-    def respond_stream(self, body: dict[str, Any]) -> AsyncIterator[SSEEvent]:
-        out = self._outgoing(body)
-        return self._events(
-            lambda c: c.responses.with_streaming_response.create(stream=True, extra_body=out)
+        return await self._reply(
+            lambda c: c.responses.with_raw_response.create(**_sent(out, headers))
         )
 
-    async def complete_text(self, body: dict[str, Any]) -> OperationReply:
+    def respond_stream(
+        self, body: dict[str, Any], headers: Headers = None
+    ) -> AsyncIterator[SSEEvent]:
+        out = self._outgoing(body)
+        return self._events(
+            lambda c: c.responses.with_streaming_response.create(stream=True, **_sent(out, headers))
+        )
+
+    async def complete_text(self, body: dict[str, Any], headers: Headers = None) -> OperationReply:
         out = self._outgoing(body)
         return await self._reply(
             lambda c: c.completions.with_raw_response.create(
-                model=out["model"], prompt=None, extra_body=out
+                model=out["model"], prompt=None, **_sent(out, headers)
             )
         )
 
-    def complete_text_stream(self, body: dict[str, Any]) -> AsyncIterator[SSEEvent]:
+    def complete_text_stream(
+        self, body: dict[str, Any], headers: Headers = None
+    ) -> AsyncIterator[SSEEvent]:
         out = self._outgoing(body)
         out["stream_options"] = {**(out.get("stream_options") or {}), "include_usage": True}
         return self._events(
             lambda c: c.completions.with_streaming_response.create(
-                model=out["model"], prompt=None, stream=True, extra_body=out
+                model=out["model"], prompt=None, stream=True, **_sent(out, headers)
             )
         )
 
-    async def moderate(self, body: dict[str, Any]) -> OperationReply:
+    async def moderate(self, body: dict[str, Any], headers: Headers = None) -> OperationReply:
         out = self._outgoing(body)
         return await self._reply(
-            lambda c: c.moderations.with_raw_response.create(input=_NO_INPUT, extra_body=out)
+            lambda c: c.moderations.with_raw_response.create(input=_NO_INPUT, **_sent(out, headers))
         )
 
-    async def response_get(self, response_id: str, query: dict[str, str]) -> OperationReply:
+    async def response_get(
+        self, response_id: str, query: dict[str, str], headers: Headers = None
+    ) -> OperationReply:
         return await self._reply(
-            lambda c: c.responses.with_raw_response.retrieve(response_id, extra_query=query)
+            lambda c: c.responses.with_raw_response.retrieve(
+                response_id, extra_query=query, extra_headers=headers
+            )
         )
 
-    async def response_delete(self, response_id: str) -> OperationReply:
-        return await self._reply(lambda c: c.responses.with_raw_response.delete(response_id))
+    async def response_delete(self, response_id: str, headers: Headers = None) -> OperationReply:
+        return await self._reply(
+            lambda c: c.responses.with_raw_response.delete(response_id, extra_headers=headers)
+        )
 
     # --- plumbing ----------------------------------------------------------------------
 
