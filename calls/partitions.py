@@ -148,6 +148,9 @@ def partition_create(table: str, key: str, month: datetime) -> None:
 
 def partition_drop(name: str) -> None:
     with connection.cursor() as cursor:
+        # A deferred foreign-key check still pending on the partition (rows written
+        # in this same transaction) would refuse the DROP: run such checks now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(name)}")
 
 

@@ -43,9 +43,6 @@ from costs.rollups import rollup_position
 
 BODIES_CURSOR = "call_bodies"
 BATCH = 2000
-# Bodies are cleared a slice of the log at a time, each slice its own transaction,
-# and the cursor moves with each: a run stopped half-way resumes where it was.
-BODY_SLICE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -137,18 +134,27 @@ def _with_bodies(since: datetime | None, until: datetime) -> QuerySet[LLMCall]:
 
 
 def _bodies_clear(plan: RetentionPlan) -> int:
-    since = plan.bodies_since
-    if since is None:
-        first = LLMCall.objects.aggregate(first=Min("recorded_at"))["first"]
-        since = first or plan.body_cutoff
+    """Clear in slices of about BATCH calls by recorded_at, each slice its own
+    transaction with the cursor moved in it: a run stopped half-way resumes where
+    it was, and a year of history on the first run is many short statements."""
+    since = plan.bodies_since or LLMCall.objects.aggregate(first=Min("recorded_at"))["first"]
     cleared = 0
-    while since < plan.body_cutoff:
-        until = min(since + BODY_SLICE, plan.body_cutoff)
+    while since is not None and since < plan.body_cutoff:
+        until = _slice_end(since, plan.body_cutoff)
         with transaction.atomic():
             cleared += _with_bodies(since, until).update(request_body=None, response_body=None)
             RollupCursor.objects.update_or_create(name=BODIES_CURSOR, defaults={"position": until})
         since = until
     return cleared
+
+
+def _slice_end(since: datetime, cutoff: datetime) -> datetime:
+    """The recorded_at of the BATCH-th call from ``since`` (a walk of the index),
+    or the cutoff when fewer are left."""
+    later = LLMCall.objects.filter(recorded_at__gte=since, recorded_at__lt=cutoff)
+    nth = later.order_by("recorded_at").values_list("recorded_at", flat=True)[BATCH : BATCH + 1]
+    end = next(iter(nth), cutoff)
+    return end if end > since else since + timedelta(microseconds=1)
 
 
 # --- whole calls ----------------------------------------------------------------------
