@@ -37,33 +37,20 @@ from common.buckets import month_start
 MONTHS_BACK = 24
 
 
-def table_partition(
-    schema_editor,
-    *,
-    table: str,
-    key: str,
-    primary_key: Sequence[str],
-    unique: dict[str, Sequence[str]] | None = None,
-) -> None:
-    """Rebuild ``table`` partitioned by month on ``key`` (PostgreSQL only)."""
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        _rebuild(cursor, schema_editor, table, primary_key, unique or {}, key=key)
-
-
-def table_unpartition(
+def table_rebuild(
     schema_editor,
     *,
     table: str,
     primary_key: Sequence[str],
     unique: dict[str, Sequence[str]] | None = None,
+    partition_key: str | None = None,
 ) -> None:
-    """The way back: one plain table again (PostgreSQL only)."""
+    """Rebuild ``table`` partitioned by month on ``partition_key``, or, without
+    one, as one plain table again (the way back). PostgreSQL only."""
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cursor:
-        _rebuild(cursor, schema_editor, table, primary_key, unique or {}, key=None)
+        _rebuild(cursor, schema_editor, table, primary_key, unique or {}, key=partition_key)
 
 
 def foreign_keys_into_drop(schema_editor, *, table: str) -> None:

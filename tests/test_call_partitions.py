@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from calls.models import LLMCall
 from calls.partitions import month_partitions, partitioned_tables, partitions_ensure
 from calls.services import CallRecord, calls_record_batch
 from tests.factories import LLMCallFactory, ValidationResultFactory
+from tests.migration_steps import migrate, migrate_to_latest
 from validation.models import Feedback, ValidationResult
 
 pytestmark = pytest.mark.postgres
@@ -72,16 +72,7 @@ BEFORE = [("llm_gateway", "0009_llmcall_sort_indexes"), ("validation", "0005_fee
 @pytest.fixture
 def _back_to_latest():
     yield
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
+    migrate_to_latest()
 
 
 def _indexes(table: str) -> set[str]:
@@ -93,7 +84,7 @@ def _indexes(table: str) -> set[str]:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("_back_to_latest")
 def test_the_migration_moves_a_populated_log_into_months_with_its_indexes():
-    old = _migrate(BEFORE)
+    old = migrate(BEFORE)
     assert "llm_gateway_llmcall" not in partitioned_tables()
     Call = old.get_model("llm_gateway", "LLMCall")
     now = timezone.now()
@@ -105,7 +96,7 @@ def test_the_migration_moves_a_populated_log_into_months_with_its_indexes():
     old.get_model("validation", "Feedback").objects.create(call=calls[2], score=1)
     indexes_before = _indexes("llm_gateway_llmcall") - {"llm_gateway_llmcall_pkey"}
 
-    _migrate([("llm_gateway", "0010_llmcall_partitions"), ("validation", "0006_partitions")])
+    migrate([("llm_gateway", "0010_llmcall_partitions"), ("validation", "0006_partitions")])
 
     assert partitioned_tables() == TABLES
     assert LLMCall.objects.count() == 3

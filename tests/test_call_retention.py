@@ -17,6 +17,7 @@ from common.buckets import month_start
 from costs.models import RollupCursor
 from costs.retention import retention_apply, retention_plan
 from costs.rollups import CURSOR
+from costs.tasks import call_log_maintain_task
 from tests.factories import LLMCallFactory, ValidationResultFactory
 from validation.models import ValidationResult
 
@@ -69,6 +70,22 @@ def test_old_calls_go_only_once_the_rollups_have_read_them():
     assert retention_apply().rows == 1
     assert list(LLMCall.objects.values_list("id", flat=True)) == [recent.id]
     assert not ValidationResult.objects.exists()  # its result went with it
+
+
+def test_the_hourly_job_keeps_months_ahead_and_applies_retention_idempotently(settings):
+    job = settings.CELERY_BEAT_SCHEDULE["call-log-maintain"]
+    assert job["task"] == "costs.tasks.call_log_maintain_task"
+    old = _call(40)
+    assert call_log_maintain_task()["bodies_cleared"] == 1
+    again = call_log_maintain_task()
+    assert again == {
+        "partitions_created": [],
+        "partitions_dropped": [],
+        "rows_deleted": 0,
+        "bodies_cleared": 0,
+    }
+    old.refresh_from_db()
+    assert old.request_body is None
 
 
 def test_dry_run_prints_what_goes_and_removes_nothing():

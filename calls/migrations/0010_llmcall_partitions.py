@@ -12,17 +12,17 @@ its own row. SQLite keeps one table: nothing happens there.
 
 from django.db import migrations
 
-from calls.partition_convert import table_partition, table_unpartition
+from calls.partition_convert import table_rebuild
 
 TABLE = "llm_gateway_llmcall"
 
 
 def _forwards(apps, schema_editor) -> None:
-    table_partition(schema_editor, table=TABLE, key="created_at", primary_key=["id"])
+    table_rebuild(schema_editor, table=TABLE, primary_key=["id"], partition_key="created_at")
 
 
 def _backwards(apps, schema_editor) -> None:
-    table_unpartition(schema_editor, table=TABLE, primary_key=["id"])
+    table_rebuild(schema_editor, table=TABLE, primary_key=["id"])
 
 
 class Migration(migrations.Migration):

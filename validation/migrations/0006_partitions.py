@@ -17,11 +17,7 @@ call log is still partitioned when this is undone).
 import django.db.models.deletion
 from django.db import migrations, models
 
-from calls.partition_convert import (
-    foreign_keys_into_drop,
-    table_partition,
-    table_unpartition,
-)
+from calls.partition_convert import foreign_keys_into_drop, table_rebuild
 
 RESULTS = "validation_validationresult"
 FEEDBACK = "validation_feedback"
@@ -36,14 +32,18 @@ BACKFILL = (
 def _partition(apps, schema_editor) -> None:
     foreign_keys_into_drop(schema_editor, table="llm_gateway_llmcall")
     for table, unique in ((RESULTS, ONE_RESULT_PER_CALL), (FEEDBACK, None)):
-        table_partition(
-            schema_editor, table=table, key="call_created_at", primary_key=["id"], unique=unique
+        table_rebuild(
+            schema_editor,
+            table=table,
+            primary_key=["id"],
+            unique=unique,
+            partition_key="call_created_at",
         )
 
 
 def _unpartition(apps, schema_editor) -> None:
     for table, unique in ((RESULTS, ONE_RESULT_PER_CALL), (FEEDBACK, None)):
-        table_unpartition(schema_editor, table=table, primary_key=["id"], unique=unique)
+        table_rebuild(schema_editor, table=table, primary_key=["id"], unique=unique)
 
 
 def _call_field(one_to_one: bool):
