@@ -31,7 +31,6 @@ from django.utils import timezone
 from calls.models import LLMCall
 from calls.partitions import (
     CALLS_TABLE,
-    month_add,
     month_partitions,
     partition_drop,
     partition_rows_estimate,
@@ -97,8 +96,7 @@ def retention_plan(*, now: datetime | None = None) -> RetentionPlan:
     )
     plan.bodies = _with_bodies(plan.bodies_since, plan.body_cutoff).count()
     plan.months = _months_due(plan.call_cutoff, position)
-    dropped = tuple(m.start for m in plan.dropped)
-    plan.rows = _rows_due(plan.call_cutoff, position, skip=dropped).count()
+    plan.rows = _rows_due(plan.call_cutoff, position).count()
     return plan
 
 
@@ -196,16 +194,16 @@ def _last_recorded(partition: str) -> datetime | None:
         return cursor.fetchone()[0]
 
 
-def _rows_due(
-    cutoff: datetime, position: datetime | None, *, skip: tuple[datetime, ...] = ()
-) -> QuerySet[LLMCall]:
+def _rows_due(cutoff: datetime, position: datetime | None) -> QuerySet[LLMCall]:
     """Calls older than the cutoff that the rollups already hold (none before the
-    rollup job has ever run). ``skip``: months whose partitions go whole."""
+    rollup job has ever run). On PostgreSQL only those outside every month
+    partition (the default partition's): a month goes whole once it is wholly
+    past the cutoff, never a day at a time by DELETE before that."""
     if position is None:
         return LLMCall.objects.none()
     calls = LLMCall.objects.filter(created_at__lt=cutoff, recorded_at__lt=position)
-    for start in skip:
-        calls = calls.exclude(created_at__gte=start, created_at__lt=month_add(start, 1))
+    for part in month_partitions(CALLS_TABLE) if postgres() else []:
+        calls = calls.exclude(created_at__gte=part.start, created_at__lt=part.end)
     return calls
 
 

@@ -161,3 +161,18 @@ def test_a_month_inside_the_limit_is_kept():
     _rolled_up_until(timezone.now())
     assert retention_apply().partitions == []
     assert LLMCall.objects.filter(id=kept.id).exists()
+
+
+@pytest.mark.postgres
+def test_a_month_only_partly_past_the_limit_keeps_all_its_calls():
+    cutoff = timezone.now() - timedelta(days=400)
+    month = month_start(cutoff)
+    for table, key in partitioned_tables().items():
+        partition_create(table, key, month)
+    past = LLMCallFactory(created_at=month, recorded_at=month)
+    assert past.created_at < cutoff
+    _rolled_up_until(timezone.now())
+    assert retention_plan().rows == 0
+    done = retention_apply()
+    assert (done.rows, done.partitions) == (0, [])
+    assert LLMCall.objects.filter(id=past.id).exists()
