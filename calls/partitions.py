@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -96,17 +97,36 @@ def month_partitions(table: str) -> list[Partition]:
 
 def partitions_ensure(*, now: datetime | None = None, ahead: int = MONTHS_AHEAD) -> list[str]:
     """Create this month's partitions and the next ``ahead`` months' for every
-    partitioned table; returns the names created (none when all exist)."""
-    first = month_start(now or timezone.now())
+    partitioned table, and a partition for each retained month whose rows sit in
+    the default partition (a backdated import, demo history); returns the names
+    created (none when all exist)."""
+    now = now or timezone.now()
+    first = month_start(now)
+    oldest = now - timedelta(days=settings.CALL_RETENTION_DAYS)
     created = []
     for table, key in partitioned_tables().items():
         have = {p.start for p in month_partitions(table)}
-        for offset in range(ahead + 1):
-            month = month_add(first, offset)
-            if month not in have:
-                partition_create(table, key, month)
-                created.append(partition_name(table, month))
+        wanted = {month_add(first, offset) for offset in range(ahead + 1)}
+        wanted |= _months_in_default(table, key, since=month_start(oldest))
+        for month in sorted(wanted - have):
+            partition_create(table, key, month)
+            created.append(partition_name(table, month))
     return created
+
+
+def _months_in_default(table: str, key: str, *, since: datetime) -> set[datetime]:
+    """The months of the rows the default partition holds (normally none: a scan
+    of an empty table)."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if not _exists(cursor, default_partition_name(table)):
+            return set()
+        cursor.execute(
+            f"SELECT DISTINCT date_trunc('month', {quote(key)}, 'UTC') "
+            f"FROM {quote(default_partition_name(table))} WHERE {quote(key)} >= %s",
+            [since],
+        )
+        return {row[0].astimezone(UTC) for row in cursor.fetchall()}
 
 
 def partition_create(table: str, key: str, month: datetime) -> None:

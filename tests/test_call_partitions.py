@@ -111,3 +111,20 @@ def test_the_migration_moves_a_populated_log_into_months_with_its_indexes():
     assert Feedback.objects.get().call_created_at == when[2]
     # The ids go on after the moved rows (a new identity would start again at 1).
     assert ValidationResultFactory(call=LLMCall.objects.get(id=calls[0].id)).id > result.id
+
+
+@pytest.mark.django_db
+def test_rows_of_a_past_month_in_the_default_partition_get_their_month():
+    now = timezone.now()
+    past = now - timedelta(days=70)
+    name = f"llm_gateway_llmcall_p{past:%Y_%m}"
+    call = LLMCallFactory(created_at=past)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NULL", [name])
+        assert cursor.fetchone()[0]  # a fresh database starts at this month
+
+    assert name in partitions_ensure(now=now)
+
+    assert _count(name) == 1
+    assert _count("llm_gateway_llmcall_default") == 0
+    assert LLMCall.objects.get(id=call.id).created_at == past
