@@ -105,10 +105,8 @@ def retention_apply(*, now: datetime | None = None) -> RetentionDone:
     plan = retention_plan(now=now)
     done = RetentionDone(bodies=_bodies_clear(plan))
     for month in plan.dropped:
-        with transaction.atomic():
-            for name in month.partitions:
-                partition_drop(name)
-        done.partitions.extend(month.partitions)
+        if _month_drop(month, plan.rollup_position):
+            done.partitions.extend(month.partitions)
     done.rows = _rows_delete(plan.call_cutoff, plan.rollup_position)
     return done
 
@@ -186,6 +184,25 @@ def _months_due(cutoff: datetime, position: datetime | None) -> list[MonthDrop]:
     # A dependant's month without a calls partition holds nothing that is rolled up.
     months += [MonthDrop(s, s, names, 0, True) for s, names in by_month.items()]
     return sorted(months, key=lambda m: m.start)
+
+
+def _month_drop(month: MonthDrop, position: datetime | None) -> bool:
+    """Drop the month's partitions, checking again under the lock that no row came
+    in since the plan (a spool replayed with old calls) that the rollups lack."""
+    calls = [name for name in month.partitions if name.startswith(f"{CALLS_TABLE}_p")]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The DROP needs the parent's exclusive lock anyway: take it first, in the
+        # writers' order (the call log before its dependants), so no deadlock; give
+        # up after a while rather than queue every reader behind a long query.
+        cursor.execute("SET LOCAL lock_timeout = '5s'")
+        cursor.execute(f"LOCK TABLE {CALLS_TABLE} IN ACCESS EXCLUSIVE MODE")
+        for name in calls:
+            last = _last_recorded(name)
+            if last is not None and (position is None or last >= position):
+                return False
+        for name in month.partitions:
+            partition_drop(name)
+    return True
 
 
 def _last_recorded(partition: str) -> datetime | None:
