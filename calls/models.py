@@ -97,6 +97,11 @@ class LLMCall(models.Model):
     purpose.
     """
 
+    # On PostgreSQL the table is partitioned by month of created_at (calls.partitions)
+    # and its primary key in the database is (id, created_at): a partitioned table
+    # allows no unique index without the partition key. Django still finds rows by
+    # id (a uuid4, unique in practice; the index leads with it). So no foreign key
+    # into this table can be a database constraint: declare one db_constraint=False.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # When the row was written; rollups use it to pick up late rows.

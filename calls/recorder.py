@@ -54,6 +54,10 @@ class RecordWriter:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def backlog(self) -> int:
+        """Records submitted and not yet written."""
+        return len(self._pending)
+
     async def drain(self) -> None:
         await self._idle.wait()
 

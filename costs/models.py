@@ -173,7 +173,8 @@ class RollupCursor(models.Model):
     """How far the rollup job has read the call log, by ``LLMCall.recorded_at``.
 
     Every call recorded before ``position`` is reflected in the rollups; the
-    budget spend reads rollups up to here and the raw log after it.
+    budget spend reads rollups up to here and the raw log after it. Retention
+    keeps its own cursor here too (costs.retention: bodies cleared up to there).
     """
 
     name = models.CharField(max_length=32, primary_key=True)

@@ -221,6 +221,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "costs-rollups": {"task": "costs.tasks.rollups_update_task", "schedule": 30.0},
     # Also re-queues alert deliveries whose backoff is over.
     "costs-budgets": {"task": "costs.tasks.budgets_evaluate_task", "schedule": 60.0},
+    # Partitions for the months ahead (PostgreSQL) and retention (costs.retention).
+    "call-log-maintain": {"task": "costs.tasks.call_log_maintain_task", "schedule": 3600.0},
 }
 # Without a broker there is no beat: the server runs the schedule above in a
 # thread of its own (infra_dashboard.scheduler). With one, run `celery beat`.
@@ -240,6 +242,11 @@ LLM_FALLBACK_MODELS = env.list("LLM_FALLBACK_MODELS", default=[])
 LLM_MOCK_FALLBACK = env.bool("LLM_MOCK_FALLBACK", default=None)
 # Store prompt and response bodies (secrets redacted) with each call record.
 LLM_STORE_BODIES = env.bool("LLM_STORE_BODIES", default=True)
+# Retention (costs.retention): stored bodies are cleared after this many days, whole
+# calls removed after the other (by month on PostgreSQL). Rollups, budgets and spend
+# history are kept.
+CALL_BODY_RETENTION_DAYS = env.int("CALL_BODY_RETENTION_DAYS", default=30)
+CALL_RETENTION_DAYS = env.int("CALL_RETENTION_DAYS", default=400)
 # A call's trace in your tracing UI, e.g. https://tempo.example/trace/{trace_id}
 # (the OTEL_* export itself is configured by the standard variables: llm_gateway.telemetry).
 OTEL_TRACE_URL_TEMPLATE = env.str("OTEL_TRACE_URL_TEMPLATE", default="")

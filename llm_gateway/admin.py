@@ -7,10 +7,13 @@ import re
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 
 from calls.models import ENV_VAR_NAME_RE, CacheMode, GatewayKey, LLMCall, Provider
+from costs.retention import retention_plan, retention_summary
 from dashkit.formatting import usd_exact
 from llm_gateway.cache import cache_purge_sync
 from llm_gateway.keys import gateway_key_create, key_cache
@@ -43,9 +46,32 @@ class LLMCallAdmin(admin.ModelAdmin):
     show_full_result_count = False  # COUNT(*) over the whole log is slow at scale
 
     actions = ("purge_cache_for_models", "purge_cache_for_agents")
+    change_list_template = "admin/llm_gateway/llmcall/change_list.html"
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def get_urls(self):
+        retention = self.admin_site.admin_view(self.retention_view)
+        return [
+            path("retention/", retention, name="llm_gateway_llmcall_retention"),
+            *super().get_urls(),
+        ]
+
+    def retention_view(self, request):
+        """What the next retention run removes (a page of its own: counting it
+        on every changelist load would cost the log a scan each time)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        plan = retention_plan()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Call log retention",
+            "plan": plan,
+            "lines": retention_summary(plan),
+        }
+        return TemplateResponse(request, "admin/llm_gateway/llmcall/retention.html", context)
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

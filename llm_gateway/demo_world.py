@@ -88,6 +88,7 @@ def _result(rng: random.Random, call: LLMCall) -> ValidationResult:
     score = rng.uniform(0.25, 0.6) if failed else rng.uniform(0.78, 0.99)
     return ValidationResult(
         call=call,
+        call_created_at=call.created_at,
         is_valid=not failed,
         quality_score=round(score, 3),
         checks=checks,

@@ -96,6 +96,7 @@ class ValidationResultFactory(DjangoModelFactory):
         model = ValidationResult
 
     call = factory.SubFactory(LLMCallFactory)
+    call_created_at = factory.SelfAttribute("call.created_at")
     is_valid = True
     quality_score = 1.0
     agent_name = factory.SelfAttribute("call.agent_name")

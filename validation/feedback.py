@@ -80,9 +80,13 @@ def feedback_record(
     calls = LLMCall.objects.filter(id=call_id)
     if not any_key:
         calls = calls.filter(gateway_key_id=gateway_key_id)
-    call = calls.only("id", "agent_name", "model").first()
+    call = calls.only("id", "created_at", "agent_name", "model").first()
     if call is None:
         raise FeedbackError(f"No request with id '{call_id}' for this key.", not_found=True)
     return Feedback.objects.create(
-        call_id=call.id, agent_name=call.agent_name, model=call.model, **values
+        call_id=call.id,
+        call_created_at=call.created_at,
+        agent_name=call.agent_name,
+        model=call.model,
+        **values,
     )

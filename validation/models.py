@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from calls.models import LLMCall
+
 
 class RuleKind(models.TextChoices):
     REQUIRED_TERMS = "required_terms", "Required terms"
@@ -49,9 +51,21 @@ class ValidationRule(models.Model):
 class ValidationResult(models.Model):
     """The validation report of one call, stored once (re-validation overwrites it)."""
 
+    # No constraint in the database: on PostgreSQL the call log is partitioned by
+    # month (calls.partitions) and its id alone is no longer a unique key that a
+    # foreign key could point at. Integrity is kept by the app: a result is only
+    # written for a call that exists (validation.services), deleting a call
+    # through Django cascades here, and retention drops a month's results with
+    # the month's calls (costs.retention).
     call = models.OneToOneField(
-        "llm_gateway.LLMCall", on_delete=models.CASCADE, related_name="validation"
+        LLMCall,
+        on_delete=models.CASCADE,
+        related_name="validation",
+        db_constraint=False,
     )
+    # The call's created_at, copied: the month partition key on PostgreSQL, so a
+    # result lives in its call's month and is dropped with it.
+    call_created_at = models.DateTimeField(editable=False)
     is_valid = models.BooleanField(db_index=True)
     quality_score = models.FloatField()
     checks = models.JSONField(default=list)
@@ -79,6 +93,10 @@ class ValidationResult(models.Model):
     def __str__(self) -> str:
         verdict = "valid" if self.is_valid else "invalid"
         return f"{self.call_id}: {verdict} ({self.quality_score:.2f})"
+
+    def save(self, *args, **kwargs) -> None:
+        call_created_at_fill(self)
+        super().save(*args, **kwargs)
 
 
 class ValidationPolicy(models.Model):
@@ -137,9 +155,15 @@ class Feedback(models.Model):
     """A score someone gave one call: the end user's thumbs, a reviewer's grade, an
     eval's verdict. Several per call (by ``name``); written by validation.feedback."""
 
+    # No database constraint, for the reason ValidationResult.call gives.
     call = models.ForeignKey(
-        "llm_gateway.LLMCall", on_delete=models.CASCADE, related_name="feedback"
+        LLMCall,
+        on_delete=models.CASCADE,
+        related_name="feedback",
+        db_constraint=False,
     )
+    # The call's month (partition key), as on ValidationResult.
+    call_created_at = models.DateTimeField(editable=False)
     name = models.CharField(max_length=64, default="user")
     score = models.FloatField(help_text="From -1 (bad) to 1 (good); thumbs are 0/1.")
     comment = models.TextField(blank=True)
@@ -157,3 +181,16 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.call_id}: {self.name} {self.score:+.2f}"
+
+    def save(self, *args, **kwargs) -> None:
+        call_created_at_fill(self)
+        super().save(*args, **kwargs)
+
+
+def call_created_at_fill(row: ValidationResult | Feedback) -> None:
+    """Copy the call's month key onto a row saved without it (the services pass it;
+    this covers a row made another way, e.g. in the shell)."""
+    if row.call_created_at is None:
+        row.call_created_at = (
+            LLMCall.objects.filter(pk=row.call_id).values_list("created_at", flat=True).get()
+        )

@@ -33,11 +33,17 @@ def validation_result_store(
     Raises LLMCall.DoesNotExist when the call row is not (yet) committed, so the task can
     retry instead of failing on a foreign key at commit time.
     """
-    agent_name = LLMCall.objects.filter(pk=call_id).values_list("agent_name", flat=True).first()
-    if agent_name is None:
+    call = LLMCall.objects.filter(pk=call_id).values("agent_name", "created_at").first()
+    if call is None:
         raise LLMCall.DoesNotExist(f"LLMCall {call_id} not found")
     stored, _ = ValidationResult.objects.update_or_create(
-        call_id=call_id, defaults={**_report_fields(result), "agent_name": agent_name}
+        call_id=call_id,
+        defaults={**_report_fields(result), "agent_name": call["agent_name"]},
+        create_defaults={
+            **_report_fields(result),
+            "agent_name": call["agent_name"],
+            "call_created_at": call["created_at"],
+        },
     )
     return stored
 
@@ -50,6 +56,7 @@ def validation_results_store_for_calls(records: Iterable[Any]) -> None:
     rows = [
         ValidationResult(
             call_id=record.id,
+            call_created_at=record.created_at,
             agent_name=record.agent_name[:200],
             **_report_fields(record.validation),
         )
