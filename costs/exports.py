@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from calls.models import LLMCall
@@ -170,6 +170,20 @@ def calls_json_chunks(
     for index, row in enumerate(calls_rows(start=start, end=end, filters=filters)):
         yield ("," if index else "") + json.dumps(row)
     yield "]"
+
+
+def flat_csv_rows(rows: Iterable[dict[str, object]]) -> Iterator[tuple[object, ...]]:
+    """Flat dict rows (a user's or a tag's day rollups) as a header, then values.
+
+    The usage rollups have no user or tag column, so a costs view filtered or
+    stacked by one exports the rows its own source holds, not a wider view.
+    """
+    header: tuple[str, ...] | None = None
+    for row in rows:
+        if header is None:
+            header = tuple(row)
+            yield header
+        yield tuple(_safe(v) if isinstance(v, str) else v for v in row.values())
 
 
 def _safe(text: str) -> str:

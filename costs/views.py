@@ -19,7 +19,7 @@ from common.buckets import month_start
 from costs import budget_status, selectors, usage, usage_series
 from costs.attribution_reads import SpendSource, spend_source
 from costs.budgets import budget_create
-from costs.exports import usage_csv_rows
+from costs.exports import flat_csv_rows, usage_csv_rows
 from costs.forms import BudgetEditForm, BudgetForm
 from costs.models import Budget
 from costs.recommendations import (
@@ -267,8 +267,11 @@ def _filename(filters: DashboardFilters, ext: str) -> str:
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered rollups as CSV (costs.exports: exact decimals, formula-safe cells)."""
     filters = filters_parse(request.GET)
-    dims = usage.UsageFilter.of(filters)
-    rows = usage_csv_rows(start=filters.start, end=filters.end, filters=dims)
+    if spend_source(filters).attributed:
+        rows = flat_csv_rows(usage_series.spend_rows(filters=filters))
+    else:
+        dims = usage.UsageFilter.of(filters)
+        rows = usage_csv_rows(start=filters.start, end=filters.end, filters=dims)
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse((writer.writerow(r) for r in rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "csv")}"'

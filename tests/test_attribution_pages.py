@@ -183,6 +183,29 @@ def test_costs_page_filters_by_user_and_by_tag(staff_client):
     assert "$5.25" in everyone
 
 
+def test_costs_exports_follow_the_user_and_tag_filters(staff_client):
+    import csv
+    import io
+
+    call(5, end_user="acme", cost=Decimal("1.25"), tags={"team": "search"})
+    call(4, end_user="=other", cost=Decimal("4"), tags={"team": "chat"})
+    rolled_up()
+
+    def csv_rows(qs: str) -> list[dict[str, str]]:
+        body = b"".join(staff_client.get(f"/costs/export.csv?{qs}").streaming_content)
+        return list(csv.DictReader(io.StringIO(body.decode())))
+
+    by_user = csv_rows("range=7d&user=acme")
+    assert [(r["model"], Decimal(r["cost_usd"])) for r in by_user] == [
+        ("gpt-4o-mini", Decimal("1.25"))
+    ]
+    by_tag = csv_rows("range=7d&tag=team%3Dchat&group=tag")
+    assert [(r["tag"], Decimal(r["cost_usd"])) for r in by_tag] == [("team=chat", Decimal(4))]
+    stacked = csv_rows("range=7d&group=user")
+    assert {r["user"] for r in stacked} == {"acme", "'=other"}  # formulas defused
+    assert sum(Decimal(r["cost_usd"]) for r in csv_rows("range=7d")) == Decimal("5.25")
+
+
 def test_costs_page_stacks_by_user_and_tag():
     from costs.usage_series import spend_series
 
