@@ -76,6 +76,12 @@ SUPPORT_TURNS = (
     ),
     ("Thanks, that is all.", "You are welcome. Have a good day!"),
 )
+# What a step that calls no tool and is not the last one says.
+NOTES = {
+    "search": "Notes: three families of methods (chunked retrieval, memory tokens, hybrid "
+    "attention); RULER and LongBench v2 are the benchmarks to cite.",
+    "estimate": "Estimate: about $474 a month, $61 of it egress; NAT gateways dominate.",
+}
 FINAL_ANSWER = (
     "Short answer: yes, with care. Start with the jobs that run under an hour, measure the "
     "cost for two weeks, then move the rest."
@@ -171,7 +177,7 @@ def session_bodies(call: LLMCall, plan: SessionPlan, index: int) -> tuple[dict, 
                 {"role": "user", "content": QUESTIONS[plan.agent]},
             ]
         answer = _tool_call(call, index, tool) if tool else {"role": "assistant"}
-        answer.setdefault("content", FINAL_ANSWER)
+        answer.setdefault("content", NOTES.get(step, FINAL_ANSWER))
     request, response = chat_exchange(call, list(plan.messages), answer)
     plan.messages.append(answer)
     if tool:
