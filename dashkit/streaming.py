@@ -17,7 +17,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, StreamingHttpResponse
 
 
-async def _pulled(chunks: Iterator[str]) -> AsyncIterator[str]:
+async def chunks_pulled(chunks: Iterator[str]) -> AsyncIterator[str]:
     step = sync_to_async(next, thread_sensitive=True)
     while (chunk := await step(chunks, None)) is not None:
         yield chunk
@@ -27,7 +27,7 @@ def streamed_download(
     request: HttpRequest, chunks: Iterator[str], *, content_type: str, filename: str
 ) -> StreamingHttpResponse:
     """``chunks`` as an attachment, pulled lazily by whichever server runs us."""
-    content = _pulled(chunks) if isinstance(request, ASGIRequest) else chunks
+    content = chunks_pulled(chunks) if isinstance(request, ASGIRequest) else chunks
     response = StreamingHttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     # A proxy that buffers would undo the streaming (nginx honours this header).

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from calls.models import GatewayKey, LLMCall
 from dashkit.filters import filters_parse
-from dashkit.streaming import _pulled
+from dashkit.streaming import chunks_pulled
 from llm_gateway import call_export
 
 pytestmark = pytest.mark.django_db
@@ -124,7 +124,7 @@ def test_under_asgi_chunks_are_pulled_one_at_a_time():
             yield f"chunk {i}\n"
 
     async def first_then_rest():
-        stream = _pulled(chunks())
+        stream = chunks_pulled(chunks())
         first = await anext(stream)
         seen_after_first = list(pulled)
         rest = [chunk async for chunk in stream]

@@ -51,3 +51,32 @@ def test_a_session_page_draws_its_waterfall_and_conversation(
     page.locator(".turn-head a").first.click()
     page.wait_for_selector("text=Cost and timing")
     assert errors == []
+
+
+@pytest.mark.parametrize(("width", "viewport"), WIDTHS)
+def test_the_explorer_shows_attribution_and_exports_what_it_shows(
+    live_server, open_page, seeded_demo, width, viewport
+):
+    page, errors = open_page(viewport)
+    page.goto(f"{live_server.url}/requests/?range=30d")
+    headers = page.locator("table.calls thead th").all_inner_texts()
+    assert {"PROMPT", "SESSION", "USER", "TAGS"} <= {h.strip().upper() for h in headers}
+    previews = page.locator("table.calls td.preview").all_inner_texts()
+    assert sum(1 for p in previews if p.strip() not in ("", "—")) >= 40
+    assert page.locator("table.calls td.attr a[href^='/sessions/']").count() >= 1
+    assert page.locator("table.calls td.tags .tag").count() >= 50
+    # The prompt: its own column on a laptop, under the time on a phone.
+    shown = "td.preview" if width == "laptop" else ".preview-sm"
+    assert page.locator(f"table.calls {shown}").first.is_visible()
+    assert page.locator("table.calls td.tags").first.is_visible() == (width == "laptop")
+    assert _no_horizontal_scroll(page)
+    page.screenshot(path=str(SCREENSHOTS / f"requests-attribution-{width}.png"), full_page=True)
+
+    # A filter change swaps the results in place; the export links follow it.
+    with page.expect_response(lambda r: r.request.headers.get("hx-target") == "page-body"):
+        page.select_option("select[name=agent]", "Support Bot")
+    page.wait_for_selector(".export-links a[href*='agent=Support+Bot']")
+    href = page.get_attribute(".export-links a[href*='export.jsonl']", "href")
+    lines = page.request.get(live_server.url + href).text().splitlines()
+    assert lines and all('"agent_name": "Support Bot"' in line for line in lines)
+    assert errors == []
