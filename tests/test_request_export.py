@@ -152,3 +152,21 @@ def test_the_explorer_shows_preview_session_user_tags_and_filtered_export_links(
     assert "cust-2" in page and "team=support" in page
     assert 'href="/requests/export.csv?range=1h&amp;tag=team%3Dsupport"' in page
     assert 'href="/requests/export.jsonl?range=1h&amp;tag=team%3Dsupport"' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_the_export_streams_through_the_async_handler(staff_user, calls):
+    """The server runs ASGI: there the export must be an async stream, which
+    Django sends as it comes instead of reading it into a list first."""
+    from django.test import AsyncClient
+
+    async def fetch() -> tuple[bool, list[bytes]]:
+        client = AsyncClient()
+        await client.aforce_login(staff_user)
+        response = await client.get("/requests/export.jsonl?range=1h&user=cust-2")
+        return response.is_async, [chunk async for chunk in response.streaming_content]
+
+    is_async, chunks = asyncio.run(fetch())
+    assert is_async
+    rows = [json.loads(line) for line in b"".join(chunks).decode().splitlines()]
+    assert {r["end_user"] for r in rows} == {"cust-2"} and len(rows) == 4
