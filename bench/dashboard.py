@@ -163,7 +163,8 @@ def _validation_row(rng: random.Random, call: Any) -> list[Any]:
     score = rng.uniform(0.75, 1.0) if valid else rng.uniform(0.1, 0.7)
     families = sorted({family for _, family in failed})
     scored = [valid, round(score, 3), json.dumps(checks), json.dumps(families)]
-    return [call.id, *scored, call.agent_name, call.created_at]
+    # policy: a NOT NULL column whose default lives in Django only, so COPY must name it.
+    return [call.id, *scored, call.agent_name, call.created_at, ""]
 
 
 def load_calls(*, count: int, seed: int, now: datetime) -> dict[str, float]:
@@ -192,7 +193,7 @@ def load_calls(*, count: int, seed: int, now: datetime) -> dict[str, float]:
         _copy_rows(target, LLMCall._meta.db_table, [f.column for f in fields], call_rows())
         copied = time.perf_counter()
         columns = ["call_id", "is_valid", "quality_score", "checks", "failed_families"]
-        columns += ["agent_name", "created_at"]
+        columns += ["agent_name", "created_at", "policy"]
         _copy_rows(target, "validation_validationresult", columns, iter(validated))
     done = time.perf_counter()
     _analyze()

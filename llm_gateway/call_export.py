@@ -46,11 +46,11 @@ FIELDS = (
     "fallback",
     "cache_hit",
     "finish_reason",
-    # Attribution (llm_gateway.attribution), echoed as the issue asks.
+    # Attribution (llm_gateway.attribution): session, trace, parent, step, user, tags.
     "session_id",
     "trace_id",
-    "span_id",
     "parent_id",
+    "span_id",
     "step",
     "end_user",
     "tags",

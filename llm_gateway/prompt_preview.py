@@ -26,6 +26,16 @@ SHOWN_CHARS = 140
 _JSON_TEXT = re.compile(r'"(?:text|content)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
+_TEMPLATES = {
+    # ``-> -1`` is the array's last element; a body of another shape gives NULL.
+    "postgresql": "LEFT(COALESCE(%(expressions)s -> 'messages' -> -1 ->> 'content', "
+    "%(expressions)s ->> 'input', %(expressions)s ->> 'prompt'), {n})",
+    # SQLite's JSON functions (tests, `make run`); ``#-1`` is its last element.
+    "sqlite": "SUBSTR(COALESCE(json_extract(%(expressions)s, '$.messages[#-1].content'), "
+    "json_extract(%(expressions)s, '$.input'), json_extract(%(expressions)s, '$.prompt')), 1, {n})",
+}
+
+
 class PromptHead(Func):
     """First PREVIEW_CHARS characters of the last message's content (NULL: no body)."""
 
@@ -35,22 +45,9 @@ class PromptHead(Func):
         super().__init__(F("request_body"))
 
     def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        # The JSON of other databases: SQLite's functions (tests, `make run`).
-        template = (
-            "SUBSTR(COALESCE(json_extract(%(expressions)s, '$.messages[#-1].content'), "
-            "json_extract(%(expressions)s, '$.input'), json_extract(%(expressions)s, '$.prompt')), "
-            f"1, {PREVIEW_CHARS})"
-        )
-        return super().as_sql(compiler, connection, template=template, **extra)
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        # ``-> -1`` is the array's last element; a body of another shape gives NULL.
-        template = (
-            "LEFT(COALESCE(%(expressions)s -> 'messages' -> -1 ->> 'content', "
-            "%(expressions)s ->> 'input', %(expressions)s ->> 'prompt'), "
-            f"{PREVIEW_CHARS})"
-        )
-        return super().as_sql(compiler, connection, template=template, **extra)
+        template = _TEMPLATES.get(connection.vendor, _TEMPLATES["sqlite"])
+        extra["template"] = template.format(n=PREVIEW_CHARS)
+        return super().as_sql(compiler, connection, **extra)
 
 
 def preview_text(head: str | None) -> str:
