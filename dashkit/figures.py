@@ -252,7 +252,8 @@ def waterfall(spans: Sequence[Span], *, colors: dict[str, str]) -> SafeString:
                 "y": [s.label for s in rows],
                 "base": [s.start.isoformat() for s in rows],
                 "x": [max((s.end - s.start).total_seconds() * 1000, 1.0) for s in rows],
-                "marker": {"color": color},
+                # The outline keeps a 1-second call visible on a 20-minute axis.
+                "marker": {"color": color, "line": {"color": color, "width": 3}},
                 "customdata": [s.hover for s in rows],
                 "hovertemplate": "%{customdata}<extra></extra>",
             }

@@ -146,7 +146,7 @@ def test_waterfall_matches_plotly(built: list[dict[str, Any]]) -> None:
                 y=[s.label],
                 base=[s.start.isoformat()],
                 x=[(s.end - s.start).total_seconds() * 1000],
-                marker_color=colors[s.group],
+                marker={"color": colors[s.group], "line": {"color": colors[s.group], "width": 3}},
                 customdata=[s.hover],
                 hovertemplate="%{customdata}<extra></extra>",
             )
