@@ -231,6 +231,17 @@ class Span:
     hover: str
 
 
+def rows_axis(labels: Sequence[str]) -> dict[str, Any]:
+    """A category axis listing ``labels`` top to bottom, in exactly this order."""
+    return {
+        "categoryorder": "array",
+        "categoryarray": list(labels),
+        "autorange": "reversed",
+        "automargin": True,
+        "rangemode": "normal",
+    }
+
+
 def waterfall(spans: Sequence[Span], *, colors: dict[str, str]) -> SafeString:
     """A timeline of spans, one row each in the order given, top to bottom.
 
@@ -261,15 +272,7 @@ def waterfall(spans: Sequence[Span], *, colors: dict[str, str]) -> SafeString:
     layout = _layout(height=max(240, 26 * len(spans) + 90))
     # Few, short ticks: a session lasts seconds to hours and the page says its day.
     layout["xaxis"].update({"type": "date", "nticks": 6, "tickformat": "%H:%M:%S"})
-    layout["yaxis"].update(
-        {
-            "categoryorder": "array",
-            "categoryarray": [s.label for s in spans],
-            "autorange": "reversed",
-            "automargin": True,
-            "rangemode": "normal",
-        }
-    )
+    layout["yaxis"].update(rows_axis([s.label for s in spans]))
     layout["margin"]["l"] = 8
     layout["hovermode"] = "closest"
     # Above the rows: below, a short chart's legend ran into the time axis.

@@ -155,15 +155,8 @@ def test_waterfall_matches_plotly(built: list[dict[str, Any]]) -> None:
     )
     layout = figures._layout(height=240)
     layout["xaxis"].update({"type": "date", "nticks": 6, "tickformat": "%H:%M:%S"})
-    layout["yaxis"].update(
-        {
-            "categoryorder": "array",
-            "categoryarray": [s.label for s in spans],
-            "autorange": "reversed",
-            "automargin": True,
-            "rangemode": "normal",
-        }
-    )
+    layout["yaxis"].update(figures.rows_axis([s.label for s in spans]))
+    assert layout["yaxis"]["categoryarray"] == ["1. plan", "\u00a0└ 2. search"]
     layout["margin"].update({"l": 8, "t": 28})
     layout["legend"].update({"y": 1.0, "yanchor": "bottom"})
     layout.update({"hovermode": "closest", "showlegend": True})
