@@ -4,7 +4,9 @@ Not run in CI. Loads synthetic calls (``llm_gateway.demo_data``) into the
 PostgreSQL database in DATABASE_URL with COPY, validation results for a share
 of them (COPY too), builds the usage rollups with the real job, then times
 each page and each of its HTMX partials through Django's test client with a
-staff login, and the 30-day CSV export (streamed and discarded, rows/s).
+staff login, the 30-day CSV export (streamed and discarded, rows/s), the
+newest session's page and the time to the first rows of the request
+explorer's export.
 Prints one JSON line per measurement, then one growth line per page when
 several sizes ran::
 
@@ -169,7 +171,7 @@ def _validation_row(rng: random.Random, call: Any) -> list[Any]:
     score = rng.uniform(0.75, 1.0) if valid else rng.uniform(0.1, 0.7)
     families = sorted({family for _, family in failed})
     scored = [valid, round(score, 3), json.dumps(checks), json.dumps(families)]
-    return [call.id, *scored, call.agent_name, call.created_at, ""]
+    return [call.id, *scored, call.agent_name, call.created_at, "", call.created_at]
 
 
 USERS = 3000
@@ -220,7 +222,8 @@ def load_calls(*, count: int, seed: int, now: datetime) -> dict[str, float]:
         _copy_rows(target, LLMCall._meta.db_table, [f.column for f in fields], call_rows())
         copied = time.perf_counter()
         columns = ["call_id", "is_valid", "quality_score", "checks", "failed_families"]
-        columns += ["agent_name", "created_at", "policy"]  # COPY fills no model default
+        # COPY fills no model default; call_created_at is the partition key (its call's time).
+        columns += ["agent_name", "created_at", "policy", "call_created_at"]
         _copy_rows(target, "validation_validationresult", columns, iter(validated))
     done = time.perf_counter()
     _analyze()
@@ -387,6 +390,49 @@ def time_export(client: Any, repeat: int) -> dict[str, Any]:
     }
 
 
+EXPORT_ROWS = 10_000
+
+
+def time_explorer_export(client: Any, repeat: int, *, rows: int = EXPORT_ROWS) -> dict[str, Any]:
+    """The request explorer's 30-day JSONL export: time to its first batch and
+    to its first ``rows`` rows (then the download is dropped, as a person
+    cancelling would). Each batch is one keyset query, so neither may grow
+    with the size of the log."""
+    firsts, samples = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = _get(client, "/requests/export.jsonl?range=30d", None)
+        seen, first = 0, None
+        for chunk in response.streaming_content:
+            seen += chunk.count(b"\n")
+            first = first or time.perf_counter()
+            if seen >= rows:
+                break
+        response.close()
+        firsts.append(((first or time.perf_counter()) - started) * 1000)
+        samples.append((time.perf_counter() - started) * 1000)
+    return {
+        **_percentiles(samples),
+        "first_batch_p50_ms": round(statistics.median(firsts), 1),
+        "rows": min(seen, rows),
+    }
+
+
+def session_path() -> str:
+    """The newest session's page (the demo data's sessions have several steps)."""
+    from urllib.parse import quote
+
+    from calls.models import LLMCall
+
+    newest = (
+        LLMCall.objects.exclude(session_id="")
+        .order_by("-created_at")
+        .values_list("session_id", flat=True)
+        .first()
+    )
+    return f"/sessions/{quote(newest or 'none', safe='')}/"
+
+
 def deep_page_path() -> str:
     """The request explorer 200 pages (10,000 calls) deep: keyset pages cost
     the same at any depth only if the cursor bound reaches the index."""
@@ -405,7 +451,11 @@ def measure(size: int, repeat: int) -> dict[str, dict[str, Any]]:
     """Print and return {label: figures} for every page, partial and the export."""
     client = _client()
     results = {}
-    pages = [*_pages(), ("requests page 201", deep_page_path(), ["requests-results"])]
+    pages = [
+        *_pages(),
+        ("requests page 201", deep_page_path(), ["requests-results"]),
+        ("session detail", session_path(), []),
+    ]
     for name, path, targets in pages:
         for target in [None, *targets]:
             label = name if target is None else f"{name} [{target}]"
@@ -415,6 +465,10 @@ def measure(size: int, repeat: int) -> dict[str, dict[str, Any]]:
     export = time_export(client, max(3, repeat // 4))
     results["export.csv 30d"] = export
     print(json.dumps({"calls": size, "page": "export.csv 30d", **export}), flush=True)
+    explorer = time_explorer_export(client, max(3, repeat // 4))
+    label = f"requests export.jsonl first {EXPORT_ROWS:,}"
+    results[label] = explorer
+    print(json.dumps({"calls": size, "page": label, **explorer}), flush=True)
     return results
 
 

@@ -219,6 +219,69 @@ def cumulative_against_budgets(
     )
 
 
+@dataclass(frozen=True)
+class Span:
+    """One bar of a waterfall: a row from ``start`` to ``end``, its colour group
+    (the legend entry) and the lines its hover shows."""
+
+    label: str
+    start: datetime
+    end: datetime
+    group: str
+    hover: str
+
+
+def rows_axis(labels: Sequence[str]) -> dict[str, Any]:
+    """A category axis listing ``labels`` top to bottom, in exactly this order."""
+    return {
+        "categoryorder": "array",
+        "categoryarray": list(labels),
+        "autorange": "reversed",
+        "automargin": True,
+        "rangemode": "normal",
+    }
+
+
+def waterfall(spans: Sequence[Span], *, colors: dict[str, str]) -> SafeString:
+    """A timeline of spans, one row each in the order given, top to bottom.
+
+    Bars are drawn as Plotly's timeline does: ``base`` is the start on a date
+    axis and the length is the duration in milliseconds. One trace per group,
+    so the legend names the colours; the row order is pinned (categoryarray)
+    because Plotly would otherwise order rows by the trace they first appear in.
+    """
+    data = []
+    for group, color in colors.items():
+        rows = [s for s in spans if s.group == group]
+        if not rows:
+            continue
+        data.append(
+            {
+                "name": group,
+                "type": "bar",
+                "orientation": "h",
+                "y": [s.label for s in rows],
+                "base": [s.start.isoformat() for s in rows],
+                "x": [max((s.end - s.start).total_seconds() * 1000, 1.0) for s in rows],
+                # The outline keeps a 1-second call visible on a 20-minute axis.
+                "marker": {"color": color, "line": {"color": color, "width": 3}},
+                "customdata": [s.hover for s in rows],
+                "hovertemplate": "%{customdata}<extra></extra>",
+            }
+        )
+    layout = _layout(height=max(240, 26 * len(spans) + 90))
+    # Few, short ticks: a session lasts seconds to hours and the page says its day.
+    layout["xaxis"].update({"type": "date", "nticks": 6, "tickformat": "%H:%M:%S"})
+    layout["yaxis"].update(rows_axis([s.label for s in spans]))
+    layout["margin"]["l"] = 8
+    layout["hovermode"] = "closest"
+    # Above the rows: below, a short chart's legend ran into the time axis.
+    layout["legend"].update({"y": 1.0, "yanchor": "bottom"})
+    layout["margin"]["t"] = 28
+    layout["showlegend"] = True  # even for one colour: it says what green means
+    return figure_html(data=data, layout={**layout, "barmode": "overlay", "bargap": 0.35})
+
+
 def horizontal_bars(
     *,
     labels: Sequence[str],

@@ -53,7 +53,13 @@ def seek(calls: QuerySet[LLMCall], sort: str, token: str) -> QuerySet[LLMCall] |
     position = _decode(token, sort)
     if position is None:
         return None
-    value, call_id = position
+    return seek_after(calls, sort, *position)
+
+
+def seek_after(
+    calls: QuerySet[LLMCall], sort: str, value: object, call_id: uuid.UUID
+) -> QuerySet[LLMCall]:
+    """Rows strictly after (``value``, ``call_id``) in this order (the export's walk)."""
     order = ORDERS[sort]
     beyond = "lt" if order.descending else "gt"
     inclusive = "lte" if order.descending else "gte"

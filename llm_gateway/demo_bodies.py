@@ -45,18 +45,24 @@ ANSWER = (
 )
 
 
-def demo_bodies(rng: random.Random, call: Any) -> tuple[dict, dict | None]:
+def demo_bodies(rng: random.Random, call: Any) -> tuple[dict, dict]:
     """(request body, response body) for one synthetic call, redacted."""
     prompt = rng.choice(PROMPTS.get(call.agent_name, PROMPTS["Support Bot"]))
-    request = {
-        "model": call.requested_model,
-        "messages": [
-            {"role": "system", "content": f"You are the {call.agent_name}."},
-            {"role": "user", "content": prompt},
-        ],
-        "temperature": rng.choice((0, 0.2, 0.7)),
-        "stream": call.stream,
-    }
+    messages = [
+        {"role": "system", "content": f"You are the {call.agent_name}."},
+        {"role": "user", "content": prompt},
+    ]
+    answer = {"role": "assistant", "content": ANSWER}
+    return chat_exchange(call, messages, answer, temperature=rng.choice((0, 0.2, 0.7)))
+
+
+def chat_exchange(
+    call: Any, messages: list[dict[str, Any]], answer: dict[str, Any], **params: Any
+) -> tuple[dict, dict]:
+    """A chat completion's stored (request, response), redacted as the gateway
+    stores them; a failed call's response is the provider's error."""
+    request = {"model": call.requested_model, "messages": messages, **params}
+    request["stream"] = call.stream
     if call.status != "success":
         error = {"message": call.error_message or "upstream failed", "type": call.error_type}
         return redact(request), redact({"error": error})
@@ -64,13 +70,7 @@ def demo_bodies(rng: random.Random, call: Any) -> tuple[dict, dict | None]:
         "id": f"chatcmpl-demo{call.id.hex[:20]}",
         "object": "chat.completion",
         "model": call.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": ANSWER},
-                "finish_reason": call.finish_reason or "stop",
-            }
-        ],
+        "choices": [{"index": 0, "message": answer, "finish_reason": call.finish_reason or "stop"}],
         "usage": {
             "prompt_tokens": call.prompt_tokens,
             "completion_tokens": call.completion_tokens,

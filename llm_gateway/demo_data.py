@@ -18,6 +18,7 @@ from decimal import Decimal
 from calls.models import CallStatus, LLMCall
 from costs.pricing import call_cost, price_for, price_ledger_fields
 from llm_gateway.demo_bodies import demo_bodies
+from llm_gateway.demo_sessions import call_tags, session_bodies, session_plan, session_step_fill
 
 
 @dataclass(frozen=True)
@@ -75,22 +76,42 @@ def demo_calls_generate(
     bodies: bool = False,
     keys: dict[str, tuple[int, str]] | None = None,
 ) -> Iterator[LLMCall]:
-    """``count`` calls over ``days``. ``bodies`` stores redacted request and
-    response bodies; ``keys`` maps an agent to its gateway key (id, prefix),
-    which its API calls then carry. Both draw from a second random stream, so
-    the calls themselves do not change with them."""
+    """``count`` calls over ``days``, many of them in sessions (llm_gateway.demo_sessions).
+    ``bodies`` stores redacted request and response bodies; ``keys`` maps an
+    agent to its gateway key (id, prefix), which its API calls then carry. Both
+    draw from a second random stream, so the calls themselves do not change
+    with them."""
     rng = random.Random(seed)
     extra = random.Random(seed + 1)
+    sessions = random.Random(seed + 3)
     weights = [a.weight for a in AGENTS]
-    for _ in range(count):
+    made = 0
+    while made < count:
         agent = rng.choices(AGENTS, weights=weights)[0]
-        call = _one_call(rng, agent, _when(rng, now, days))
-        _cache_hit(extra, call)
-        if bodies:
-            call.request_body, call.response_body = demo_bodies(extra, call)
-        if keys and call.source == "api" and agent.name in keys:
-            call.gateway_key_id, call.key_prefix = keys[agent.name]
-        yield call
+        at = _when(rng, now, days)
+        plan = session_plan(sessions, agent.name)
+        for index in range(min(len(plan.steps) if plan else 1, count - made)):
+            if at > now:
+                break  # a session started just now has not finished yet
+            call = _one_call(rng, agent, at)
+            call.tags = call_tags(sessions, agent.name)
+            if plan is not None:
+                session_step_fill(sessions, call, plan, index)
+            _cache_hit(extra, call)
+            if bodies:
+                call.request_body, call.response_body = (
+                    session_bodies(call, plan, index) if plan else demo_bodies(extra, call)
+                )
+            if keys and call.source == "api" and agent.name in keys:
+                call.gateway_key_id, call.key_prefix = keys[agent.name]
+            made += 1
+            yield call
+            # The next step starts once this one has answered and the agent has thought.
+            at = call.created_at + timedelta(
+                milliseconds=call.latency_ms + sessions.uniform(150, 900)
+            )
+            if agent.name == "Support Bot":
+                at += timedelta(seconds=sessions.uniform(20, 240))  # the customer types
 
 
 CACHE_HIT_SHARE = 0.06

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
 
 from django.db.models import Sum
@@ -20,7 +20,7 @@ from calls.models import CallStatus, GatewayKey, LLMCall
 from costs.budgets import budget_create, budgets_evaluate
 from costs.periods import period_bounds
 from llm_gateway.keys import gateway_key_create
-from validation.models import ValidationResult
+from validation.models import Feedback, ValidationResult
 
 DEMO_KEYS = (
     # agent, key name, rpm, tpm, allowed models
@@ -95,6 +95,47 @@ def _result(rng: random.Random, call: LLMCall) -> ValidationResult:
         failed_families=[failed] if failed else [],
         agent_name=call.agent_name,
         created_at=call.created_at,
+    )
+
+
+FEEDBACK_COMMENTS = {
+    1.0: ("Exactly what I needed.", "Quick and clear.", ""),
+    0.0: ("Did not answer my question.", "Wrong invoice number.", "Too long."),
+}
+
+
+def demo_feedback(*, seed: int = 7) -> int:
+    """Thumbs from end users on about a third of the answers in sessions, and a
+    reviewer's grade (-1 to 1) on some of them, as the feedback API stores them."""
+    rng = random.Random(seed + 4)
+    answers = (
+        LLMCall.objects.filter(status=CallStatus.SUCCESS, step__in=("answer", "reply"))
+        .only("id", "agent_name", "model", "created_at")
+        .order_by("created_at", "id")
+    )
+    rows = []
+    for call in answers.iterator(chunk_size=2000):
+        if rng.random() >= 0.35:
+            continue
+        thumb = 1.0 if rng.random() < 0.8 else 0.0
+        at = call.created_at + timedelta(seconds=rng.uniform(5, 600))
+        rows.append(_feedback(call, "user", thumb, rng.choice(FEEDBACK_COMMENTS[thumb]), at))
+        if rng.random() < 0.2:
+            grade = round(rng.uniform(-1, 1), 2)
+            rows.append(_feedback(call, "reviewer", grade, "", at + timedelta(hours=2)))
+    Feedback.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
+
+
+def _feedback(call: LLMCall, name: str, score: float, comment: str, at: datetime) -> Feedback:
+    return Feedback(
+        call=call,
+        name=name,
+        score=score,
+        comment=comment,
+        agent_name=call.agent_name,
+        model=call.model,
+        created_at=at,
     )
 
 

@@ -29,6 +29,7 @@ from dashkit.filters import DashboardFilters
 from llm_gateway import call_order
 from llm_gateway.attribution_selectors import calls_attributed, trace_url
 from llm_gateway.health import provider_health as health_entries
+from llm_gateway.prompt_preview import PromptHead, preview_text
 
 PERCENTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 
@@ -310,8 +311,13 @@ def _rows(calls: QuerySet[LLMCall], size: int) -> tuple[list[LLMCall], bool]:
         "cache_hit",
         "stream",
         "priced",
+        "session_id",
+        "end_user",
+        "tags",
     ]
-    rows = list(calls.only(*fields)[: size + 1])
+    rows = list(calls.only(*fields).annotate(prompt_head=PromptHead())[: size + 1])
+    for row in rows:
+        row.prompt_preview = preview_text(row.prompt_head)
     return rows[:size], len(rows) > size
 
 

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from dashkit.filters import DashboardFilters
 from dashkit.rendering import HtmxHttpRequest, paged_dashboard_page
 from llm_gateway.session_selectors import SESSION_ORDERS, session_detail, session_list
+from llm_gateway.session_timeline import WATERFALL_ROWS, session_conversation, session_waterfall
 
 
 def _results(filters: DashboardFilters, after: str) -> dict[str, Any]:
@@ -24,4 +25,10 @@ def session_view(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     detail = session_detail(session_id=session_id)
     if detail is None:
         raise Http404("No such session")
-    return render(request, "llm_gateway/session_detail.html", {"detail": detail})
+    context = {
+        "detail": detail,
+        "timeline": session_waterfall(detail.steps),
+        "conversation": session_conversation(detail.steps),
+        "timeline_rows": WATERFALL_ROWS,
+    }
+    return render(request, "llm_gateway/session_detail.html", context)

@@ -9,6 +9,7 @@ from llm_gateway import key_pages, session_views, views
 urlpatterns = [
     path("performance/", views.performance, name="performance"),
     path("requests/", views.requests_list, name="requests"),
+    path("requests/export.<str:fmt>", views.requests_export, name="requests_export"),
     path("requests/<uuid:call_id>/", views.request_detail, name="request_detail"),
     path("keys/", key_pages.keys_page, name="keys"),
     path("keys/<int:pk>/revoke/", key_pages.key_revoke, name="key_revoke"),

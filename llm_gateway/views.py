@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from costs.usage import window_totals
 from dashkit import figures
-from dashkit.filters import DashboardFilters
+from dashkit.filters import DashboardFilters, filters_parse
 from dashkit.formatting import error_label
 from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
-from llm_gateway import call_order, selectors
+from dashkit.streaming import streamed_download
+from llm_gateway import call_export, call_order, selectors
 
 OUTCOME_COLORS = {"succeeded": figures.PALETTE[0], "failed": figures.PALETTE[3]}
 
@@ -114,6 +115,25 @@ def requests_list(request: HtmxHttpRequest) -> HttpResponse:
         body="llm_gateway/partials/requests-body.html",
         sections=sections,
         context={"after": after},
+    )
+
+
+EXPORTS = {
+    "csv": (call_export.csv_chunks, "text/csv; charset=utf-8"),
+    "jsonl": (call_export.jsonl_chunks, "application/x-ndjson"),
+}
+
+
+def requests_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
+    """Every call the explorer's filters match, in its order, streamed (staff
+    only, like every page: infra_dashboard.middleware)."""
+    if fmt not in EXPORTS:
+        raise Http404("No such export format")
+    chunks, content_type = EXPORTS[fmt]
+    filters = filters_parse(request.GET)
+    name = f"llm-calls-{filters.start:%Y%m%dT%H%M}-{filters.end:%Y%m%dT%H%M}.{fmt}"
+    return streamed_download(
+        request, chunks(filters=filters), content_type=content_type, filename=name
     )
 
 

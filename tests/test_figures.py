@@ -168,3 +168,36 @@ def test_bars_with_rate_match_plotly(built: list[dict[str, Any]]) -> None:
     layout["margin"]["r"] = 48
     expected.update_layout(**layout)
     assert built == [_plotly(expected)]
+
+
+def test_waterfall_matches_plotly(built: list[dict[str, Any]]) -> None:
+    spans = [
+        figures.Span("1. plan", X[0], X[0] + timedelta(seconds=2), "ok", "plan"),
+        figures.Span("\u00a0└ 2. search", X[0] + timedelta(seconds=1), X[1], "error", "search"),
+    ]
+    colors = {"ok": "#1f9d63", "error": "#c8323a", "refused": "#e08a00"}
+    figures.waterfall(spans, colors=colors)
+    expected = go.Figure(
+        [
+            go.Bar(
+                name=s.group,
+                orientation="h",
+                y=[s.label],
+                base=[s.start.isoformat()],
+                x=[(s.end - s.start).total_seconds() * 1000],
+                marker={"color": colors[s.group], "line": {"color": colors[s.group], "width": 3}},
+                customdata=[s.hover],
+                hovertemplate="%{customdata}<extra></extra>",
+            )
+            for s in spans
+        ]
+    )
+    layout = figures._layout(height=240)
+    layout["xaxis"].update({"type": "date", "nticks": 6, "tickformat": "%H:%M:%S"})
+    layout["yaxis"].update(figures.rows_axis([s.label for s in spans]))
+    assert layout["yaxis"]["categoryarray"] == ["1. plan", "\u00a0└ 2. search"]
+    layout["margin"].update({"l": 8, "t": 28})
+    layout["legend"].update({"y": 1.0, "yanchor": "bottom"})
+    layout.update({"hovermode": "closest", "showlegend": True})
+    expected.update_layout(**layout, barmode="overlay", bargap=0.35)
+    assert built == [_plotly(expected)]

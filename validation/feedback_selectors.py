@@ -7,6 +7,8 @@ these read the feedback table alone, never the call log.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,3 +77,11 @@ def negative_feedback(
 ) -> list[Feedback]:
     rows = _window(start=start, end=end, agent=agent).filter(NEGATIVE)
     return list(rows.order_by("-created_at")[:limit])
+
+
+def feedback_by_call(*, call_ids: Iterable[object]) -> dict[object, list[Feedback]]:
+    """Each call's feedback, oldest first (a session page's steps): one query."""
+    found: dict[object, list[Feedback]] = defaultdict(list)
+    for row in Feedback.objects.filter(call_id__in=list(call_ids)).order_by("created_at", "id"):
+        found[row.call_id].append(row)
+    return dict(found)

@@ -14,6 +14,7 @@ from costs.rollups import rollups_rebuild
 from llm_gateway.demo_data import demo_calls_generate
 from llm_gateway.demo_world import (
     demo_budgets_create,
+    demo_feedback,
     demo_keys_create,
     demo_keys_touch,
     demo_validation_results,
@@ -21,7 +22,7 @@ from llm_gateway.demo_world import (
 )
 
 BATCH = 2000
-# Above this many calls the history is for benchmarks: no bodies, keys,
+# Above this many calls the history is for benchmarks: no bodies, keys, feedback,
 # validation results or budgets, whose extra rows would skew what they measure.
 WORLD_MAX_CALLS = 20_000
 
@@ -64,8 +65,9 @@ class Command(BaseCommand):
         if world:
             demo_keys_touch()
             results = demo_validation_results(successful_calls(), seed=seed)
+            feedback = demo_feedback(seed=seed)
             demo_budgets_create(now=now)
             self.stdout.write(
                 f"Added {len(keys or {})} gateway keys, {results} validation results, "
-                "budgets and their alerts."
+                f"{feedback} feedback scores, budgets and their alerts."
             )
