@@ -136,6 +136,7 @@ def _feedback(call: LLMCall, name: str, score: float, comment: str, at: datetime
         agent_name=call.agent_name,
         model=call.model,
         created_at=at,
+        call_created_at=call.created_at,  # bulk_create skips save(): the partition key
     )
 
 
