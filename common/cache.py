@@ -42,6 +42,11 @@ def cache_named(name: str) -> ProcessCache:
     return _registry[name]
 
 
+def process_caches() -> list[ProcessCache]:
+    """Every cache of this process (to drop them all after missed invalidations)."""
+    return list(_registry.values())
+
+
 class ProcessCache(Generic[V]):
     """Values by key, each fresh for ``ttl`` seconds (a number, or a callable
     read at each lookup so settings overrides apply)."""

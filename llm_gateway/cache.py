@@ -51,6 +51,10 @@ EXCLUDED_FIELDS = frozenset(
 # Finish reasons whose answer is complete, so it is the answer to the request.
 COMPLETE_FINISHES = frozenset({"stop", "tool_calls", "function_call"})
 HEADER_VALUES = frozenset({"use", "force", "bypass", "no-store"})
+# The cross-process single-flight: how long one process may hold a key's
+# upstream call before the others stop waiting, and how often they look.
+FLIGHT_LOCK_SECONDS = 30.0
+FLIGHT_POLL_SECONDS = 0.05
 
 
 def cache_key(body: dict[str, Any], *, scope: str) -> str:
@@ -213,9 +217,9 @@ class SingleFlight:
     """Concurrent identical misses in this process wait for one leader's answer.
 
     Per event loop, because a future belongs to the loop that made it. Across
-    processes there is no lock: each process makes at most one upstream call
-    per key while the first is in flight, which bounds the burst by the
-    number of processes.
+    processes the leaders meet at a short lock in the store
+    (``ResponseCache.flight_claim``): one of them calls upstream, the others
+    wait for its stored answer.
     """
 
     def __init__(self) -> None:
@@ -284,6 +288,34 @@ class ResponseCache:
             logger.warning("response cache unavailable; answer not stored", exc_info=True)
             return False
         return True
+
+    async def flight_claim(self, key: str) -> tuple[str | None, CachedAnswer | None]:
+        """Across processes, one call per key: (lock token, None) when this
+        process is to call upstream; (None, answer) when another process's
+        call stored one meanwhile. (None, None): give up waiting and call
+        anyway (the holder took too long, or the store is down)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FLIGHT_LOCK_SECONDS
+        try:
+            while True:
+                token = await self.store.lock(key, ttl=FLIGHT_LOCK_SECONDS)
+                if token is not None:
+                    return token, None
+                found = await self.store.get(key)
+                if found is not None or loop.time() >= deadline:
+                    return None, found
+                await asyncio.sleep(FLIGHT_POLL_SECONDS)
+        except Exception:  # a store outage: every process calls for itself, as without Redis
+            logger.warning("response cache lock unavailable; calling upstream", exc_info=True)
+            return None, None
+
+    async def flight_release(self, key: str, token: str | None) -> None:
+        if token is None:
+            return
+        try:
+            await self.store.unlock(key, token)
+        except Exception:  # it expires on its own
+            logger.warning("response cache lock not released", exc_info=True)
 
     async def purge(self, *, agent: str | None = None, model: str | None = None) -> int:
         tags = ([f"agent:{agent}"] if agent is not None else []) + (
