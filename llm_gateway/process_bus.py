@@ -40,6 +40,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from common.cache import ALL, cache_named, invalidation_publisher_set, process_caches
+from common.outage import OutageLog
 from llm_gateway.circuit import breaker
 
 logger = logging.getLogger(__name__)
@@ -54,23 +55,6 @@ def channel_names(url: str) -> tuple[str, str]:
     same server (another deployment, a test run) never hear this one."""
     database = (urlsplit(url).path or "/0").strip("/") or "0"
     return f"gateway:bus:{database}", "gateway:circuits"
-
-
-class _LogOnce:
-    """A warning when a Redis outage starts, an info line when it ends, nothing between."""
-
-    def __init__(self, what: str) -> None:
-        self.what, self.down = what, False
-
-    def failed(self, error: BaseException) -> None:
-        if not self.down:
-            self.down = True
-            logger.warning("%s: Redis unavailable (%s); using local state", self.what, error)
-
-    def recovered(self) -> None:
-        if self.down:
-            self.down = False
-            logger.info("%s: Redis is back", self.what)
 
 
 def _encode_key(key: Any) -> dict[str, Any]:
@@ -97,7 +81,12 @@ class ProcessBus:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.connected = threading.Event()  # the listener is subscribed (tests, readiness)
-        self._publish_log, self._listen_log = _LogOnce("cache bus"), _LogOnce("cache bus listener")
+        self._publish_log = OutageLog(
+            logger, "process bus unavailable: other processes learn edits by TTL"
+        )
+        self._listen_log = OutageLog(
+            logger, "process bus listener unavailable: cached rows expire by TTL"
+        )
 
     def _client(self) -> Any:
         import redis  # only when a bus is configured: see common.redis_client
@@ -308,4 +297,3 @@ def process_bus_stop() -> None:
     if _bus is not None:
         _bus.flush(timeout=1.0)
         _bus.stop()
-

@@ -12,8 +12,9 @@ from calls.models import CallStatus
 from llm_gateway.api.errors import APIError
 from llm_gateway.api.http import ApiRequest
 from llm_gateway.api.ratelimit_headers import rate_limit_headers
+from llm_gateway.interface import LLMRequest
 from llm_gateway.keys import KeyInfo, gateway_key_authenticate, key_presented
-from llm_gateway.ratelimit import LimitDecision, rate_limit_admit
+from llm_gateway.ratelimit import LimitDecision, rate_limit_admit, rate_limit_estimate
 from llm_gateway.refusals import Refusal, refusal_record
 
 _NO_KEY = (
@@ -112,11 +113,23 @@ def agent_name_check(key: KeyInfo, headers: Mapping[str, str]) -> str:
 
 
 async def rate_limit_check(
-    key: KeyInfo, *, request: ApiRequest | None = None, model: str = "", operation: str = "chat"
+    key: KeyInfo,
+    *,
+    request: ApiRequest | None = None,
+    model: str = "",
+    operation: str = "chat",
+    llm_request: LLMRequest | None = None,
+    completion_default: int | None = None,
 ) -> LimitDecision:
-    """Count the request; refuse (429, recorded) when the key's RPM or TPM is spent.
-    The decision carries the counters for the ``x-ratelimit-*`` headers."""
-    decision = await rate_limit_admit(key_id=key.id, rpm=key.rpm_limit, tpm=key.tpm_limit)
+    """Count the request and hold its worst-case tokens (from ``llm_request``);
+    refuse (429, recorded) when the key's RPM or TPM is spent. The decision
+    carries the counters for the ``x-ratelimit-*`` headers."""
+    tokens = 0
+    if key.tpm_limit and llm_request is not None:
+        tokens = rate_limit_estimate(llm_request, completion_default=completion_default)
+    decision = await rate_limit_admit(
+        key_id=key.id, rpm=key.rpm_limit, tpm=key.tpm_limit, tokens=tokens
+    )
     if decision.allowed:
         return decision
     message = (

@@ -62,7 +62,14 @@ async def _admit(
     request_attribute(llm_request, request.headers, **openai_body_hints(parsed.body))
     model_allowed_check(key, parsed.model)
     agent_name_check(key, request.headers)  # refused before it counts against limits
-    decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
+    decision = await rate_limit_check(
+        key,
+        request=request,
+        model=parsed.model,
+        operation=operation,
+        llm_request=llm_request,
+        completion_default=0,  # embeddings and moderations generate nothing
+    )
     return key, parsed, llm_request, rate_limit_headers(decision)
 
 

@@ -115,7 +115,9 @@ async def _admit(
     request_attribute(parsed.request, request.headers, user=_metadata_user(parsed.body))
     model_allowed_check(key, parsed.model)
     agent_name_check(key, request.headers)  # refused before it counts against limits
-    decision = await rate_limit_check(key, request=request, model=parsed.model, operation=operation)
+    decision = await rate_limit_check(
+        key, request=request, model=parsed.model, operation=operation, llm_request=parsed.request
+    )
     return key, parsed, {**rate_limit_headers(decision), **anthropic_rate_limit_headers(decision)}
 
 

@@ -38,6 +38,7 @@ from llm_gateway.api.errors import (
 from llm_gateway.api.http import (
     ApiRequest,
     ApiResponse,
+    django_served,
     from_django,
     json_response,
     to_django,
@@ -65,7 +66,7 @@ async def _admit(request: ApiRequest) -> tuple[KeyInfo, ChatBody, dict[str, str]
     model = chat.request.model or ""
     model_allowed_check(key, model)
     agent_name_check(key, request.headers)  # refused before it counts against limits
-    decision = await rate_limit_check(key, request=request, model=model)
+    decision = await rate_limit_check(key, request=request, model=model, llm_request=chat.request)
     return key, chat, rate_limit_headers(decision)
 
 
@@ -193,12 +194,12 @@ FAST_ROUTES = {
 
 @csrf_exempt
 async def chat_completions(request: HttpRequest) -> HttpResponse:
-    return to_django(await chat_completions_handler(from_django(request)))
+    return await django_served(chat_completions_handler, request)
 
 
 @csrf_exempt
 async def messages(request: HttpRequest) -> HttpResponse:
-    return to_django(await messages_handler(from_django(request)))
+    return await django_served(messages_handler, request)
 
 
 @csrf_exempt
