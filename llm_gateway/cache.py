@@ -299,9 +299,11 @@ class ResponseCache:
         try:
             while True:
                 token = await self.store.lock(key, ttl=FLIGHT_LOCK_SECONDS)
+                found = await self.store.get(key)  # a holder may have stored it just before
                 if token is not None:
-                    return token, None
-                found = await self.store.get(key)
+                    if found is None:
+                        return token, None
+                    await self.store.unlock(key, token)
                 if found is not None or loop.time() >= deadline:
                     return None, found
                 await asyncio.sleep(FLIGHT_POLL_SECONDS)

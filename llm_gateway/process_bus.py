@@ -146,6 +146,8 @@ class ProcessBus:
                 client.hdel(self.circuits, message["name"])
             else:
                 client.hset(self.circuits, message["name"], message["opened_at"])
+                # Entries older than a cool-down are ignored; the hash goes with the last.
+                client.expire(self.circuits, int(settings.LLM_CIRCUIT_COOLDOWN) * 2 + 1)
         client.publish(self.channel, json.dumps(message))
 
     def flush(self, timeout: float = 2.0) -> None:
