@@ -30,6 +30,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from calls.models import CallStatus
+from common.outage import OutageLog
 from llm_gateway.cache_store import CachedAnswer, LocalStore, RedisStore
 
 logger = logging.getLogger(__name__)
@@ -268,13 +269,16 @@ class ResponseCache:
     def __init__(self, store: LocalStore | RedisStore) -> None:
         self.store = store
         self.flights = SingleFlight()
+        self.outage = OutageLog(logger, "response cache unavailable: every request is a miss")
 
     async def get(self, key: str) -> CachedAnswer | None:
         try:
-            return await self.store.get(key)
-        except Exception:  # any backend failure is a miss
-            logger.warning("response cache unavailable; treating as a miss", exc_info=True)
+            found = await self.store.get(key)
+        except Exception as error:  # noqa: BLE001 - any backend failure is a miss, logged once
+            self.outage.failed(error)
             return None
+        self.outage.recovered()
+        return found
 
     async def put(
         self, key: str, answer: CachedAnswer, *, ttl: int, agent: str, models: set[str]
@@ -284,8 +288,8 @@ class ResponseCache:
         tags = (f"agent:{agent}", *sorted(f"model:{m}" for m in models if m))
         try:
             await self.store.put(key, answer, ttl=ttl, tags=tags)
-        except Exception:  # the answer was served; only the saving is lost
-            logger.warning("response cache unavailable; answer not stored", exc_info=True)
+        except Exception as error:  # noqa: BLE001 - the answer was served; only saving is lost
+            self.outage.failed(error)
             return False
         return True
 
@@ -307,8 +311,8 @@ class ResponseCache:
                 if found is not None or loop.time() >= deadline:
                     return None, found
                 await asyncio.sleep(FLIGHT_POLL_SECONDS)
-        except Exception:  # a store outage: every process calls for itself, as without Redis
-            logger.warning("response cache lock unavailable; calling upstream", exc_info=True)
+        except Exception as error:  # noqa: BLE001 - each process calls for itself, as without Redis
+            self.outage.failed(error)
             return None, None
 
     async def flight_release(self, key: str, token: str | None) -> None:
@@ -316,8 +320,8 @@ class ResponseCache:
             return
         try:
             await self.store.unlock(key, token)
-        except Exception:  # it expires on its own
-            logger.warning("response cache lock not released", exc_info=True)
+        except Exception as error:  # noqa: BLE001 - it expires on its own
+            self.outage.failed(error)
 
     async def purge(self, *, agent: str | None = None, model: str | None = None) -> int:
         tags = ([f"agent:{agent}"] if agent is not None else []) + (
