@@ -9,12 +9,13 @@ import logging
 import time
 import uuid
 
+import httpx
 import pytest
 from django.conf import settings
 
 from common.cache import ProcessCache
 from llm_gateway import ratelimit
-from llm_gateway.cache import ResponseCache
+from llm_gateway.cache import ResponseCache, reset_response_cache
 from llm_gateway.cache_store import CachedAnswer, LocalStore, RedisStore
 from llm_gateway.circuit import CircuitBreaker, breaker
 from llm_gateway.process_bus import ProcessBus, channel_names
@@ -205,3 +206,26 @@ def test_a_second_process_waits_for_the_first_ones_answer_instead_of_calling():
 def test_an_unreachable_lock_lets_the_call_through():
     cache = ResponseCache(RedisStore(UNREACHABLE))
     assert asyncio.run(cache.flight_claim("k")) == (None, None)
+
+
+# --- a whole call with Redis gone -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_unreachable_a_rate_limited_cached_call_is_still_served(
+    live_gateway, upstream, prices, make_key, settings
+):
+    settings.REDIS_URL = UNREACHABLE  # counters, cache and its lock: all in Redis, all gone
+    ratelimit.reset_backend()
+    reset_response_cache()
+    key = make_key(rpm_limit=100, tpm_limit=100_000)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(base_url=live_gateway.url, timeout=30) as client:
+        for _ in range(2):
+            response = client.post(
+                "/v1/chat/completions",
+                json=body | {"temperature": 0},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert response.status_code == 200, response.text
+    assert len(upstream.chat_calls) == 2  # no cache to answer from, but no failure either
