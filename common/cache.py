@@ -3,7 +3,8 @@
 Each request would otherwise query the same few rows; these change rarely and
 are fine a few seconds stale, so each process keeps them for a TTL. Writes in
 this process invalidate at once (a post_save receiver, say); other processes
-see a change within the TTL.
+hear of it through the seam below (with Redis: at once), or see the change
+when their TTL runs out.
 
 A load that started before an invalidation never stores its result: it may
 have read the rows the invalidation was about (the generation check below).
