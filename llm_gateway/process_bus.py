@@ -81,12 +81,22 @@ class ProcessBus:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.connected = threading.Event()  # the listener is subscribed (tests, readiness)
+        # A forked child (a Celery prefork worker) has none of its parent's threads.
+        os.register_at_fork(after_in_child=self._forked)
         self._publish_log = OutageLog(
             logger, "process bus unavailable: other processes learn edits by TTL"
         )
         self._listen_log = OutageLog(
             logger, "process bus listener unavailable: cached rows expire by TTL"
         )
+
+    def _forked(self) -> None:
+        self.source = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._outbox = queue.Queue(_QUEUE_LIMIT)
+        self._publisher = self._listener = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.connected = threading.Event()
 
     def _client(self) -> Any:
         import redis  # only when a bus is configured: see common.redis_client
