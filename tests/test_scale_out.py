@@ -25,14 +25,14 @@ import pytest
 from django.urls import get_resolver
 from django.utils import timezone
 
-from calls.models import GatewayKey, Provider
+from calls.models import GatewayKey, LLMCall, Provider
 from common.cache import process_caches
 from common.tokens import estimate_prompt_tokens
 from costs.models import Budget, ModelPrice
 from llm_gateway.keys import gateway_key_create, key_prefix_of
 from llm_gateway.process_bus import process_bus
 from tests.fake_openai import FakeOpenAI
-from tests.faults import PYTHON, Process, child_env, free_port, upstream_env
+from tests.faults import PYTHON, Process, child_env, free_port, upstream_env, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -92,6 +92,15 @@ def _fresh(gateways, upstreams):
     for upstream in upstreams:
         upstream.reset()
     yield
+    # The servers write records (and settle budgets) just after answering: let them
+    # finish before the database is truncated, or the truncation meets their locks.
+    wait_until(_records_settled, timeout=15, interval=0)
+
+
+def _records_settled() -> bool:
+    before = LLMCall.objects.count()
+    time.sleep(0.5)
+    return LLMCall.objects.count() == before
 
 
 def _key(**limits) -> str:
