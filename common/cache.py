@@ -3,7 +3,8 @@
 Each request would otherwise query the same few rows; these change rarely and
 are fine a few seconds stale, so each process keeps them for a TTL. Writes in
 this process invalidate at once (a post_save receiver, say); other processes
-see a change within the TTL.
+hear of it through the seam below (with Redis: at once), or see the change
+when their TTL runs out.
 
 A load that started before an invalidation never stores its result: it may
 have read the rows the invalidation was about (the generation check below).
@@ -40,6 +41,11 @@ _registry: dict[str, ProcessCache] = {}
 
 def cache_named(name: str) -> ProcessCache:
     return _registry[name]
+
+
+def process_caches() -> list[ProcessCache]:
+    """Every cache of this process (to drop them all after missed invalidations)."""
+    return list(_registry.values())
 
 
 class ProcessCache(Generic[V]):

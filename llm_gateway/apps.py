@@ -15,6 +15,7 @@ class LlmGatewayConfig(AppConfig):
         # Models and the modules that use them import only once the registry is ready.
         from costs.pricing import ausage_cost
         from llm_gateway.interface import usage_pricer_register
+        from llm_gateway.process_bus import process_bus_install
         from llm_gateway.telemetry import telemetry_configure
 
         # A provider used alone (the seed's API) prices its answer with costs'
@@ -23,3 +24,6 @@ class LlmGatewayConfig(AppConfig):
         # OpenTelemetry export when an OTLP endpoint is configured; otherwise this
         # reads a few environment variables and loads nothing.
         telemetry_configure()
+        # With REDIS_URL, cache invalidations and circuit changes reach every
+        # process (servers start listening in the ASGI lifespan).
+        process_bus_install()

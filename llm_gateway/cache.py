@@ -30,6 +30,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from calls.models import CallStatus
+from common.outage import OutageLog
 from llm_gateway.cache_store import CachedAnswer, LocalStore, RedisStore
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,10 @@ EXCLUDED_FIELDS = frozenset(
 # Finish reasons whose answer is complete, so it is the answer to the request.
 COMPLETE_FINISHES = frozenset({"stop", "tool_calls", "function_call"})
 HEADER_VALUES = frozenset({"use", "force", "bypass", "no-store"})
+# The cross-process single-flight: how long one process may hold a key's
+# upstream call before the others stop waiting, and how often they look.
+FLIGHT_LOCK_SECONDS = 30.0
+FLIGHT_POLL_SECONDS = 0.05
 
 
 def cache_key(body: dict[str, Any], *, scope: str) -> str:
@@ -213,9 +218,9 @@ class SingleFlight:
     """Concurrent identical misses in this process wait for one leader's answer.
 
     Per event loop, because a future belongs to the loop that made it. Across
-    processes there is no lock: each process makes at most one upstream call
-    per key while the first is in flight, which bounds the burst by the
-    number of processes.
+    processes the leaders meet at a short lock in the store
+    (``ResponseCache.flight_claim``): one of them calls upstream, the others
+    wait for its stored answer.
     """
 
     def __init__(self) -> None:
@@ -264,13 +269,16 @@ class ResponseCache:
     def __init__(self, store: LocalStore | RedisStore) -> None:
         self.store = store
         self.flights = SingleFlight()
+        self.outage = OutageLog(logger, "response cache unavailable: every request is a miss")
 
     async def get(self, key: str) -> CachedAnswer | None:
         try:
-            return await self.store.get(key)
-        except Exception:  # any backend failure is a miss
-            logger.warning("response cache unavailable; treating as a miss", exc_info=True)
+            found = await self.store.get(key)
+        except Exception as error:  # noqa: BLE001 - any backend failure is a miss, logged once
+            self.outage.failed(error)
             return None
+        self.outage.recovered()
+        return found
 
     async def put(
         self, key: str, answer: CachedAnswer, *, ttl: int, agent: str, models: set[str]
@@ -280,10 +288,40 @@ class ResponseCache:
         tags = (f"agent:{agent}", *sorted(f"model:{m}" for m in models if m))
         try:
             await self.store.put(key, answer, ttl=ttl, tags=tags)
-        except Exception:  # the answer was served; only the saving is lost
-            logger.warning("response cache unavailable; answer not stored", exc_info=True)
+        except Exception as error:  # noqa: BLE001 - the answer was served; only saving is lost
+            self.outage.failed(error)
             return False
         return True
+
+    async def flight_claim(self, key: str) -> tuple[str | None, CachedAnswer | None]:
+        """Across processes, one call per key: (lock token, None) when this
+        process is to call upstream; (None, answer) when another process's
+        call stored one meanwhile. (None, None): give up waiting and call
+        anyway (the holder took too long, or the store is down)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FLIGHT_LOCK_SECONDS
+        try:
+            while True:
+                token = await self.store.lock(key, ttl=FLIGHT_LOCK_SECONDS)
+                found = await self.store.get(key)  # a holder may have stored it just before
+                if token is not None:
+                    if found is None:
+                        return token, None
+                    await self.store.unlock(key, token)
+                if found is not None or loop.time() >= deadline:
+                    return None, found
+                await asyncio.sleep(FLIGHT_POLL_SECONDS)
+        except Exception as error:  # noqa: BLE001 - each process calls for itself, as without Redis
+            self.outage.failed(error)
+            return None, None
+
+    async def flight_release(self, key: str, token: str | None) -> None:
+        if token is None:
+            return
+        try:
+            await self.store.unlock(key, token)
+        except Exception as error:  # noqa: BLE001 - it expires on its own
+            self.outage.failed(error)
 
     async def purge(self, *, agent: str | None = None, model: str | None = None) -> int:
         tags = ([f"agent:{agent}"] if agent is not None else []) + (

@@ -16,6 +16,7 @@ import asyncio
 import json
 import threading
 import time
+import uuid
 import weakref
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -25,6 +26,12 @@ from common.redis_client import redis_from_url
 
 ENTRY_PREFIX = "gwc:v1:"
 INDEX_PREFIX = "gwc:idx:"
+LOCK_PREFIX = "gwc:lock:"
+# Deletes the lock only if it is still ours: after a slow call it may have
+# expired and been taken by another process.
+_UNLOCK = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
 _PURGE_BATCH = 500
 
 
@@ -110,6 +117,13 @@ class LocalStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    async def lock(self, key: str, *, ttl: float) -> str | None:
+        """One process: the in-process single-flight already makes one call per key."""
+        return "local"
+
+    async def unlock(self, key: str, token: str) -> None:
+        return None
+
 
 class RedisStore:
     """Entries as JSON strings with a TTL; per-tag indexes as sorted sets scored
@@ -157,6 +171,16 @@ class RedisStore:
             deleted += int(await client.delete(*batch))
         await client.delete(name)
         return deleted
+
+    async def lock(self, key: str, *, ttl: float) -> str | None:
+        """Claim the one upstream call for ``key`` across processes: a token, or
+        None while another process holds it."""
+        token = uuid.uuid4().hex
+        claimed = await self._client().set(LOCK_PREFIX + key, token, nx=True, px=int(ttl * 1000))
+        return token if claimed else None
+
+    async def unlock(self, key: str, token: str) -> None:
+        await self._client().eval(_UNLOCK, 1, LOCK_PREFIX + key, token)
 
     def clear_clients(self) -> None:
         self._clients = weakref.WeakKeyDictionary()

@@ -5,6 +5,15 @@ machine, via redis-py's asyncio client: no thread hop on the hot path);
 without it they live in this process, which is right for the single-process
 default setup. A fixed window is coarser than a sliding one but needs one
 INCR per request, and a minute boundary burst is bounded by 2× the limit.
+
+Tokens are held at admission, not only counted after the answer: a request
+adds its worst case (estimated prompt plus ``max_tokens``) to the window's
+token counter in the same round trip that counts it, and is admitted only if
+the tokens already there were under the TPM. When it finishes, the hold is
+replaced by the real usage (``rate_limit_spend_tokens``) or given back
+(``rate_limit_hold_release``, at the end of every request). So however many
+processes and concurrent requests a key has, the tokens admitted pass the TPM
+by at most one request's worth, as the requests admitted pass the RPM by none.
 """
 
 from __future__ import annotations
@@ -14,11 +23,14 @@ import logging
 import threading
 import time
 import weakref
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
 
+from common.outage import OutageLog
 from common.redis_client import redis_from_url
+from common.tokens import estimate_prompt_tokens
 
 WINDOW = 60
 logger = logging.getLogger(__name__)
@@ -59,8 +71,12 @@ class _LocalCounters:
     async def get(self, key: str, window: int) -> int:
         return self._counts.get((key, window), 0)
 
-    async def incr_and_get(self, key: str, other: str, window: int) -> tuple[int, int]:
-        return await self.incr(key, window, 1), await self.get(other, window)
+    async def admit(
+        self, requests: str | None, tokens: str | None, window: int, held: int
+    ) -> tuple[int, int]:
+        used = await self.incr(requests, window, 1) if requests else 0
+        total = await self.incr(tokens, window, held) if tokens else 0
+        return used, total
 
     def clear(self) -> None:
         with self._lock:
@@ -141,13 +157,22 @@ class _RedisCounters:
         (value,) = await self._round_trips().run([("GET", f"rl:{key}:{window}")])
         return int(value or 0)
 
-    async def incr_and_get(self, key: str, other: str, window: int) -> tuple[int, int]:
-        """Count one on ``key`` and read ``other`` in the same round trip."""
-        name = f"rl:{key}:{window}"
-        value, _, tokens = await self._round_trips().run(
-            [("INCRBY", name, 1), ("EXPIRE", name, WINDOW * 2), ("GET", f"rl:{other}:{window}")]
-        )
-        return int(value), int(tokens or 0)
+    async def admit(
+        self, requests: str | None, tokens: str | None, window: int, held: int
+    ) -> tuple[int, int]:
+        """Count one request on ``requests`` and hold ``held`` on ``tokens`` (either
+        may be None), in one round trip; the counters' values after it."""
+        commands: list[tuple] = []
+        for key, amount in ((requests, 1), (tokens, held)):
+            if key:
+                name = f"rl:{key}:{window}"
+                commands += [("INCRBY", name, amount), ("EXPIRE", name, WINDOW * 2)]
+        results = iter(await self._round_trips().run(commands))
+        used = int(next(results)) if requests else 0
+        if requests:
+            next(results)  # EXPIRE's answer
+        total = int(next(results)) if tokens else 0
+        return used, total
 
     def clear(self) -> None:
         self._batches = weakref.WeakKeyDictionary()
@@ -170,42 +195,112 @@ def reset_backend() -> None:
     _backend = None
 
 
-async def rate_limit_admit(*, key_id: int, rpm: int | None, tpm: int | None) -> LimitDecision:
-    """Count this request against the key's RPM; refuse if RPM or TPM is spent.
+@dataclass
+class _Hold:
+    """The tokens a request holds in its window until it spends or releases them.
+    Mutable and shared by reference: a stream relayed in another task (a copy of
+    the context) settles the same hold."""
 
-    If the counter store is unreachable the request is let through (and logged):
-    a Redis outage must not take every agent down with it.
+    key_id: int
+    window: int
+    tokens: int
+    done: bool = False
+
+
+_hold: ContextVar[_Hold | None] = ContextVar("rate_limit_hold", default=None)
+
+
+def rate_limit_estimate(request: object, *, completion_default: int | None = None) -> int:
+    """A request's worst-case tokens: its prompt (estimated) plus what it may
+    generate (``max_tokens``, else ``completion_default``, else
+    LLM_MAX_TOKENS, the gateway's own default for a chat)."""
+    messages = getattr(request, "to_messages", list)()
+    completion = getattr(request, "max_tokens", None)
+    if completion is None:
+        completion = settings.LLM_MAX_TOKENS if completion_default is None else completion_default
+    return estimate_prompt_tokens(messages) + int(completion)
+
+
+async def rate_limit_admit(
+    *, key_id: int, rpm: int | None, tpm: int | None, tokens: int = 0
+) -> LimitDecision:
+    """Count this request against the key's RPM and hold ``tokens`` against its
+    TPM; refuse (holding nothing) if either is spent.
+
+    If the counter store is unreachable the request is let through (and logged
+    once): a Redis outage must not take every agent down with it.
     """
     if not rpm and not tpm:
         return LimitDecision(True)
     try:
-        return await _admit(key_id, rpm, tpm)
-    except Exception:
-        logger.warning("rate limiter unavailable; admitting the request", exc_info=True)
+        decision = await _admit(key_id, rpm, tpm, max(0, tokens) if tpm else 0)
+    except Exception as error:  # noqa: BLE001 - any store failure: admit, log once
+        _outage.failed(error)
         return LimitDecision(True)
+    _outage.recovered()
+    return decision
 
 
-async def _admit(key_id: int, rpm: int | None, tpm: int | None) -> LimitDecision:
+async def _admit(key_id: int, rpm: int | None, tpm: int | None, held: int) -> LimitDecision:
     window, retry_after = _window(time.time())
     counters = backend()
-    if rpm and tpm:
-        used, tokens = await counters.incr_and_get(f"{key_id}:req", f"{key_id}:tok", window)
-    else:
-        used = await counters.incr(f"{key_id}:req", window, 1) if rpm else 0
-        tokens = await counters.get(f"{key_id}:tok", window) if tpm else 0
+    requests, tokens_key = f"{key_id}:req" if rpm else None, f"{key_id}:tok" if tpm else None
+    used, total = await counters.admit(requests, tokens_key, window, held)
+    tokens = total - held  # what the window held before this request
     seen = {"rpm": rpm, "requests_used": used, "tpm": tpm, "tokens_used": tokens}
+    refused = ""
     if rpm and used > rpm:
-        return LimitDecision(False, "requests", retry_after, **seen, reset_after=retry_after)
-    if tpm and tokens >= tpm:
-        return LimitDecision(False, "tokens", retry_after, **seen, reset_after=retry_after)
+        refused = "requests"
+    elif tpm and tokens >= tpm:
+        refused = "tokens"
+    if refused:
+        if tokens_key and held:
+            await counters.incr(tokens_key, window, -held)  # a refusal holds nothing
+        return LimitDecision(False, refused, retry_after, **seen, reset_after=retry_after)
+    if held:
+        _hold.set(_Hold(key_id, window, held))
     return LimitDecision(True, **seen, reset_after=retry_after)
 
 
 async def rate_limit_spend_tokens(*, key_id: int, tpm: int | None, tokens: int) -> None:
-    """Add a finished call's tokens to the key's current window."""
-    if tpm and tokens:
-        window, _ = _window(time.time())
-        try:
-            await backend().incr(f"{key_id}:tok", window, tokens)
-        except Exception:
-            logger.warning("rate limiter unavailable; tokens not counted", exc_info=True)
+    """Count a finished call's tokens in the key's current window, in place of
+    what its admission held."""
+    if not tpm:
+        return
+    window, _ = _window(time.time())
+    hold = _hold.get()
+    held = 0
+    if hold is not None and not hold.done and hold.key_id == key_id:
+        hold.done = True
+        if hold.window == window:
+            held = hold.tokens
+        else:  # admitted in the previous minute: give that window its hold back
+            await _count(key_id, hold.window, -hold.tokens)
+    if tokens - held:
+        await _count(key_id, window, tokens - held)
+
+
+def rate_limit_hold() -> _Hold | None:
+    """This request's hold (to release it from code that runs in another context)."""
+    return _hold.get()
+
+
+async def rate_limit_hold_release(hold: _Hold | None = None) -> None:
+    """At the end of every API request: give back tokens held by a request that
+    spent none (refused later, failed upstream, answered from the cache)."""
+    if hold is None:
+        hold = _hold.get()
+        _hold.set(None)
+    if hold is not None and not hold.done:
+        hold.done = True
+        await _count(hold.key_id, hold.window, -hold.tokens)
+
+
+async def _count(key_id: int, window: int, amount: int) -> None:
+    try:
+        await backend().incr(f"{key_id}:tok", window, amount)
+    except Exception as error:  # noqa: BLE001 - any store failure: admit, log once
+        _outage.failed(error)
+
+
+_outage = OutageLog(logger, "rate limiter unavailable: admitting requests")

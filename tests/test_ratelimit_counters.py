@@ -23,7 +23,7 @@ def test_a_burst_of_admissions_counts_every_call_once_in_a_few_round_trips():
     async def burst():
         await counters.incr(f"{key}:tok", 1, 500)
         results = await asyncio.gather(
-            *(counters.incr_and_get(f"{key}:req", f"{key}:tok", 1) for _ in range(100))
+            *(counters.admit(f"{key}:req", f"{key}:tok", 1, 0) for _ in range(100))
         )
         return results, counters._round_trips().sent
 
@@ -52,7 +52,7 @@ def test_an_unreachable_redis_fails_every_waiting_caller_and_the_limiter_admits(
 
     async def burst():
         return await asyncio.gather(
-            *(counters.incr_and_get("k:req", "k:tok", 1) for _ in range(5)),
+            *(counters.admit("k:req", "k:tok", 1, 0) for _ in range(5)),
             return_exceptions=True,
         )
 

@@ -25,6 +25,8 @@ from llm_gateway.api.database_thread import api_database_context
 from llm_gateway.api.http import ApiRequest, ApiResponse, Handler
 from llm_gateway.api.resilience import guarded  # OpenAI-shaped 405/503/500
 from llm_gateway.api.routes import FAST_ROUTES
+from llm_gateway.process_bus import process_bus_listen, process_bus_stop
+from llm_gateway.ratelimit import rate_limit_hold_release
 from llm_gateway.refusals import refusals_flush
 
 logger = logging.getLogger(__name__)
@@ -69,12 +71,14 @@ async def _lifespan(
         if message["type"] == "lifespan.startup":
             if on_startup is not None:
                 on_startup()
+            process_bus_listen()  # hear the other processes' edits and circuits
             # Replays what killed processes left in the spool, then keeps watching.
             sweeper = spool_sweeper_start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             if on_shutdown is not None:
                 on_shutdown()
+            process_bus_stop()
             await refusals_flush()  # pending aggregated refusal rows go to the writer first
             await records_flush()
             await spool_sweeper_stop(sweeper)  # and the drained spool files go
@@ -120,13 +124,16 @@ def _start(response: ApiResponse) -> dict:
 
 
 async def serve_asgi(handler: Handler, scope: dict, receive: Callable, send: Callable) -> None:
-    body, too_large = await _read_body(scope, receive)
-    response = await guarded(handler, _asgi_request(scope, body, too_large))
-    await send(_start(response))
-    if response.stream is None:
-        await send({"type": "http.response.body", "body": response.body})
-        return
-    await _relay(response.stream, receive, send)
+    try:
+        body, too_large = await _read_body(scope, receive)
+        response = await guarded(handler, _asgi_request(scope, body, too_large))
+        await send(_start(response))
+        if response.stream is None:
+            await send({"type": "http.response.body", "body": response.body})
+            return
+        await _relay(response.stream, receive, send)
+    finally:
+        await rate_limit_hold_release()  # tokens held by a call that spent none
 
 
 async def _relay(stream: AsyncIterator[str], receive: Callable, send: Callable) -> None:

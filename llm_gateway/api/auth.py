@@ -22,7 +22,7 @@ from llm_gateway.api.ratelimit_headers import rate_limit_headers
 from llm_gateway.attribution import traceparent_parse
 from llm_gateway.interface import LLMRequest
 from llm_gateway.keys import KeyInfo, gateway_key_authenticate, key_presented
-from llm_gateway.ratelimit import LimitDecision, rate_limit_admit
+from llm_gateway.ratelimit import LimitDecision, rate_limit_admit, rate_limit_estimate
 from llm_gateway.refusals import Refusal, refusal_record
 
 _NO_KEY = (
@@ -44,6 +44,9 @@ class Asked(Generic[Parsed]):
     model: str
     user: Any = None
     tags: Any = None
+    # Tokens held for the answer when the body names no cap (rate_limit_estimate):
+    # None is the chat default; 0 where the operation generates nothing.
+    completion_default: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,14 @@ async def request_admit(
     request_attribute(asked.request, request.headers, user=asked.user, tags=asked.tags)
     model_allowed_check(key, asked.model)
     agent_name = agent_name_check(key, request.headers)
-    limits = await rate_limit_check(key, request=request, model=asked.model, operation=operation)
+    limits = await rate_limit_check(
+        key,
+        request=request,
+        model=asked.model,
+        operation=operation,
+        llm_request=asked.request,
+        completion_default=asked.completion_default,
+    )
     return Admission(key, asked, agent_name, limits)
 
 
@@ -172,11 +182,23 @@ def agent_name_check(key: KeyInfo, headers: Mapping[str, str]) -> str:
 
 
 async def rate_limit_check(
-    key: KeyInfo, *, request: ApiRequest | None = None, model: str = "", operation: str = "chat"
+    key: KeyInfo,
+    *,
+    request: ApiRequest | None = None,
+    model: str = "",
+    operation: str = "chat",
+    llm_request: LLMRequest | None = None,
+    completion_default: int | None = None,
 ) -> LimitDecision:
-    """Count the request; refuse (429, recorded) when the key's RPM or TPM is spent.
-    The decision carries the counters for the ``x-ratelimit-*`` headers."""
-    decision = await rate_limit_admit(key_id=key.id, rpm=key.rpm_limit, tpm=key.tpm_limit)
+    """Count the request and hold its worst-case tokens (from ``llm_request``);
+    refuse (429, recorded) when the key's RPM or TPM is spent. The decision
+    carries the counters for the ``x-ratelimit-*`` headers."""
+    tokens = 0
+    if key.tpm_limit and llm_request is not None:
+        tokens = rate_limit_estimate(llm_request, completion_default=completion_default)
+    decision = await rate_limit_admit(
+        key_id=key.id, rpm=key.rpm_limit, tpm=key.tpm_limit, tokens=tokens
+    )
     if decision.allowed:
         return decision
     message = (

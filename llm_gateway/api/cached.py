@@ -115,13 +115,20 @@ async def cache_through(
         if found is not None:
             return await _serve_hit(manager, chat, ctx, found, shape)
     leading = cache.flights.lead(entry_key)
+    token = None
+    if leading and policy.read:  # the other processes' leaders: one of us calls
+        token, found = await cache.flight_claim(entry_key)
+        if found is not None and not (inline_validation and found.validation is None):
+            cache.flights.land(entry_key, found)
+            return await _serve_hit(manager, chat, ctx, found, shape)
     try:
         response = await answer()
     except BaseException:
         if leading:
             cache.flights.land(entry_key, None)
+        await cache.flight_release(entry_key, token)
         raise
-    store = _Store(entry_key, chat, ctx, key, leading, scope_provider(scope), shape)
+    store = _Store(entry_key, chat, ctx, key, leading, scope_provider(scope), shape, token)
     if response.stream is not None:
         response.stream = _then_store(response.stream, store)
     else:
@@ -153,9 +160,11 @@ class _Store:
         leading: bool,
         provider: str,
         shape: CacheShape,
+        token: str | None = None,
     ) -> None:
         self.entry_key, self.chat, self.ctx, self.key = entry_key, chat, ctx, key
         self.leading, self.provider, self.shape = leading, provider, shape
+        self.token = token  # the cross-process lock, released once the answer is stored
 
     async def finish(self) -> None:
         cache = response_cache()
@@ -177,6 +186,7 @@ class _Store:
         finally:
             if self.leading:
                 cache.flights.land(self.entry_key, answer)
+            await cache.flight_release(self.entry_key, self.token)
 
 
 async def _then_store(body: AsyncIterator[Any], store: _Store) -> AsyncIterator[Any]:

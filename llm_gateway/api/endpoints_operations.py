@@ -52,7 +52,13 @@ def _reader(operation: str) -> Callable[[bytes], Asked[OperationBody]]:
         llm_request = operation_request(
             spec, parsed.body, prompt=parsed.prompt, input_tokens=parsed.input_tokens
         )
-        return Asked(parsed, llm_request, parsed.model, **openai_body_hints(parsed.body))
+        return Asked(
+            parsed,
+            llm_request,
+            parsed.model,
+            **openai_body_hints(parsed.body),
+            completion_default=0,  # embeddings and moderations generate nothing
+        )
 
     return read
 

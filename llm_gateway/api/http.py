@@ -22,6 +22,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.request import RawPostDataException
 
+from llm_gateway.ratelimit import rate_limit_hold, rate_limit_hold_release
+
 logger = logging.getLogger(__name__)
 
 
@@ -83,6 +85,26 @@ def to_django(response: ApiResponse) -> HttpResponse:
     for name, value in response.headers.items():
         out[name] = value
     return out
+
+
+async def django_served(handler: Handler, request: HttpRequest) -> HttpResponse:
+    """A rate-limited handler under Django (tests, WSGI): the ASGI router's
+    ``serve_asgi`` without its server, down to giving back unspent held tokens."""
+    response = await handler(from_django(request))
+    hold = rate_limit_hold()
+    if response.stream is None:
+        await rate_limit_hold_release(hold)
+    else:
+        response.stream = _released_after(response.stream, hold)
+    return to_django(response)
+
+
+async def _released_after(stream: AsyncIterator[Any], hold: Any) -> AsyncIterator[Any]:
+    try:
+        async for part in stream:
+            yield part
+    finally:
+        await rate_limit_hold_release(hold)
 
 
 # A reader that runs ahead of a slow client keeps at most this many items.

@@ -32,6 +32,7 @@ from llm_gateway.api.errors import (
 from llm_gateway.api.http import (
     ApiRequest,
     ApiResponse,
+    django_served,
     from_django,
     json_response,
     to_django,
@@ -184,12 +185,12 @@ FAST_ROUTES = {
 
 @csrf_exempt
 async def chat_completions(request: HttpRequest) -> HttpResponse:
-    return to_django(await chat_completions_handler(from_django(request)))
+    return await django_served(chat_completions_handler, request)
 
 
 @csrf_exempt
 async def messages(request: HttpRequest) -> HttpResponse:
-    return to_django(await messages_handler(from_django(request)))
+    return await django_served(messages_handler, request)
 
 
 @csrf_exempt

@@ -7,12 +7,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from llm_gateway.api.endpoints_operations import HANDLERS
 from llm_gateway.api.endpoints_resources import model_detail_handler, response_item_handler
-from llm_gateway.api.http import from_django, to_django
+from llm_gateway.api.http import django_served, from_django, to_django
 
 
 @csrf_exempt
 async def operation(request: HttpRequest) -> HttpResponse:
-    return to_django(await HANDLERS[request.path_info](from_django(request)))
+    return await django_served(HANDLERS[request.path_info], request)
 
 
 @csrf_exempt
