@@ -7,13 +7,15 @@ upstream and load on CPU 0, one ``manage.py serve`` process on CPU 1, the same
 key limits and budget) with the gateway under valgrind's callgrind, warms it up
 with instrumentation off, then counts the instructions of every thread of the
 process over the cell's calls and prints them per call. Two runs of the same
-code agree within about 1 %.
+code, each beside another tree, agreed within 0.1 %.
 
 What it does not show: time spent waiting (the database, Redis, the network)
 and the cost of a cache miss, which instructions do not count. The gateway runs
-~50× slower under callgrind, so it sees fewer calls per second than in
+~100× slower under callgrind, so it sees fewer calls per second than in
 production: a per-batch cost (the record writer's transaction, 10 ms window)
-is spread over fewer calls and weighs more here than at full speed.
+is spread over fewer calls and weighs more here than at full speed. The count
+depends on that rate: compare two trees run side by side (both gateways then
+share the pinned core and see the same rate).
 
     python bench/instructions.py                        # c=50, 1 000 calls
     python bench/instructions.py --requests 2000 --stream
