@@ -18,9 +18,8 @@ import weakref
 from dataclasses import dataclass
 
 from django.conf import settings
-from redis.exceptions import NoScriptError
 
-from common.redis_client import redis_from_url
+from common.redis_client import is_no_script_error, redis_from_url
 
 WINDOW = 60
 logger = logging.getLogger(__name__)
@@ -100,7 +99,9 @@ class _RoundTrips:
         try:
             try:
                 results = await self._execute(batch)
-            except NoScriptError:  # Redis restarted or its scripts were flushed
+            except Exception as exc:
+                if not is_no_script_error(exc):
+                    raise
                 await self._client.script_load(_COUNT_SCRIPT)
                 results = await self._execute(batch)
         except BaseException as exc:  # every caller sees it ("limiter unavailable")
