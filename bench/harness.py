@@ -188,9 +188,19 @@ def gateway_env(base: dict[str, str], upstream: str, db_url: str) -> dict[str, s
     return env
 
 
-def start_gateway(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
+def start_gateway(
+    port: int,
+    workers: int,
+    env: dict[str, str],
+    *,
+    wrapper: tuple[str, ...] = (),
+    timeout: float = 60,
+) -> subprocess.Popen:
+    """``wrapper`` runs the server under another program (``bench/instructions.py``
+    runs it under callgrind), which may need a longer ``timeout`` to start."""
     cmd = [
         *pinned(1),
+        *wrapper,
         sys.executable,
         "manage.py",
         "serve",  # the production command and server settings
@@ -204,7 +214,7 @@ def start_gateway(port: int, workers: int, env: dict[str, str]) -> subprocess.Po
         "warning",
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
-    wait_http(f"http://127.0.0.1:{port}/healthz", proc, 60, "the gateway")
+    wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout, "the gateway")
     return proc
 
 
@@ -278,7 +288,13 @@ class Stack:
 
 @contextlib.contextmanager
 def gateway_stack(
-    *, latency_ms: int, db_url: str, base_env: dict[str, str], workers: int, budget: str
+    *,
+    latency_ms: int,
+    db_url: str,
+    base_env: dict[str, str],
+    workers: int,
+    budget: str,
+    wrapper: tuple[str, ...] = (),
 ) -> Iterator[Stack]:
     """The upstream and the gateway as users run it, torn down on the way out."""
     pin_self(0)
@@ -298,7 +314,7 @@ def gateway_stack(
         )
         budget_for_bench(env, budget)
         port = free_port()
-        gateway = start_gateway(port, workers, env)
+        gateway = start_gateway(port, workers, env, wrapper=wrapper, timeout=600 if wrapper else 60)
         worker = start_worker(env)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         yield Stack(upstream_url, gateway, url, key, env)

@@ -17,3 +17,10 @@ def redis_from_url(url: str, **options: Any) -> Any:
     import redis.asyncio as aioredis  # first use only: see the module docstring
 
     return aioredis.Redis.from_url(url, **options)
+
+
+def is_no_script_error(exc: BaseException) -> bool:
+    """Redis answered NOSCRIPT (it restarted, or its scripts were flushed)."""
+    from redis.exceptions import NoScriptError  # loaded already by any client
+
+    return isinstance(exc, NoScriptError)

@@ -120,6 +120,9 @@ class LLMRequest:
     trace_sampled: bool = True
     # Extra HTTP headers for the provider (the gateway's own ``traceparent``).
     upstream_headers: dict[str, str] = field(default_factory=dict)
+    # The gateway's id of the call, set per attempt by the manager: the SDK's
+    # idempotency key, so one id is drawn per call instead of one more per request.
+    call_id: str | None = None
 
     @property
     def protocol(self) -> str:
@@ -152,6 +155,8 @@ class LLMResponse:
     # The provider's answer in OpenAI chat.completion shape, for the HTTP API.
     raw: dict[str, Any] | None = None
     provider_kind: str = ""
+    # ``raw`` exactly as the provider sent it: relayed without encoding it again.
+    raw_json: bytes | None = None
 
 
 @dataclass

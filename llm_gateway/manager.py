@@ -223,7 +223,7 @@ class LLMManager:
             await self.aplan(request),
             ctx,
             record,
-            lambda a: a.provider.complete(request.with_model(a.model)),
+            lambda a: a.provider.complete(_attempt_request(request, a.model, ctx)),
         )
         response.provider_kind = attempt.provider.kind
         return response
@@ -484,6 +484,13 @@ async def first_of(stream: AsyncIterator[T]) -> tuple[T, AsyncIterator[T]]:
         return await iterator.__anext__(), iterator
     except StopAsyncIteration as exc:
         raise LLMProviderError("The provider sent an empty stream.") from exc
+
+
+def _attempt_request(request: LLMRequest, model: str, ctx: CallContext) -> LLMRequest:
+    """The request for one attempt (a copy: the caller's object is never changed)."""
+    attempt = request.with_model(model)
+    attempt.call_id = str(ctx.request_id)
+    return attempt
 
 
 def _dedupe(attempts: list[Attempt]) -> list[Attempt]:

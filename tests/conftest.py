@@ -83,7 +83,10 @@ def _record_mode(request: pytest.FixtureRequest, settings, tmp_path_factory):
 def _clear_cache():
     from django.core.cache import cache
 
+    from costs.signals import usage_refresh_quiet_reset
+
     cache.clear()
+    usage_refresh_quiet_reset()  # its "refresh already queued" lives in that cache
     yield
 
 

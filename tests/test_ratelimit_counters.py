@@ -86,3 +86,30 @@ def test_a_cancelled_caller_does_not_disturb_the_others():
     value, total = asyncio.run(scenario())
     assert value in (5, 10)
     assert total == 10  # the cancelled caller's command was already sent
+
+
+@needs_redis
+def test_counters_work_when_redis_has_not_seen_the_counting_script(monkeypatch):
+    """After a Redis restart (or SCRIPT FLUSH) EVALSHA answers NOSCRIPT: the
+    batch loads the script and is sent again, counting every call once."""
+    import hashlib
+
+    from llm_gateway import ratelimit
+
+    # A script text this Redis has never seen, so its first EVALSHA meets NOSCRIPT.
+    unseen = ratelimit._COUNT_SCRIPT + f"-- {uuid.uuid4().hex}\n"
+    monkeypatch.setattr(ratelimit, "_COUNT_SCRIPT", unseen)
+    monkeypatch.setattr(ratelimit, "_COUNT_SHA", hashlib.sha1(unseen.encode()).hexdigest())
+    counters = _RedisCounters(settings.REDIS_URL)
+    key = f"test-{uuid.uuid4().hex}"
+
+    async def calls():
+        first = await asyncio.gather(
+            *(counters.admit(f"{key}:req", f"{key}:tok", 3, 0) for _ in range(5))
+        )
+        return first, await counters.incr(f"{key}:tok", 3, 12)
+
+    results, tokens = asyncio.run(calls())
+    assert sorted(used for used, _ in results) == [1, 2, 3, 4, 5]
+    assert {t for _, t in results} == {0}
+    assert tokens == 12

@@ -34,7 +34,8 @@ async def whole_answer(
     error_response: ErrorResponse,
     headers: Headers = gateway_headers,
 ) -> ApiResponse:
-    """The provider's answer body as it came (``LLMResponse.raw``), with the call's headers."""
+    """The provider's answer body as it came (``LLMResponse.raw_json``, else ``raw``
+    encoded), with the call's headers."""
     try:
         response = await LLMManager().generate_response(
             request, validate_response=mode == "inline", context=ctx
@@ -49,7 +50,8 @@ async def whole_answer(
     out["x-gateway-cost-usd"] = str(response.token_usage.estimated_cost)
     if mode == "inline":
         out["x-gateway-validation"] = str(response.metadata["validation"]["quality_score"])
-    return ApiResponse(body=json.dumps(response.raw).encode(), headers=out)
+    body = response.raw_json or json.dumps(response.raw).encode()
+    return ApiResponse(body=body, headers=out)
 
 
 class StreamShape:

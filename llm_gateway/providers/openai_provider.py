@@ -17,6 +17,7 @@ from typing import Any
 # httpx is imported up front: the SDK looks for an already-loaded httpx on every
 # request, and a first import racing in a worker thread is seen half-initialised.
 import httpx  # noqa: F401
+import httpx2
 import openai
 from django.conf import settings
 
@@ -42,6 +43,16 @@ from llm_gateway.providers.sdk_base import SDKProvider
 __all__ = ["OpenAIProvider", "map_openai_error", "retry_after_seconds"]
 
 logger = logging.getLogger(__name__)
+
+
+def _request_options(request: LLMRequest) -> dict[str, Any]:
+    """The SDK's per-request options. The idempotency key is the gateway's own
+    call id: without one the SDK draws a ``uuid4`` per request (it keeps it for
+    its own retries, which are off here, and OpenAI's client sends it nowhere)."""
+    options: dict[str, Any] = {"idempotency_key": request.call_id or None}
+    if request.upstream_headers:
+        options["headers"] = request.upstream_headers
+    return options
 
 
 # The messages travel in ``extra_body`` (merged over the typed fields by the SDK):
@@ -140,14 +151,16 @@ class OpenAIProvider(OpenAIOperations, SDKProvider):
         body = openai_body(request, self.default_model, self.temperature)
         started = time.monotonic()
         reply = await self._reply(
-            lambda client: client.chat.completions.with_raw_response.create(
-                model=body["model"],
-                messages=_NO_MESSAGES,
-                extra_body=body,
-                extra_headers=request.upstream_headers or None,
+            lambda client: client.post(
+                "/chat/completions",
+                body=body,
+                cast_to=httpx2.Response,
+                options=_request_options(request),
             )
         )
-        return response_from_openai(reply.data, self.name, time.monotonic() - started)
+        response = response_from_openai(reply.data, self.name, time.monotonic() - started)
+        response.raw_json = reply.content
+        return response
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         body = openai_body(request, self.default_model, self.temperature)
