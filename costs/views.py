@@ -30,6 +30,7 @@ from costs.recommendations import (
 from dashkit import figures
 from dashkit.filters import DashboardFilters, filters_parse
 from dashkit.rendering import HtmxHttpRequest, Section, dashboard_page, dashboard_render
+from dashkit.streaming import streamed_download
 
 
 def _summary(filters: DashboardFilters) -> dict[str, Any]:
@@ -273,16 +274,15 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
         dims = usage.UsageFilter.of(filters)
         rows = usage_csv_rows(start=filters.start, end=filters.end, filters=dims)
     writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(r) for r in rows), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "csv")}"'
-    return response
+    lines = (writer.writerow(r) for r in rows)
+    return streamed_download(
+        request, lines, content_type="text/csv", filename=_filename(filters, "csv")
+    )
 
 
 def export_json(request: HttpRequest) -> StreamingHttpResponse:
     filters = filters_parse(request.GET)
-    response = StreamingHttpResponse(
-        _json_chunks(usage_series.spend_rows(filters=filters), filters),
-        content_type="application/json",
+    chunks = _json_chunks(usage_series.spend_rows(filters=filters), filters)
+    return streamed_download(
+        request, chunks, content_type="application/json", filename=_filename(filters, "json")
     )
-    response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "json")}"'
-    return response

@@ -172,3 +172,19 @@ def test_under_asgi_the_export_streams_through_the_async_handler(staff_user, cal
     assert is_async
     rows = [json.loads(line) for line in b"".join(chunks).decode().splitlines()]
     assert {r["end_user"] for r in rows} == {"cust-2"} and len(rows) == 4
+
+
+@pytest.mark.parametrize("path", ["/costs/export.csv?range=24h", "/costs/export.json?range=24h"])
+def test_under_asgi_the_costs_exports_stream_too(staff_user, path):
+    """The costs page's exports go through the same streamed download."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    async def fetch() -> tuple[bool, bytes]:
+        client = AsyncClient()
+        await client.aforce_login(staff_user)
+        response = await client.get(path)
+        return response.is_async, b"".join([c async for c in response.streaming_content])
+
+    is_async, body = async_to_sync(fetch)()
+    assert is_async and body
